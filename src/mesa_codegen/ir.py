@@ -1,0 +1,224 @@
+"""The intermediate model: everything the templates need, derived once from spec + settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PyType:
+    """A Python annotation as code, with what it needs imported."""
+
+    code: str
+    models: frozenset[str] = frozenset()
+    """Model, enum and union names from the models package that the code names."""
+    symbols: frozenset[str] = frozenset()
+    """Names to import from typing, datetime or pydantic (`Literal`, `datetime`, `Field`, ...)."""
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    """The attribute name in Python."""
+    wire_name: str
+    """The property name in JSON; differs from `name` only for keywords and invalid identifiers."""
+    type: PyType
+    typed_dict_type: PyType
+    required: bool
+    nullable: bool
+    description: str
+    default_doc: str | None
+    """The spec's default, for docs: the server applies it, the SDK does not send it."""
+
+
+@dataclass(frozen=True)
+class ModelDef:
+    """A pydantic model and its TypedDict twin."""
+
+    name: str
+    module: str
+    description: str
+    fields: tuple[FieldDef, ...]
+    strict: bool
+    """Sent by clients (`additionalProperties: false`): unknown fields and values are rejected."""
+
+
+@dataclass(frozen=True)
+class EnumDef:
+    """A closed set of strings, as a `Literal` alias."""
+
+    name: str
+    module: str
+    description: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnionVariant:
+    tag: str
+    model: str
+
+
+@dataclass(frozen=True)
+class UnionDef:
+    """A discriminated union; values it does not know parse into `fallback`."""
+
+    name: str
+    module: str
+    description: str
+    discriminator: str
+    variants: tuple[UnionVariant, ...]
+    fallback: str
+
+
+@dataclass(frozen=True)
+class CodeDef:
+    name: str
+    status: int
+    description: str
+
+
+@dataclass(frozen=True)
+class CodeSetDef:
+    """A string schema whose `oneOf` lists constants with their HTTP status (ErrorCode)."""
+
+    name: str
+    module: str
+    description: str
+    codes: tuple[CodeDef, ...]
+
+
+SchemaDef = ModelDef | EnumDef | UnionDef | CodeSetDef
+
+
+@dataclass(frozen=True)
+class ParamDef:
+    name: str
+    wire_name: str
+    location: str
+    required: bool
+    description: str
+    signature_type: PyType
+    """The keyword argument's annotation."""
+    validator_type: PyType
+    """The annotation, with the spec's constraints, that the runtime validates the value with."""
+    client_default: bool
+    """Filled from the client when omitted (`Mesa(org=...)`)."""
+    default_doc: str | None
+    example: Any
+
+
+@dataclass(frozen=True)
+class BodyDef:
+    model: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class MediaMethodDef:
+    name: str
+    media_type: str
+    returns: str
+    """`bytes` or `text`."""
+    stream_name: str | None
+
+
+@dataclass(frozen=True)
+class PaginationDef:
+    cursor_param: str
+    next_cursor_field: str
+    items_field: str
+    item_type: str
+
+
+@dataclass(frozen=True)
+class ErrorResponseDef:
+    status: int
+    error_class: str
+    description: str
+
+
+@dataclass(frozen=True)
+class OperationDef:
+    operation_id: str
+    resource: str
+    method_name: str
+    http_method: str
+    path: str
+    summary: str
+    description: str
+    params: tuple[ParamDef, ...]
+    idempotency_header: str | None
+    body: BodyDef | None
+    success_status: int
+    response_model: str | None
+    response_description: str
+    media_methods: tuple[MediaMethodDef, ...]
+    pagination: PaginationDef | None
+    scopes: tuple[str, ...]
+    retry_status_codes: tuple[int, ...]
+    errors: tuple[ErrorResponseDef, ...]
+    example_args: tuple[tuple[str, Any], ...]
+    """Arguments for the docs' example call: required parameters and an example body."""
+
+    @property
+    def constant(self) -> str:
+        """The name of the module-level `Operation` in the resource module."""
+        return "_" + self.method_name.upper()
+
+
+@dataclass(frozen=True)
+class ResourceDef:
+    name: str
+    """The client attribute: `client.repos`."""
+    class_name: str
+    module: str
+    description: str
+    operations: tuple[OperationDef, ...]
+
+
+@dataclass(frozen=True)
+class ErrorClassDef:
+    name: str
+    base: str
+    statuses: tuple[int, ...]
+    code: str | None
+    description: str
+
+
+@dataclass(frozen=True)
+class RetryDefaults:
+    initial_interval: int
+    max_interval: int
+    exponent: float
+    max_elapsed_time: int
+    retry_connection_errors: bool
+    jitter: float
+
+
+@dataclass(frozen=True)
+class SdkDef:
+    package_name: str
+    module: str
+    version: str
+    title: str
+    api_version: str
+    description: str
+    client_class: str
+    server_url: str
+    api_key_env: str
+    server_url_env: str
+    default_params: tuple[str, ...]
+    user_agent: str
+    timeout_ms: int
+    retries: RetryDefaults
+    typed_dict_suffix: str
+    resources: tuple[ResourceDef, ...]
+    schemas: tuple[SchemaDef, ...]
+    error_classes: tuple[ErrorClassDef, ...]
+    scope_docs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def models(self) -> tuple[ModelDef, ...]:
+        return tuple(s for s in self.schemas if isinstance(s, ModelDef))
