@@ -1,0 +1,1 @@
+"""Local emulator of the Mesa API, backed by real git repositories."""
