@@ -1,0 +1,447 @@
+"""`ClientCore`: the one object generated code calls, sync and async.
+
+A generated method hands it a static `Operation` and the call's arguments; the core checks
+them, sends the request with retries, and parses the answer. Settings are resolved (and
+checked) when the client is built; the httpx clients are built on first use, since building
+one costs tens of milliseconds that a client which never sends should not pay.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from mesa_sdk._runtime.clock import Clock, SystemClock
+from mesa_sdk._runtime.errors import InvalidOptionsError, ResponseValidationError
+from mesa_sdk._runtime.hooks import Hooks
+from mesa_sdk._runtime.settings import resolve_settings
+
+# The modules that send requests are imported by the first call, not by building a client:
+# constructing a client must stay nearly free.
+if TYPE_CHECKING:
+    import asyncio
+
+    from mesa_sdk._runtime.config import RequestOptions, RetryConfig, RetryConfigDict, SdkDefaults
+    from mesa_sdk._runtime.credentials import ApiKeyInput
+    from mesa_sdk._runtime.operation import Operation
+    from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
+    from mesa_sdk._runtime.pipeline import CallAttempts
+    from mesa_sdk._runtime.request_builder import PreparedCall
+    from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
+
+JSON = "application/json"
+
+# Errors in a ResponseValidationError message; the rest are on `.cause`.
+_ERRORS_IN_MESSAGE = 3
+
+
+def _system_random() -> float:
+    # Imported here: only a retry needs it.
+    import random
+
+    return random.random()  # noqa: S311 - jitter, not cryptography
+
+
+class ClientCore:
+    """Sends operations for a client: settings, connection pools, hooks, retries."""
+
+    def __init__(
+        self,
+        defaults: SdkDefaults,
+        *,
+        api_key: ApiKeyInput | None,
+        server_url: str | None,
+        param_defaults: Mapping[str, str | None],
+        timeout_ms: int | None,
+        retry_config: RetryConfig | RetryConfigDict | None,
+        headers: Mapping[str, str] | None,
+        http_client: httpx.Client | None,
+        async_http_client: httpx.AsyncClient | None,
+    ) -> None:
+        if http_client is not None and not isinstance(http_client, httpx.Client):
+            raise InvalidOptionsError(
+                f"http_client: expected an httpx.Client, got {type(http_client).__name__}"
+            )
+        if async_http_client is not None and not isinstance(async_http_client, httpx.AsyncClient):
+            raise InvalidOptionsError(
+                "async_http_client: expected an httpx.AsyncClient, "
+                f"got {type(async_http_client).__name__}"
+            )
+        self.settings = resolve_settings(
+            defaults,
+            api_key=api_key,
+            server_url=server_url,
+            param_defaults=param_defaults,
+            timeout_ms=timeout_ms,
+            retry_config=retry_config,
+            headers=headers,
+        )
+        self.hooks = Hooks()
+        self.clock: Clock = SystemClock()
+        self.random_fraction: Callable[[], float] = _system_random
+        """A number in [0, 1) for each jittered wait."""
+        self._given_http_client = http_client
+        self._given_async_http_client = async_http_client
+        self._own_http_client: httpx.Client | None = None
+        # An httpx.AsyncClient's connections belong to the event loop that opened them, so
+        # the SDK keeps one per loop: `asyncio.run()` twice must not hit "Event loop is closed".
+        self._own_async_http_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, httpx.AsyncClient
+        ] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    @property
+    def server_url(self) -> str:
+        return self.settings.server_url
+
+    def __repr__(self) -> str:
+        return f"ClientCore(server_url={self.server_url!r})"
+
+    # -- sync ---------------------------------------------------------------------------
+
+    def call(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        body: object,
+        options: RequestOptions | None,
+    ) -> Any:
+        """Sends the operation; returns its parsed `response_type`, or None without one."""
+        call = self._prepare(op, args, body, options, JSON)
+        return self._parse(call, self._send(call, stream=False))
+
+    def call_page(
+        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
+    ) -> SyncPage[Any, Any]:
+        """Sends a paginated operation; returns its first page."""
+        _check_paginated(op)
+        from mesa_sdk._runtime.pagination import SyncPage
+
+        return SyncPage(self, op, dict(args), options, self.call(op, args, None, options))
+
+    def call_bytes(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        options: RequestOptions | None,
+        *,
+        accept: str,
+    ) -> bytes:
+        """Sends the operation asking for `accept`; returns the body's bytes."""
+        call = self._prepare(op, args, None, options, accept)
+        return self._send(call, stream=False).content
+
+    def call_text(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        options: RequestOptions | None,
+        *,
+        accept: str,
+    ) -> str:
+        """Sends the operation asking for `accept`; returns the body as text."""
+        call = self._prepare(op, args, None, options, accept)
+        return self._send(call, stream=False).text
+
+    def stream(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        options: RequestOptions | None,
+        *,
+        accept: str,
+    ) -> AbstractContextManager[ByteStream]:
+        """A `with` block over the body as it arrives. Inputs are checked now; the request is
+        sent (with retries) when the block is entered."""
+        return _StreamContext(self, self._prepare(op, args, None, options, accept))
+
+    def close(self) -> None:
+        """Closes the sync connection pool the SDK opened; a client passed in stays open."""
+        with self._lock:
+            client, self._own_http_client = self._own_http_client, None
+        if client is not None:
+            client.close()
+
+    # -- async --------------------------------------------------------------------------
+
+    async def call_async(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        body: object,
+        options: RequestOptions | None,
+    ) -> Any:
+        """Sends the operation; returns its parsed `response_type`, or None without one."""
+        call = self._prepare(op, args, body, options, JSON)
+        return self._parse(call, await self._send_async(call, stream=False))
+
+    async def call_page_async(
+        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
+    ) -> AsyncPage[Any, Any]:
+        """Sends a paginated operation; returns its first page."""
+        _check_paginated(op)
+        from mesa_sdk._runtime.pagination import AsyncPage
+
+        result = await self.call_async(op, args, None, options)
+        return AsyncPage(self, op, dict(args), options, result)
+
+    async def call_bytes_async(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        options: RequestOptions | None,
+        *,
+        accept: str,
+    ) -> bytes:
+        """Sends the operation asking for `accept`; returns the body's bytes."""
+        call = self._prepare(op, args, None, options, accept)
+        return (await self._send_async(call, stream=False)).content
+
+    async def call_text_async(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        options: RequestOptions | None,
+        *,
+        accept: str,
+    ) -> str:
+        """Sends the operation asking for `accept`; returns the body as text."""
+        call = self._prepare(op, args, None, options, accept)
+        return (await self._send_async(call, stream=False)).text
+
+    def stream_async(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        options: RequestOptions | None,
+        *,
+        accept: str,
+    ) -> AbstractAsyncContextManager[AsyncByteStream]:
+        """An `async with` block over the body as it arrives. Inputs are checked now; the
+        request is sent (with retries) when the block is entered."""
+        return _AsyncStreamContext(self, self._prepare(op, args, None, options, accept))
+
+    async def aclose(self) -> None:
+        """Closes every connection pool the SDK opened; clients passed in stay open."""
+        self.close()
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._own_async_http_clients.pop(loop, None)
+            # Pools of other loops cannot be closed from this one; they are dropped.
+            self._own_async_http_clients.clear()
+        if client is not None:
+            await client.aclose()
+
+    # -- the pipeline -------------------------------------------------------------------
+
+    def _prepare(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        body: object,
+        options: RequestOptions | None,
+        accept: str,
+    ) -> PreparedCall:
+        from mesa_sdk._runtime.request_builder import prepare_call
+
+        return prepare_call(self.settings, op, args, body, options, accept=accept)
+
+    def _attempts(self, call: PreparedCall) -> CallAttempts:
+        from mesa_sdk._runtime.pipeline import CallAttempts
+
+        return CallAttempts(
+            call,
+            api_key=self.settings.api_key,
+            hooks=self.hooks,
+            error_map=self.settings.error_map,
+            clock=self.clock,
+            random_fraction=self.random_fraction,
+        )
+
+    def _send(self, call: PreparedCall, *, stream: bool) -> httpx.Response:
+        """The 2xx response to `call`, after retries; raises the SDK's error otherwise.
+
+        With `stream`, the body of the returned response is not read yet.
+        """
+        client = self._http_client()
+        attempts = self._attempts(call)
+        while True:
+            context, request = attempts.start(client)
+            try:
+                response = client.send(request, stream=stream)
+                if stream and not response.is_success:
+                    try:
+                        response.read()  # the error body is small and names the problem
+                    finally:
+                        response.close()
+            except httpx.RequestError as failure:
+                delay = attempts.failed_in_transport(context, request, failure)
+            else:
+                if response.is_success:
+                    try:
+                        return attempts.succeeded(context, response)
+                    except BaseException:
+                        response.close()
+                        raise
+                delay = attempts.failed_with_status(context, response)
+            self.clock.sleep(delay)
+
+    async def _send_async(self, call: PreparedCall, *, stream: bool) -> httpx.Response:
+        """The 2xx response to `call`, after retries; raises the SDK's error otherwise.
+
+        With `stream`, the body of the returned response is not read yet.
+        """
+        client = self._async_http_client()
+        attempts = self._attempts(call)
+        while True:
+            context, request = attempts.start(client)
+            try:
+                response = await client.send(request, stream=stream)
+                if stream and not response.is_success:
+                    try:
+                        await response.aread()  # the error body is small and names the problem
+                    finally:
+                        await response.aclose()
+            except httpx.RequestError as failure:
+                delay = attempts.failed_in_transport(context, request, failure)
+            else:
+                if response.is_success:
+                    try:
+                        return attempts.succeeded(context, response)
+                    except BaseException:
+                        await response.aclose()
+                        raise
+                delay = attempts.failed_with_status(context, response)
+            await self.clock.async_sleep(delay)
+
+    def _parse(self, call: PreparedCall, response: httpx.Response) -> Any:
+        response_type = call.operation.response_type
+        if response_type is None:
+            return None
+        from pydantic import ValidationError
+
+        from mesa_sdk._runtime.type_adapters import type_adapter
+
+        try:
+            return type_adapter(response_type).validate_json(response.content)
+        except ValidationError as error:
+            raise _response_validation_error(call, response, response_type, error) from error
+
+    # -- connection pools ---------------------------------------------------------------
+
+    @property
+    def _timeout_seconds(self) -> float:
+        return self.settings.timeout_ms / 1000
+
+    def _http_client(self) -> httpx.Client:
+        if self._given_http_client is not None:
+            return self._given_http_client
+        client = self._own_http_client
+        if client is None:
+            with self._lock:
+                client = self._own_http_client
+                if client is None:
+                    from mesa_sdk._runtime.http_clients import new_http_client
+
+                    client = self._own_http_client = new_http_client(self._timeout_seconds)
+        return client
+
+    def _async_http_client(self) -> httpx.AsyncClient:
+        if self._given_async_http_client is not None:
+            return self._given_async_http_client
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._own_async_http_clients.get(loop)
+            if client is None:
+                from mesa_sdk._runtime.http_clients import new_async_http_client
+
+                client = new_async_http_client(self._timeout_seconds)
+                self._own_async_http_clients[loop] = client
+        return client
+
+
+def _check_paginated(op: Operation) -> None:
+    if op.pagination is None:
+        raise TypeError(f"{op.method_name} is not paginated")
+
+
+def _response_validation_error(
+    call: PreparedCall, response: httpx.Response, response_type: Any, error: Any
+) -> ResponseValidationError:
+    details = error.errors(include_url=False, include_input=False)
+    shown = "; ".join(
+        f"{'.'.join(str(part) for part in detail['loc']) or '(body)'}: {detail['msg']}"
+        for detail in details[:_ERRORS_IN_MESSAGE]
+    )
+    more = (
+        f"; and {len(details) - _ERRORS_IN_MESSAGE} more"
+        if len(details) > _ERRORS_IN_MESSAGE
+        else ""
+    )
+    request_id = response.headers.get("x-request-id")
+    type_name = getattr(response_type, "__name__", None) or repr(response_type)
+    return ResponseValidationError(
+        f"{call.operation.method_name}: the {response.status_code} response does not match "
+        f"{type_name}: {shown}{more}" + (f" (request id {request_id})" if request_id else ""),
+        cause=error,
+        status_code=response.status_code,
+        body=response.text,
+        request_id=request_id,
+        response=response,
+    )
+
+
+class _StreamContext(AbstractContextManager["ByteStream"]):
+    def __init__(self, core: ClientCore, call: PreparedCall) -> None:
+        self._core = core
+        self._call = call
+        self._stream: ByteStream | None = None
+
+    def __enter__(self) -> ByteStream:
+        from mesa_sdk._runtime.streaming import ByteStream
+
+        response = self._core._send(self._call, stream=True)
+        self._stream = ByteStream(response, self._call.operation.method_name)
+        return self._stream
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+
+class _AsyncStreamContext(AbstractAsyncContextManager["AsyncByteStream"]):
+    def __init__(self, core: ClientCore, call: PreparedCall) -> None:
+        self._core = core
+        self._call = call
+        self._stream: AsyncByteStream | None = None
+
+    async def __aenter__(self) -> AsyncByteStream:
+        from mesa_sdk._runtime.streaming import AsyncByteStream
+
+        response = await self._core._send_async(self._call, stream=True)
+        self._stream = AsyncByteStream(response, self._call.operation.method_name)
+        return self._stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()

@@ -1,0 +1,137 @@
+"""The SDK's log lines, on the `mesa_sdk` logger, with every credential redacted.
+
+Headers are logged with credential-looking values replaced; bodies only by size, since they
+may carry file content. A filter on the logger also scrubs every API key the SDK has used
+from each record, in case one reaches a message some other way.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from mesa_sdk._runtime.hooks import HookContext
+
+logger = logging.getLogger("mesa_sdk")
+
+REDACTED = "[redacted]"
+# A header whose lower-cased name contains one of these is treated as a credential.
+_SENSITIVE_NAME_PARTS = ("auth", "key", "token", "secret", "cookie")
+# Keys kept for scrubbing; a function-provided key may rotate, so old ones age out.
+_MAX_SECRETS = 64
+# Shorter values are test placeholders, not secrets; scrubbing them would garble messages.
+_MIN_SECRET_LENGTH = 8
+
+
+class SecretRedactingFilter(logging.Filter):
+    """Replaces every known secret in a record's message with `[redacted]`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: dict[str, None] = {}  # insertion order: the oldest ages out first
+        # Longest first: a key that contains another key must be replaced whole.
+        self._longest_first: tuple[str, ...] = ()
+
+    def add(self, secret: str) -> None:
+        if secret in self._secrets:
+            return
+        self._secrets[secret] = None
+        while len(self._secrets) > _MAX_SECRETS:
+            del self._secrets[next(iter(self._secrets))]
+        self._longest_first = tuple(sorted(self._secrets, key=len, reverse=True))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = self._longest_first
+        if not secrets:
+            return True
+        message = record.getMessage()
+        redacted = message
+        for secret in secrets:
+            redacted = redacted.replace(secret, REDACTED)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_secret_filter = SecretRedactingFilter()
+
+
+def redact_secret(secret: str) -> None:
+    """Makes sure `secret` never appears in a `mesa_sdk` log record."""
+    if len(secret) < _MIN_SECRET_LENGTH:
+        return
+    _secret_filter.add(secret)
+    if _secret_filter not in logger.filters:
+        logger.addFilter(_secret_filter)
+
+
+def redact_headers(headers: httpx.Headers) -> dict[str, str]:
+    """Headers as they may be logged: `Authorization: Bearer [redacted]` and the like."""
+    shown: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered == "authorization" and " " in value:
+            shown[name] = f"{value.split(' ', 1)[0]} {REDACTED}"
+        elif any(part in lowered for part in _SENSITIVE_NAME_PARTS):
+            shown[name] = REDACTED
+        else:
+            shown[name] = value
+    return shown
+
+
+def log_attempt(context: HookContext, request: httpx.Request) -> None:
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    try:
+        size = f"{len(request.content)} bytes"
+    except httpx.RequestNotRead:  # a hook may have set a streaming body
+        size = "streamed"
+    logger.debug(
+        "%s attempt %d: %s %s headers=%s body=%s%s",
+        context.method_name,
+        context.attempt,
+        request.method,
+        request.url,
+        redact_headers(request.headers),
+        size,
+        f" idempotency key {context.idempotency_key}" if context.idempotency_key else "",
+    )
+
+
+def log_response(context: HookContext, response: httpx.Response, elapsed_seconds: float) -> None:
+    logger.debug(
+        "%s attempt %d: %d %s in %d ms (request id %s)",
+        context.method_name,
+        context.attempt,
+        response.status_code,
+        response.reason_phrase,
+        round(elapsed_seconds * 1000),
+        response.headers.get("x-request-id"),
+    )
+
+
+def log_transport_error(context: HookContext, error: Exception, elapsed_seconds: float) -> None:
+    logger.debug(
+        "%s attempt %d: failed after %d ms: %s",
+        context.method_name,
+        context.attempt,
+        round(elapsed_seconds * 1000),
+        error,
+    )
+
+
+def log_retry(context: HookContext, reason: str, delay_seconds: float) -> None:
+    logger.info(
+        "%s: %s; retrying in %.2f s (attempt %d)",
+        context.method_name,
+        reason,
+        delay_seconds,
+        context.attempt + 1,
+    )
+
+
+def log_no_retry(context: HookContext, reason: str) -> None:
+    logger.debug("%s: not retrying: %s", context.method_name, reason)

@@ -1,0 +1,49 @@
+"""Base classes and helpers that every generated model uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+
+class ResponseModel(BaseModel):
+    """A model the server sends: it keeps fields this SDK does not know yet.
+
+    The API evolves, and an older SDK must keep working against a newer server, so unknown
+    fields are kept (reachable through `model_extra`) rather than rejected.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
+
+
+class RequestModel(BaseModel):
+    """A model the client sends: unknown fields are a mistake and rejected before sending."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
+
+
+UNKNOWN_VARIANT = "__unknown__"
+"""The tag under which an open union keeps a variant this SDK does not know yet."""
+
+
+def open_discriminator(field_name: str, known: Collection[str]) -> Callable[[Any], str]:
+    """Picks a union variant by `field_name`, sending unknown values to the fallback variant."""
+    known_tags = frozenset(known)
+
+    def discriminate(value: Any) -> str:
+        tag = value.get(field_name) if isinstance(value, dict) else getattr(value, field_name, None)
+        return tag if isinstance(tag, str) and tag in known_tags else UNKNOWN_VARIANT
+
+    return discriminate
+
+
+def _reject_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may be omitted, but not null")
+    return value
+
+
+NOT_NULL = AfterValidator(_reject_null)
+"""Marks an optional field that is not nullable: leaving it out is fine, sending null is not."""

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import respx
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    """Every httpx request goes to respx routes; an unrouted request fails the test."""
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as mock:
+        yield mock

@@ -1,0 +1,180 @@
+"""Clients are cheap to build, open connections on first use, and close only what they own."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+
+from mesa_sdk._runtime.client import BaseClient, BaseResource
+
+from .support import GET_REPO, SERVER, make_core, repo_json
+
+REPO_URL = f"{SERVER}/acme/r"
+REPO_ARGS = {"org": "acme", "repo": "r"}
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+class Mesa(BaseClient):
+    """Stands in for the generated client."""
+
+
+def answer(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json=repo_json())
+
+
+def test_no_http_client_is_built_until_the_first_call(router: respx.MockRouter) -> None:
+    router.get(REPO_URL).respond(200, json=repo_json())
+    core = make_core()
+    assert core._own_http_client is None
+    assert len(core._own_async_http_clients) == 0
+    core.call(GET_REPO, REPO_ARGS, None, None)
+    first = core._own_http_client
+    assert first is not None
+    core.call(GET_REPO, REPO_ARGS, None, None)
+    assert core._own_http_client is first
+    assert first.follow_redirects is True
+    assert len(core._own_async_http_clients) == 0
+
+
+def test_close_closes_the_sdk_s_own_client_and_a_later_call_opens_a_new_one(
+    router: respx.MockRouter,
+) -> None:
+    router.get(REPO_URL).respond(200, json=repo_json())
+    core = make_core()
+    core.call(GET_REPO, REPO_ARGS, None, None)
+    own = core._own_http_client
+    assert own is not None
+    core.close()
+    assert own.is_closed
+    core.call(GET_REPO, REPO_ARGS, None, None)
+    assert core._own_http_client is not None and core._own_http_client is not own
+
+
+def test_a_user_supplied_client_is_used_and_never_closed() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answer(request)
+
+    user_client = httpx.Client(transport=httpx.MockTransport(handler), headers={"X-User": "1"})
+    with Mesa(make_core(http_client=user_client)) as client:
+        client._core.call(GET_REPO, REPO_ARGS, None, None)
+    assert len(seen) == 1
+    assert seen[0].headers["X-User"] == "1"  # the user's client defaults still apply
+    assert not user_client.is_closed
+    user_client.close()
+
+
+async def test_a_user_supplied_async_client_is_used_and_never_closed() -> None:
+    user_client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    async with Mesa(make_core(async_http_client=user_client)) as client:
+        repo = await client._core.call_async(GET_REPO, REPO_ARGS, None, None)
+    assert repo.name == "r"
+    assert not user_client.is_closed
+    await user_client.aclose()
+
+
+async def test_aclose_closes_the_sdk_s_async_client(router: respx.MockRouter) -> None:
+    router.get(REPO_URL).respond(200, json=repo_json())
+    core = make_core()
+    await core.call_async(GET_REPO, REPO_ARGS, None, None)
+    (own,) = core._own_async_http_clients.values()
+    await core.aclose()
+    assert own.is_closed
+    assert len(core._own_async_http_clients) == 0
+
+
+def test_base_client_surface() -> None:
+    core = make_core()
+    client = Mesa(core)
+    assert client.hooks is core.hooks
+    assert client.server_url == SERVER
+    assert repr(client) == f"Mesa(server_url='{SERVER}')"
+    assert repr(BaseResource(core)) == f"BaseResource(server_url='{SERVER}')"
+    with client as entered:
+        assert entered is client
+
+
+# -- a real server on loopback ----------------------------------------------------------------
+
+
+class _RepoHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so connections are pooled
+
+    def do_GET(self) -> None:
+        body = json.dumps(repo_json()).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def loopback_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RepoHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_one_client_serves_several_event_loops(loopback_url: str) -> None:
+    core = make_core(server_url=loopback_url)
+    # Each asyncio.run() closes its loop; pooled connections of a closed loop must not be reused.
+    for _ in range(3):
+        repo = asyncio.run(core.call_async(GET_REPO, REPO_ARGS, None, None))
+        assert repo.name == "r"
+    assert core.call(GET_REPO, REPO_ARGS, None, None).name == "r"
+    core.close()
+
+
+def test_building_a_client_is_cheap() -> None:
+    """No httpx client, no asyncio, no pydantic model machinery until a call needs them."""
+    script = """
+import sys
+from mesa_sdk._runtime.config import BackoffStrategy, RetryConfig, SdkDefaults
+from mesa_sdk._runtime.core import ClientCore
+from mesa_sdk._runtime.client import BaseClient
+from mesa_sdk._runtime.errors import APIError, ErrorMap
+
+defaults = SdkDefaults(
+    server_url="https://depot.test/api/v1", timeout_ms=1000,
+    retry_config=RetryConfig("backoff", BackoffStrategy()), api_key_env="X_KEY",
+    server_url_env="X_URL", user_agent="ua",
+    error_map=ErrorMap(by_status={}, by_code={}, client_error=APIError, server_error=APIError),
+)
+import httpx
+built = []
+httpx.Client.__init__ = lambda *a, **k: built.append(a)
+core = ClientCore(defaults, api_key="k" * 20, server_url=None, param_defaults={"org": None},
+                  timeout_ms=None, retry_config={"strategy": "none"}, headers={"X-A": "b"},
+                  http_client=None, async_http_client=None)
+BaseClient(core)
+heavy = ("asyncio", "pydantic.main", "pydantic.type_adapter", "difflib")
+loaded = [m for m in heavy if m in sys.modules]
+print(loaded, len(built))
+"""
+    environment = {**os.environ, "PYTHONPATH": str(SRC)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True
+    )
+    assert result.stdout.strip() == "[] 0"
