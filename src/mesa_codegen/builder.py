@@ -286,10 +286,14 @@ class Builder:
             names = [op.method_name for op in operations]
             if len(set(names)) != len(names):
                 raise SpecError(f"resource {group} has two operations with one method name")
+            # A resource class named like a model (`Content`) would shadow it in its module.
+            resource_class = class_name(group)
+            if resource_class in self.schemas:
+                resource_class += "Resource"
             resources.append(
                 ResourceDef(
                     name=group,
-                    class_name=class_name(group),
+                    class_name=resource_class,
                     module=snake_case(group),
                     description=str(tags.get(group, "")).strip(),
                     operations=operations,

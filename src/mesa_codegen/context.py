@@ -106,8 +106,11 @@ class TemplateContext:
 
     @staticmethod
     def field_annotation(f: FieldDef, schema: ModelDef) -> str:
-        if f.required or f.nullable or schema.strict:
+        if f.required or f.nullable:
             return f.type.code
+        if schema.strict:
+            # Unset means "not sent"; an explicit None is rejected, as the field is not nullable.
+            return f"Annotated[{f.type.code} | None, NOT_NULL]"
         return f"{f.type.code} | None"
 
     @staticmethod
@@ -115,9 +118,6 @@ class TemplateContext:
         alias = f", alias={f.wire_name!r}" if f.name != f.wire_name else ""
         if f.required:
             return f" = Field({alias[2:]})" if alias else ""
-        if schema.strict and not f.nullable:
-            # Unset means "not sent", and an explicit None is rejected: the field is not nullable.
-            return f" = Field(default=None{alias})"
         return f" = Field(default=None{alias})" if alias else " = None"
 
     def example_call(self, resource: ResourceDef, op: OperationDef) -> str:
