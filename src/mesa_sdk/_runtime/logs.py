@@ -102,6 +102,9 @@ def log_attempt(context: HookContext, request: httpx.Request) -> None:
 
 
 def log_response(context: HookContext, response: httpx.Response, elapsed_seconds: float) -> None:
+    # Checked first: reading the arguments costs more than the call when DEBUG is off.
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
     logger.debug(
         "%s attempt %d: %d %s in %d ms (request id %s)",
         context.method_name,
@@ -114,6 +117,8 @@ def log_response(context: HookContext, response: httpx.Response, elapsed_seconds
 
 
 def log_transport_error(context: HookContext, error: Exception, elapsed_seconds: float) -> None:
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
     logger.debug(
         "%s attempt %d: failed after %d ms: %s",
         context.method_name,
