@@ -67,12 +67,23 @@ def test_org_passed_to_a_call_wins_over_the_client_default(
 
 
 def test_path_parameters_are_percent_encoded(client: Mesa, api: respx.MockRouter) -> None:
-    route = api.delete("/acme/my%20repo/branches/feature%2Fx%25y%C3%A9").respond(
+    route = api.delete("/acme/widgets/branches/feature%2Fx%25y%20z%C3%A9").respond(
         200, json={"success": True}
     )
-    result = client.branches.delete(repo="my repo", branch="feature/x%yé")
+    result = client.branches.delete(repo="widgets", branch="feature/x%y zé")
     assert result == Success(success=True)
-    assert sent(route).url.raw_path == b"/api/v1/acme/my%20repo/branches/feature%2Fx%25y%C3%A9"
+    assert sent(route).url.raw_path == b"/api/v1/acme/widgets/branches/feature%2Fx%25y%20z%C3%A9"
+
+
+def test_a_repository_name_the_api_cannot_hold_fails_before_sending(
+    client: Mesa, api: respx.MockRouter
+) -> None:
+    from mesa_sdk import InvalidRequestError
+
+    for name in ("my repo", "../other", "répo", "a/b"):
+        with pytest.raises(InvalidRequestError, match=r"repos\.get: repo: String should match"):
+            client.repos.get(repo=name)
+    assert not api.calls
 
 
 def test_a_dot_dot_path_parameter_fails_before_sending(client: Mesa, api: respx.MockRouter) -> None:

@@ -15,9 +15,10 @@ from mesa_sdk._runtime.models import NOT_NULL, RequestModel
 class Author(RequestModel):
     """A person who writes a commit."""
 
-    name: Annotated[str, Field(min_length=1, max_length=255)]
+    name: Annotated[str, Field(min_length=1, max_length=255, pattern="^[^<>\\r\\n]+$")]
+    """Without `<`, `>` or line breaks, which a git signature cannot hold."""
 
-    email: Annotated[str, Field(min_length=1, max_length=255)]
+    email: Annotated[str, Field(min_length=1, max_length=255, pattern="^[^<>\\r\\n]+$")]
 
     date: Annotated[datetime | None, NOT_NULL] = None
     """When the change was written; the time of the request when omitted."""

@@ -24,6 +24,7 @@ class CreateCommit(RequestModel):
     author: Author
 
     committer: Annotated[Author | None, NOT_NULL] = None
+    """Who made the commit; the author, at the time of the request, when omitted."""
 
     base_sha: Annotated[Annotated[str, Field(pattern="^[0-9a-f]{40}$")] | None, NOT_NULL] = None
     """Make the commit only if the branch head is this commit (compare-and-swap)."""

@@ -44,6 +44,8 @@ class ErrorCode(str, Enum):
     (HTTP 404)"""
     API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
     """The API key does not exist. (HTTP 404)"""
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    """The path exists, but not with this method; `Allow` lists the methods it takes. (HTTP 405)"""
     NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
     """The entry cannot be given in the requested media type. (HTTP 406)"""
     REPO_EXISTS = "REPO_EXISTS"
@@ -62,6 +64,9 @@ class ErrorCode(str, Enum):
     """A request with this `Idempotency-Key` is still running. (HTTP 409)"""
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     """The request body is too large. (HTTP 413)"""
+    LFS_VERIFICATION_FAILED = "LFS_VERIFICATION_FAILED"
+    """Bytes sent to an `upload_url` do not match the object's `oid` (SHA-256) or `size`; nothing
+    was stored. (HTTP 422)"""
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     """The `Idempotency-Key` was used for a different request. (HTTP 422)"""
     LFS_OBJECT_NOT_FOUND = "LFS_OBJECT_NOT_FOUND"
@@ -89,6 +94,7 @@ ERROR_CODE_STATUS: dict[ErrorCode, int] = {
     ErrorCode.COMMIT_NOT_FOUND: 404,
     ErrorCode.PATH_NOT_FOUND: 404,
     ErrorCode.API_KEY_NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.NOT_ACCEPTABLE: 406,
     ErrorCode.REPO_EXISTS: 409,
     ErrorCode.BRANCH_EXISTS: 409,
@@ -98,6 +104,7 @@ ERROR_CODE_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MERGE_CONFLICT: 409,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.LFS_VERIFICATION_FAILED: 422,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
     ErrorCode.LFS_OBJECT_NOT_FOUND: 404,
     ErrorCode.RATE_LIMITED: 429,

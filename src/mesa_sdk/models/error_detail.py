@@ -19,17 +19,14 @@ class ErrorDetail(ResponseModel):
     message: str
     """A sentence for people."""
 
-    details: dict[str, Any] | None = None
+    details: dict[str, Any]
     """Facts about the error, such as `conflict_paths` for `MERGE_CONFLICT` or `field` for
     `INVALID_REQUEST`."""
 
 
-class _ErrorDetailRequired(TypedDict):
-    code: str
-    message: str
-
-
-class ErrorDetailTypedDict(_ErrorDetailRequired, total=False):
+class ErrorDetailTypedDict(TypedDict):
     """ErrorDetail as a plain dict."""
 
+    code: str
+    message: str
     details: dict[str, Any]

@@ -22,7 +22,17 @@ _LIST_API_KEYS = Operation(
     method_name="admin.list_api_keys",
     http_method="GET",
     path="/{org}/api-keys",
-    params=(Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),),
+    params=(
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+    ),
     body_model=None,
     response_type=ApiKeyList,
     idempotency_header=None,
@@ -35,7 +45,17 @@ _CREATE_API_KEY = Operation(
     method_name="admin.create_api_key",
     http_method="POST",
     path="/{org}/api-keys",
-    params=(Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),),
+    params=(
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+    ),
     body_model=CreateApiKey,
     response_type=ApiKeyCreated,
     idempotency_header="Idempotency-Key",
@@ -49,7 +69,15 @@ _REVOKE_API_KEY = Operation(
     http_method="DELETE",
     path="/{org}/api-keys/{id}",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
         Param("id", "id", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
     ),
     body_model=None,

@@ -24,11 +24,27 @@ _LIST = Operation(
     http_method="GET",
     path="/{org}/{repo}/branches",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
         Param("limit", "limit", "query", Annotated[int, Field(ge=1, le=100)], False),
         Param(
-            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=512)], False
+            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=2048)], False
         ),
     ),
     body_model=None,
@@ -49,8 +65,24 @@ _CREATE = Operation(
     http_method="POST",
     path="/{org}/{repo}/branches",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
     ),
     body_model=CreateBranch,
     response_type=Branch,
@@ -65,8 +97,24 @@ _DELETE = Operation(
     http_method="DELETE",
     path="/{org}/{repo}/branches/{branch}",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
         Param(
             "branch", "branch", "path", Annotated[str, Field(min_length=1, max_length=255)], True
         ),

@@ -24,12 +24,28 @@ _LIST = Operation(
     http_method="GET",
     path="/{org}/{repo}/commits",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
         Param("ref", "ref", "query", Annotated[str, Field(min_length=1, max_length=255)], False),
         Param("limit", "limit", "query", Annotated[int, Field(ge=1, le=100)], False),
         Param(
-            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=512)], False
+            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=2048)], False
         ),
     ),
     body_model=None,
@@ -50,8 +66,24 @@ _CREATE = Operation(
     http_method="POST",
     path="/{org}/{repo}/commits",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
     ),
     body_model=CreateCommit,
     response_type=CommitResult,
@@ -66,8 +98,24 @@ _GET = Operation(
     http_method="GET",
     path="/{org}/{repo}/commits/{sha}",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
         Param("sha", "sha", "path", Annotated[str, Field(pattern="^[0-9a-fA-F]{7,40}$")], True),
     ),
     body_model=None,

@@ -22,14 +22,30 @@ _GET = Operation(
     http_method="GET",
     path="/{org}/{repo}/content",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
         Param("ref", "ref", "query", Annotated[str, Field(min_length=1, max_length=255)], False),
         Param("path", "path", "query", Annotated[str, Field(max_length=4096)], False),
         Param("depth", "depth", "query", Annotated[int, Field(ge=1, le=64)], False),
         Param("limit", "limit", "query", Annotated[int, Field(ge=1, le=1000)], False),
         Param(
-            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=512)], False
+            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=2048)], False
         ),
     ),
     body_model=None,
@@ -59,9 +75,10 @@ class ContentResource(BaseResource):
 
         Reads the entry at `path` (the repository root when omitted) at `ref` (the default
         branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit`.
-        Under `Accept: application/octet-stream` a file or symlink comes as its raw bytes, and
-        a directory is `406 NOT_ACCEPTABLE`.
+        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
+        cursor keeps reading the commit of the first page, so a moving branch never mixes
+        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
+        bytes, and a directory is `406 NOT_ACCEPTABLE`.
 
         Needs scope: git:read.
 
@@ -134,9 +151,10 @@ class ContentResource(BaseResource):
 
         Reads the entry at `path` (the repository root when omitted) at `ref` (the default
         branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit`.
-        Under `Accept: application/octet-stream` a file or symlink comes as its raw bytes, and
-        a directory is `406 NOT_ACCEPTABLE`.
+        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
+        cursor keeps reading the commit of the first page, so a moving branch never mixes
+        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
+        bytes, and a directory is `406 NOT_ACCEPTABLE`.
 
         Needs scope: git:read.
 
@@ -209,9 +227,10 @@ class ContentResource(BaseResource):
 
         Reads the entry at `path` (the repository root when omitted) at `ref` (the default
         branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit`.
-        Under `Accept: application/octet-stream` a file or symlink comes as its raw bytes, and
-        a directory is `406 NOT_ACCEPTABLE`.
+        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
+        cursor keeps reading the commit of the first page, so a moving branch never mixes
+        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
+        bytes, and a directory is `406 NOT_ACCEPTABLE`.
 
         Needs scope: git:read.
 
@@ -281,9 +300,10 @@ class ContentResource(BaseResource):
 
         Reads the entry at `path` (the repository root when omitted) at `ref` (the default
         branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit`.
-        Under `Accept: application/octet-stream` a file or symlink comes as its raw bytes, and
-        a directory is `406 NOT_ACCEPTABLE`.
+        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
+        cursor keeps reading the commit of the first page, so a moving branch never mixes
+        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
+        bytes, and a directory is `406 NOT_ACCEPTABLE`.
 
         Needs scope: git:read.
 
@@ -353,9 +373,10 @@ class ContentResource(BaseResource):
 
         Reads the entry at `path` (the repository root when omitted) at `ref` (the default
         branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit`.
-        Under `Accept: application/octet-stream` a file or symlink comes as its raw bytes, and
-        a directory is `406 NOT_ACCEPTABLE`.
+        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
+        cursor keeps reading the commit of the first page, so a moving branch never mixes
+        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
+        bytes, and a directory is `406 NOT_ACCEPTABLE`.
 
         Needs scope: git:read.
 
@@ -426,9 +447,10 @@ class ContentResource(BaseResource):
 
         Reads the entry at `path` (the repository root when omitted) at `ref` (the default
         branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit`.
-        Under `Accept: application/octet-stream` a file or symlink comes as its raw bytes, and
-        a directory is `406 NOT_ACCEPTABLE`.
+        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
+        cursor keeps reading the commit of the first page, so a moving branch never mixes
+        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
+        bytes, and a directory is `406 NOT_ACCEPTABLE`.
 
         Needs scope: git:read.
 

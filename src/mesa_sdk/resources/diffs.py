@@ -20,8 +20,24 @@ _GET = Operation(
     http_method="GET",
     path="/{org}/{repo}/diff",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
         Param("base", "base", "query", Annotated[str, Field(min_length=1, max_length=255)], True),
         Param("head", "head", "query", Annotated[str, Field(min_length=1, max_length=255)], True),
     ),

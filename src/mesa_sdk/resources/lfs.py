@@ -21,8 +21,24 @@ _UPLOAD = Operation(
     http_method="POST",
     path="/{org}/{repo}/lfs/objects",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
     ),
     body_model=LfsBatchRequest,
     response_type=LfsBatchResponse,
@@ -37,8 +53,24 @@ _DOWNLOAD = Operation(
     http_method="POST",
     path="/{org}/{repo}/lfs/objects/download",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
     ),
     body_model=LfsBatchRequest,
     response_type=LfsBatchResponse,

@@ -21,8 +21,24 @@ _PERFORM = Operation(
     http_method="POST",
     path="/{org}/{repo}/merge/{base}",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
         Param("base", "base", "path", Annotated[str, Field(min_length=1, max_length=255)], True),
     ),
     body_model=MergeRequest,

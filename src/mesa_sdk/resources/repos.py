@@ -25,10 +25,18 @@ _LIST = Operation(
     http_method="GET",
     path="/{org}/repos",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
         Param("limit", "limit", "query", Annotated[int, Field(ge=1, le=100)], False),
         Param(
-            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=512)], False
+            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=2048)], False
         ),
     ),
     body_model=None,
@@ -48,7 +56,17 @@ _CREATE = Operation(
     method_name="repos.create",
     http_method="POST",
     path="/{org}/repos",
-    params=(Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),),
+    params=(
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+    ),
     body_model=CreateRepo,
     response_type=Repo,
     idempotency_header="Idempotency-Key",
@@ -62,8 +80,24 @@ _GET = Operation(
     http_method="GET",
     path="/{org}/{repo}",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
     ),
     body_model=None,
     response_type=Repo,
@@ -78,8 +112,24 @@ _UPDATE = Operation(
     http_method="PATCH",
     path="/{org}/{repo}",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
     ),
     body_model=UpdateRepo,
     response_type=Repo,
@@ -94,8 +144,24 @@ _DELETE = Operation(
     http_method="DELETE",
     path="/{org}/{repo}",
     params=(
-        Param("org", "org", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
-        Param("repo", "repo", "path", Annotated[str, Field(min_length=1, max_length=100)], True),
+        Param(
+            "org",
+            "org",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
+            ],
+            True,
+        ),
+        Param(
+            "repo",
+            "repo",
+            "path",
+            Annotated[
+                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
+            ],
+            True,
+        ),
     ),
     body_model=None,
     response_type=Success,
@@ -428,7 +494,8 @@ class Repos(BaseResource):
     ) -> Repo:
         """Update a repository.
 
-        Renames a repository or changes its default branch.
+        Renames a repository (409 `REPO_EXISTS` when the name is taken) or changes its default
+        branch, which must exist unless the repository is empty (404 `BRANCH_NOT_FOUND`).
 
         Needs scope: repo:create.
 
@@ -488,7 +555,8 @@ class Repos(BaseResource):
     ) -> Repo:
         """Update a repository (async).
 
-        Renames a repository or changes its default branch.
+        Renames a repository (409 `REPO_EXISTS` when the name is taken) or changes its default
+        branch, which must exist unless the repository is empty (404 `BRANCH_NOT_FOUND`).
 
         Needs scope: repo:create.
 
