@@ -989,3 +989,15 @@ def test_size_bytes_grows(seeded: tuple[GitRepository, CommitInfo]) -> None:
     before = repo.size_bytes()
     commit(repo, [Edit("big.bin", "create", bytes(range(256)) * 64)])
     assert repo.size_bytes() > before
+
+
+def test_merge_never_deletes_the_default_branch(seeded: tuple[GitRepository, CommitInfo]) -> None:
+    repo, first = seeded
+    repo.create_branch("dev", first.sha)
+    commit(repo, [Edit("d.txt", "create", b"d")], branch="dev")
+    outcome = repo.merge(
+        base_branch="dev", head="main", author=sig(), message=None, delete_branch=True
+    )
+    assert outcome.branch_deleted is False
+    assert rev(repo, "refs/heads/main") == first.sha
+    assert git_ops.is_valid_branch_name("dev") and not git_ops.is_valid_branch_name("a..b")

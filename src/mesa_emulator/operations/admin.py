@@ -1,0 +1,87 @@
+"""API keys of an organization: create (secret shown once), list, revoke."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from mesa_emulator.auth import generate_key, hash_key
+from mesa_emulator.errors import ApiError
+from mesa_emulator.operations.base import OperationContext, parse_body
+from mesa_emulator.replies import Reply, json_reply
+from mesa_emulator.store import ApiKeyRecord, utc_now
+
+if TYPE_CHECKING:
+    from mesa_sdk.models import ApiKey
+
+__all__ = ["create_api_key", "list_api_keys", "revoke_api_key"]
+
+DEFAULT_SCOPES = ("repo:read", "git:read")
+
+
+def _key_model(record: ApiKeyRecord) -> ApiKey:
+    from mesa_sdk.models import ApiKey
+
+    return ApiKey(
+        id=record.id,
+        name=record.name,
+        scopes=list(record.scopes),
+        created_at=record.created_at,
+        last_used_at=record.last_used_at,
+        revoked_at=record.revoked_at,
+    )
+
+
+def create_api_key(ctx: OperationContext) -> Reply:
+    from mesa_sdk.models import ApiKeyCreated, CreateApiKey
+
+    body = parse_body(CreateApiKey, ctx.body)
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    if body.scopes is not None:
+        scopes = tuple(str(scope) for scope in body.scopes)
+        if len(set(scopes)) != len(scopes):
+            raise ApiError.invalid_request("scopes", "Field 'scopes' must not repeat a scope.")
+    secret = generate_key()
+    record = ApiKeyRecord(
+        id="key_" + secrets.token_hex(8),
+        org=ctx.org,
+        name=body.name,
+        scopes=scopes,
+        created_at=utc_now(),
+        last_used_at=None,
+        revoked_at=None,
+    )
+    ctx.state.store.insert_key(record, hash_key(secret))
+    return json_reply(
+        201,
+        ApiKeyCreated(
+            id=record.id,
+            key=secret,
+            name=record.name,
+            scopes=list(record.scopes),
+            created_at=record.created_at,
+        ),
+    )
+
+
+def list_api_keys(ctx: OperationContext) -> Reply:
+    from mesa_sdk.models import ApiKeyList
+
+    records = ctx.state.store.list_keys(ctx.org)
+    return json_reply(200, ApiKeyList(api_keys=[_key_model(r) for r in records]))
+
+
+def revoke_api_key(ctx: OperationContext) -> Reply:
+    from mesa_sdk.models import Success
+
+    key_id = ctx.params["id"]
+    if not 1 <= len(key_id) <= 64:
+        raise ApiError.invalid_parameter("id", "'id' must have 1 to 64 characters.")
+    record = ctx.state.store.revoke_key(ctx.org, key_id, utc_now())
+    if record is None:
+        raise ApiError(
+            "API_KEY_NOT_FOUND",
+            f"API key {key_id!r} not found in organization '{ctx.org}'.",
+            {"id": key_id},
+        )
+    return json_reply(200, Success(success=True))

@@ -1,0 +1,243 @@
+"""What every handler shares: its context, body and parameter parsing, repository lookup,
+git-error mapping and conversions between git values and the contract's models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from mesa_emulator import git_ops
+from mesa_emulator.auth import Principal
+from mesa_emulator.errors import ApiError
+from mesa_emulator.store import RepoRecord
+from mesa_emulator.validation import SHA_RE
+
+if TYPE_CHECKING:
+    from mesa_emulator.state import EmulatorState
+    from mesa_sdk.models import Author, Repo, Signature
+
+__all__ = [
+    "OperationContext",
+    "git_error",
+    "load_repo",
+    "parse_body",
+    "query_int",
+    "query_str",
+    "repo_model",
+    "signature_model",
+    "to_git_signature",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class OperationContext:
+    state: EmulatorState
+    principal: Principal
+    org: str
+    params: dict[str, str]
+    query: dict[str, str]
+    body: bytes
+    accept: str | None
+    base_url: str
+    request_id: str
+
+
+# ---- request bodies ---------------------------------------------------------------------
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def _describe(error: Mapping[str, Any], field: str) -> str:
+    kind = error.get("type")
+    if kind == "missing":
+        return f"Field '{field}' is required."
+    if kind == "extra_forbidden":
+        return f"Unknown field '{field}'."
+    return f"Field '{field}': {error.get('msg', 'is invalid')}."
+
+
+def validation_error(exc: ValidationError) -> ApiError:
+    errors = exc.errors(include_url=False, include_input=False, include_context=True)
+    if errors and errors[0].get("type") == "json_invalid":
+        reason = errors[0].get("ctx", {}).get("error", errors[0].get("msg", ""))
+        return ApiError.invalid_request("body", f"The request body is not valid JSON: {reason}.")
+    items = []
+    for error in errors:
+        field = _field(tuple(error.get("loc", ())))
+        if field == "body" and error.get("type") == "model_type":
+            items.append({"field": field, "message": "The request body must be a JSON object."})
+        else:
+            items.append({"field": field, "message": _describe(error, field)})
+    first = items[0] if items else {"field": "body", "message": "The request body is invalid."}
+    return ApiError.invalid_request(first["field"], first["message"], errors=items)
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """The request body as ``model`` (strict JSON; unknown fields refused), or 400."""
+    try:
+        return model.model_validate_json(body, strict=True)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+# ---- query parameters -------------------------------------------------------------------
+
+
+def query_int(ctx: OperationContext, name: str, default: int, low: int, high: int) -> int:
+    raw = ctx.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit():
+        raise ApiError.invalid_parameter(name, f"'{name}' must be an integer, got {raw!r}.")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ApiError.invalid_parameter(
+            name, f"'{name}' must be between {low} and {high}, got {value}."
+        )
+    return value
+
+
+def query_str(
+    ctx: OperationContext,
+    name: str,
+    *,
+    max_length: int,
+    min_length: int = 1,
+    required: bool = False,
+) -> str | None:
+    raw = ctx.query.get(name)
+    if raw is None:
+        if required:
+            raise ApiError.invalid_parameter(name, f"The '{name}' query parameter is required.")
+        return None
+    if not min_length <= len(raw) <= max_length:
+        raise ApiError.invalid_parameter(
+            name, f"'{name}' must have {min_length} to {max_length} characters."
+        )
+    if "\x00" in raw:
+        raise ApiError.invalid_parameter(name, f"'{name}' must not contain NUL.")
+    return raw
+
+
+# ---- repositories -----------------------------------------------------------------------
+
+
+def load_repo(ctx: OperationContext) -> RepoRecord:
+    name = ctx.params["repo"]
+    record = ctx.state.store.get_repo(ctx.org, name)
+    if record is None:
+        raise ApiError(
+            "REPO_NOT_FOUND",
+            f"Repository '{ctx.org}/{name}' not found.",
+            {"org": ctx.org, "repo": name},
+        )
+    return record
+
+
+def head_sha(state: EmulatorState, record: RepoRecord) -> str | None:
+    try:
+        return state.git(record.id).branch_sha(record.default_branch)
+    except git_ops.BranchNotFound:
+        return None
+
+
+def repo_model(state: EmulatorState, record: RepoRecord) -> Repo:
+    from mesa_sdk.models import Repo
+
+    return Repo(
+        id=record.id,
+        org=record.org,
+        name=record.name,
+        default_branch=record.default_branch,
+        head_sha=head_sha(state, record),
+        size_bytes=state.git(record.id).size_bytes(),
+        created_at=record.created_at,
+    )
+
+
+def resolve_ref(git: git_ops.GitRepository, ref: str, parameter: str) -> str:
+    try:
+        return git.resolve(ref)
+    except git_ops.GitOpsError:
+        raise ApiError(
+            "REF_NOT_FOUND",
+            f"'{parameter}' names no branch, tag or commit: {ref!r}.",
+            {"parameter": parameter, "ref": ref},
+        ) from None
+
+
+def check_sha(value: str, parameter: str) -> None:
+    if SHA_RE.fullmatch(value) is None:
+        raise ApiError.invalid_parameter(
+            parameter, f"'{parameter}' must be 7 to 40 hexadecimal digits, got {value!r}."
+        )
+
+
+# ---- git values <-> models --------------------------------------------------------------
+
+
+def _check_identity(value: str, field: str) -> None:
+    if any(ch in value for ch in "<>\n\r\x00") or not value.strip():
+        raise ApiError.invalid_request(
+            field, f"Field '{field}' must not be blank or contain '<', '>', NUL or line breaks."
+        )
+
+
+def to_git_signature(author: Author, field: str, now: datetime) -> git_ops.Signature:
+    _check_identity(author.name, f"{field}.name")
+    _check_identity(author.email, f"{field}.email")
+    when = author.date if author.date is not None else now
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return git_ops.Signature(author.name, author.email, when)
+
+
+def signature_model(sig: git_ops.Signature) -> Signature:
+    from mesa_sdk.models import Signature
+
+    return Signature(name=sig.name, email=sig.email, date=sig.time.astimezone(timezone.utc))
+
+
+def git_error(exc: git_ops.GitOpsError) -> ApiError:
+    """The contract's error for an expected git failure."""
+    if isinstance(exc, git_ops.InvalidRefName):
+        return ApiError(
+            "INVALID_REF_NAME", f"Invalid branch name {exc.name!r}.", {"name": exc.name}
+        )
+    if isinstance(exc, git_ops.InvalidPath):
+        return ApiError("INVALID_PATH", exc.message, {"path": exc.path})
+    if isinstance(exc, git_ops.BranchNotFound):
+        return ApiError(
+            "BRANCH_NOT_FOUND", f"Branch {exc.branch!r} not found.", {"branch": exc.branch}
+        )
+    if isinstance(exc, git_ops.BranchExists):
+        return ApiError("BRANCH_EXISTS", exc.message, {"branch": exc.branch})
+    if isinstance(exc, git_ops.BranchMoved):
+        return ApiError(
+            "BRANCH_MOVED",
+            exc.message,
+            {"branch": exc.branch, "expected": exc.expected, "actual": exc.actual},
+        )
+    if isinstance(exc, git_ops.CommitNotFound):
+        return ApiError("COMMIT_NOT_FOUND", f"Commit {exc.sha!r} not found.", {"sha": exc.sha})
+    if isinstance(exc, git_ops.RefNotFound):
+        return ApiError("REF_NOT_FOUND", exc.message, {"ref": exc.ref})
+    if isinstance(exc, git_ops.PathNotFound):
+        return ApiError("PATH_NOT_FOUND", exc.message, {"path": exc.path})
+    if isinstance(exc, git_ops.PathExists):
+        return ApiError("PATH_EXISTS", exc.message, {"path": exc.path})
+    if isinstance(exc, git_ops.MergeConflict):
+        return ApiError(
+            "MERGE_CONFLICT",
+            f"The merge conflicts in {len(exc.paths)} path(s): {', '.join(exc.paths[:10])}.",
+            {"conflict_paths": exc.paths},
+        )
+    return ApiError("INTERNAL_ERROR", f"Git operation failed: {exc.message}")

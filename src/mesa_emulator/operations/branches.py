@@ -1,0 +1,98 @@
+"""Branches: list (by name, cursor = last name seen), create at a commit, delete."""
+
+from __future__ import annotations
+
+from mesa_emulator import git_ops
+from mesa_emulator.errors import ApiError
+from mesa_emulator.operations.base import (
+    OperationContext,
+    git_error,
+    load_repo,
+    parse_body,
+    query_int,
+)
+from mesa_emulator.replies import Reply, json_reply
+from mesa_emulator.validation import check_branch_name
+
+__all__ = ["create_branch", "delete_branch", "list_branches"]
+
+
+def _key(name: str) -> bytes:
+    return name.encode("utf-8")
+
+
+def list_branches(ctx: OperationContext) -> Reply:
+    from mesa_sdk.models import Branch, BranchList
+
+    limit = query_int(ctx, "limit", 50, 1, 100)
+    record = load_repo(ctx)
+    bind = (record.id,)
+    after: str | None = None
+    cursor = ctx.query.get("cursor")
+    if cursor is not None:
+        after = str(ctx.state.cursors.decode(cursor, "branches", bind).get("a", ""))
+    branches = ctx.state.git(record.id).branches()  # sorted by name, bytewise
+    if after is not None:
+        after_key = _key(after)
+        branches = [item for item in branches if _key(item[0]) > after_key]
+    page = branches[:limit]
+    has_more = len(branches) > limit
+    next_cursor = (
+        ctx.state.cursors.encode("branches", bind, a=page[-1][0]) if has_more and page else None
+    )
+    return json_reply(
+        200,
+        BranchList(
+            branches=[
+                Branch(name=name, head_sha=sha, is_default=name == record.default_branch)
+                for name, sha in page
+            ],
+            next_cursor=next_cursor,
+            has_more=has_more,
+        ),
+    )
+
+
+def create_branch(ctx: OperationContext) -> Reply:
+    from mesa_sdk.models import Branch, CreateBranch
+
+    body = parse_body(CreateBranch, ctx.body)
+    check_branch_name(body.name, "name")
+    record = load_repo(ctx)
+    git = ctx.state.git(record.id)
+    try:
+        git.create_branch(body.name, body.head_sha)
+    except git_ops.GitOpsError as exc:
+        raise git_error(exc) from None
+    return json_reply(
+        201,
+        Branch(
+            name=body.name,
+            head_sha=body.head_sha,
+            is_default=body.name == record.default_branch,
+        ),
+    )
+
+
+def delete_branch(ctx: OperationContext) -> Reply:
+    from mesa_sdk.models import Success
+
+    name = ctx.params["branch"]
+    check_branch_name(name, "branch")
+    record = load_repo(ctx)
+    git = ctx.state.git(record.id)
+    try:
+        git.branch_sha(name)
+    except git_ops.BranchNotFound as exc:
+        raise git_error(exc) from None
+    if name == record.default_branch:
+        raise ApiError(
+            "DEFAULT_BRANCH",
+            f"Branch {name!r} is the default branch and cannot be deleted.",
+            {"branch": name},
+        )
+    try:
+        git.delete_branch(name)
+    except git_ops.GitOpsError as exc:
+        raise git_error(exc) from None
+    return json_reply(200, Success(success=True))

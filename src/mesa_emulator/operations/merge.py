@@ -1,0 +1,63 @@
+"""Merge: fast-forward, merge commit or up to date; conflicts write nothing."""
+
+from __future__ import annotations
+
+from mesa_emulator import git_ops
+from mesa_emulator.errors import ApiError
+from mesa_emulator.operations.base import (
+    OperationContext,
+    git_error,
+    load_repo,
+    parse_body,
+    to_git_signature,
+)
+from mesa_emulator.replies import Reply, json_reply
+from mesa_emulator.store import utc_now
+from mesa_emulator.validation import check_branch_name
+
+__all__ = ["merge_branch"]
+
+
+def merge_branch(ctx: OperationContext) -> Reply:
+    from mesa_sdk.models import MergeRequest, MergeResult
+
+    base = ctx.params["base"]
+    check_branch_name(base, "base")
+    body = parse_body(MergeRequest, ctx.body)
+    if body.message is not None and "\x00" in body.message:
+        raise ApiError.invalid_request("message", "Field 'message' must not contain NUL.")
+    author = to_git_signature(body.author, "author", utc_now())
+    record = load_repo(ctx)
+    git = ctx.state.git(record.id)
+    try:
+        git.branch_sha(base)
+    except git_ops.BranchNotFound as exc:
+        raise git_error(exc) from None
+    try:
+        git.resolve(body.head)
+    except git_ops.GitOpsError:
+        raise ApiError(
+            "REF_NOT_FOUND",
+            f"'head' names no branch, tag or commit: {body.head!r}.",
+            {"field": "head", "ref": body.head},
+        ) from None
+    try:
+        outcome = git.merge(
+            base_branch=base,
+            head=body.head,
+            author=author,
+            message=body.message,
+            delete_branch=bool(body.delete_branch),
+        )
+    except git_ops.GitOpsError as exc:
+        raise git_error(exc) from None
+    return json_reply(
+        200,
+        MergeResult(
+            merge_type=outcome.merge_type,
+            sha=outcome.sha,
+            base=base,
+            head=body.head,
+            branch_deleted=outcome.branch_deleted,
+        ),
+    )

@@ -1,0 +1,379 @@
+"""The emulator's metadata: repositories, API keys, idempotency records and the LFS index.
+
+One SQLite database (stdlib ``sqlite3``, WAL journal) under the data directory.  A single
+connection is shared by every thread behind a lock: each method is one short transaction, so
+the lock is held for microseconds and requests never see a half-made change.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "ApiKeyRecord",
+    "IdempotencyRecord",
+    "MetadataStore",
+    "RepoNameTaken",
+    "RepoRecord",
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS repos (
+    id             TEXT PRIMARY KEY,
+    org            TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    default_branch TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    UNIQUE (org, name)
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    org          TEXT NOT NULL,
+    name         TEXT,
+    key_hash     TEXT NOT NULL UNIQUE,
+    scopes       TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at   TEXT
+);
+CREATE INDEX IF NOT EXISTS api_keys_org ON api_keys (org, seq);
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    status      INTEGER,
+    headers     TEXT,
+    body        BLOB,
+    created_at  REAL NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE TABLE IF NOT EXISTS lfs_objects (
+    repo_id    TEXT NOT NULL,
+    oid        TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (repo_id, oid)
+);
+"""
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat()
+
+
+def _parse(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+class RepoNameTaken(Exception):
+    """The organization already has a repository of that name."""
+
+
+@dataclass(frozen=True)
+class RepoRecord:
+    id: str
+    org: str
+    name: str
+    default_branch: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    id: str
+    org: str
+    name: str | None
+    scopes: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    fingerprint: str
+    state: Literal["running", "done"]
+    status: int | None
+    headers: dict[str, str]
+    body: bytes
+
+
+IdempotencyOutcome = Literal["started", "running", "mismatch", "replay"]
+
+
+class MetadataStore:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        # A request that was running when the process stopped will never finish.
+        self._db.execute("DELETE FROM idempotency WHERE state = 'running'")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, params).fetchall())
+
+    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, params).rowcount
+
+    # ---- settings -----------------------------------------------------------------------
+
+    def secret(self) -> bytes:
+        """The HMAC secret of cursors and LFS URLs, made once and kept with the data."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM settings WHERE name = 'secret'").fetchone()
+            if row is not None:
+                return bytes.fromhex(str(row[0]))
+            value = secrets.token_bytes(32)
+            db.execute("INSERT INTO settings (name, value) VALUES ('secret', ?)", (value.hex(),))
+            return value
+
+    # ---- repositories -------------------------------------------------------------------
+
+    @staticmethod
+    def _repo(row: tuple[object, ...]) -> RepoRecord:
+        created = _parse(str(row[4]))
+        assert created is not None
+        return RepoRecord(str(row[0]), str(row[1]), str(row[2]), str(row[3]), created)
+
+    _REPO_COLUMNS = "id, org, name, default_branch, created_at"
+
+    def insert_repo(self, record: RepoRecord) -> None:
+        try:
+            self._execute(
+                f"INSERT INTO repos ({self._REPO_COLUMNS}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
+                (
+                    record.id,
+                    record.org,
+                    record.name,
+                    record.default_branch,
+                    _iso(record.created_at),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise RepoNameTaken(record.name) from exc
+
+    def get_repo(self, org: str, name: str) -> RepoRecord | None:
+        rows = self._query(
+            f"SELECT {self._REPO_COLUMNS} FROM repos WHERE org = ? AND name = ?",  # noqa: S608
+            (org, name),
+        )
+        return self._repo(rows[0]) if rows else None
+
+    def get_repo_by_id(self, repo_id: str) -> RepoRecord | None:
+        rows = self._query(
+            f"SELECT {self._REPO_COLUMNS} FROM repos WHERE id = ?",  # noqa: S608
+            (repo_id,),
+        )
+        return self._repo(rows[0]) if rows else None
+
+    def list_repos(self, org: str, after: str | None, limit: int) -> list[RepoRecord]:
+        """Up to ``limit`` repositories named after ``after``, ordered by name (bytewise)."""
+        rows = self._query(
+            f"SELECT {self._REPO_COLUMNS} FROM repos "  # noqa: S608
+            "WHERE org = ? AND name > ? ORDER BY name LIMIT ?",
+            (org, after if after is not None else "", limit),
+        )
+        return [self._repo(row) for row in rows]
+
+    def update_repo(
+        self, repo_id: str, *, name: str | None = None, default_branch: str | None = None
+    ) -> RepoRecord | None:
+        try:
+            with self._transaction() as db:
+                if name is not None:
+                    db.execute("UPDATE repos SET name = ? WHERE id = ?", (name, repo_id))
+                if default_branch is not None:
+                    db.execute(
+                        "UPDATE repos SET default_branch = ? WHERE id = ?",
+                        (default_branch, repo_id),
+                    )
+                row = db.execute(
+                    f"SELECT {self._REPO_COLUMNS} FROM repos WHERE id = ?",  # noqa: S608
+                    (repo_id,),
+                ).fetchone()
+        except sqlite3.IntegrityError as exc:
+            raise RepoNameTaken(name or "") from exc
+        return self._repo(row) if row is not None else None
+
+    def delete_repo(self, repo_id: str) -> bool:
+        with self._transaction() as db:
+            deleted = db.execute("DELETE FROM repos WHERE id = ?", (repo_id,)).rowcount
+            db.execute("DELETE FROM lfs_objects WHERE repo_id = ?", (repo_id,))
+        return deleted > 0
+
+    # ---- API keys -----------------------------------------------------------------------
+
+    _KEY_COLUMNS = "id, org, name, scopes, created_at, last_used_at, revoked_at"
+
+    @staticmethod
+    def _key(row: tuple[object, ...]) -> ApiKeyRecord:
+        created = _parse(str(row[4]))
+        assert created is not None
+        return ApiKeyRecord(
+            id=str(row[0]),
+            org=str(row[1]),
+            name=None if row[2] is None else str(row[2]),
+            scopes=tuple(json.loads(str(row[3]))),
+            created_at=created,
+            last_used_at=_parse(None if row[5] is None else str(row[5])),
+            revoked_at=_parse(None if row[6] is None else str(row[6])),
+        )
+
+    def insert_key(self, record: ApiKeyRecord, key_hash: str) -> None:
+        self._execute(
+            "INSERT INTO api_keys (id, org, name, key_hash, scopes, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.org,
+                record.name,
+                key_hash,
+                json.dumps(list(record.scopes)),
+                _iso(record.created_at),
+            ),
+        )
+
+    def find_key(self, key_hash: str) -> ApiKeyRecord | None:
+        rows = self._query(
+            f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE key_hash = ?",  # noqa: S608
+            (key_hash,),
+        )
+        return self._key(rows[0]) if rows else None
+
+    def list_keys(self, org: str) -> list[ApiKeyRecord]:
+        rows = self._query(
+            f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE org = ? ORDER BY seq",  # noqa: S608
+            (org,),
+        )
+        return [self._key(row) for row in rows]
+
+    def revoke_key(self, org: str, key_id: str, when: datetime) -> ApiKeyRecord | None:
+        """Revoke a key of ``org`` (a no-op if already revoked); None if there is none."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE api_keys SET revoked_at = ? "
+                "WHERE org = ? AND id = ? AND revoked_at IS NULL",
+                (_iso(when), org, key_id),
+            )
+            row = db.execute(
+                f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE org = ? AND id = ?",  # noqa: S608
+                (org, key_id),
+            ).fetchone()
+        return self._key(row) if row is not None else None
+
+    def touch_key(self, key_id: str, when: datetime) -> None:
+        self._execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (_iso(when), key_id))
+
+    # ---- idempotency --------------------------------------------------------------------
+
+    def idempotency_begin(
+        self, scope: str, key: str, fingerprint: str, now: float, ttl: float
+    ) -> tuple[IdempotencyOutcome, IdempotencyRecord | None]:
+        """Claim ``key`` for a request, or say why not.
+
+        ``started``: the key is new (or expired) and now marked running for this request.
+        ``mismatch``: it was used for a different request.  ``running``: the same request is
+        still running.  ``replay``: the same request finished; the record holds its answer.
+        """
+        with self._transaction() as db:
+            db.execute("DELETE FROM idempotency WHERE created_at < ?", (now - ttl,))
+            row = db.execute(
+                "SELECT fingerprint, state, status, headers, body FROM idempotency "
+                "WHERE scope = ? AND key = ?",
+                (scope, key),
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO idempotency (scope, key, fingerprint, state, created_at) "
+                    "VALUES (?, ?, ?, 'running', ?)",
+                    (scope, key, fingerprint, now),
+                )
+                return "started", None
+        record = IdempotencyRecord(
+            fingerprint=str(row[0]),
+            state="done" if row[1] == "done" else "running",
+            status=None if row[2] is None else int(str(row[2])),
+            headers=json.loads(str(row[3])) if row[3] is not None else {},
+            body=bytes(row[4]) if isinstance(row[4], (bytes, bytearray, memoryview)) else b"",
+        )
+        if record.fingerprint != fingerprint:
+            return "mismatch", record
+        if record.state == "running":
+            return "running", record
+        return "replay", record
+
+    def idempotency_finish(
+        self, scope: str, key: str, status: int, headers: dict[str, str], body: bytes
+    ) -> None:
+        self._execute(
+            "UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ? "
+            "WHERE scope = ? AND key = ?",
+            (status, json.dumps(headers), body, scope, key),
+        )
+
+    def idempotency_abandon(self, scope: str, key: str) -> None:
+        self._execute("DELETE FROM idempotency WHERE scope = ? AND key = ?", (scope, key))
+
+    # ---- LFS ----------------------------------------------------------------------------
+
+    def lfs_size(self, repo_id: str, oid: str) -> int | None:
+        rows = self._query(
+            "SELECT size FROM lfs_objects WHERE repo_id = ? AND oid = ?", (repo_id, oid)
+        )
+        return int(str(rows[0][0])) if rows else None
+
+    def lfs_add(self, repo_id: str, oid: str, size: int) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO lfs_objects (repo_id, oid, size, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (repo_id, oid, size, _iso(utc_now())),
+        )
+
+    # ---- reset --------------------------------------------------------------------------
+
+    def wipe(self) -> None:
+        """Forget every repository, key, idempotency record and LFS object (keep settings)."""
+        with self._transaction() as db:
+            for table in ("repos", "api_keys", "idempotency", "lfs_objects"):
+                db.execute(f"DELETE FROM {table}")  # noqa: S608

@@ -1,0 +1,111 @@
+"""The contract's rules for names and paths, checked before anything touches git or the store."""
+
+from __future__ import annotations
+
+import re
+
+from mesa_emulator.errors import ApiError
+
+__all__ = [
+    "check_branch_name",
+    "check_org",
+    "check_repo_name",
+    "check_repo_path",
+    "is_valid_branch_name",
+    "repo_name_problem",
+]
+
+ORG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+REPO_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+RESERVED_REPO_NAMES = frozenset({"repos", "api-keys"})
+SHA_RE = re.compile(r"[0-9a-fA-F]{7,40}")
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+# git check-ref-format rules, for branch names (refs/heads/<name>).
+_REF_FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def is_visible_ascii(text: str, max_length: int) -> bool:
+    return 1 <= len(text) <= max_length and _VISIBLE_ASCII.fullmatch(text) is not None
+
+
+def check_org(org: str) -> None:
+    if ORG_RE.fullmatch(org) is None:
+        raise ApiError.invalid_parameter(
+            "org", f"'org' must match ^[A-Za-z0-9][A-Za-z0-9_-]{{0,63}}$, got {org!r}."
+        )
+
+
+def repo_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a repository, or None when it can."""
+    if REPO_NAME_RE.fullmatch(name) is None:
+        return "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+    if name.lower().endswith(".git"):
+        return "must not end in '.git'"
+    if name in RESERVED_REPO_NAMES:
+        return "must not be 'repos' or 'api-keys'"
+    return None
+
+
+def check_repo_name(name: str) -> None:
+    """The ``repo`` path parameter: a name that no repository can have is a bad parameter."""
+    problem = repo_name_problem(name)
+    if problem is not None:
+        raise ApiError.invalid_parameter("repo", f"'repo' {problem}, got {name!r}.")
+
+
+def is_valid_branch_name(name: str) -> bool:
+    """``git check-ref-format --branch`` rules, plus no leading '-' and not 'HEAD'."""
+    if not name or len(name.encode("utf-8", "surrogatepass")) > 255 or name == "HEAD":
+        return False
+    if name.startswith(("-", "/")) or name.endswith(("/", ".", ".lock")):
+        return False
+    if "//" in name or ".." in name or "@{" in name or name == "@":
+        return False
+    if _REF_FORBIDDEN_CHARS.search(name):
+        return False
+    for component in name.split("/"):
+        if component.startswith(".") or component.endswith(".lock"):
+            return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    from mesa_emulator import git_ops
+
+    return git_ops.is_valid_branch_name(name)
+
+
+def check_branch_name(name: str, field: str) -> None:
+    if not is_valid_branch_name(name):
+        raise ApiError(
+            "INVALID_REF_NAME",
+            f"{field!r} is not a valid branch name: {name!r}.",
+            {"field": field, "name": name},
+        )
+
+
+def check_repo_path(path: str, field: str) -> list[str]:
+    """A path inside a repository: relative, '/'-separated, no empty, '.', '..' or '.git'
+    segment, no NUL or backslash.  Returns its segments."""
+
+    def bad(why: str) -> ApiError:
+        return ApiError("INVALID_PATH", f"{field!r} {why}: {path!r}.", {"field": field})
+
+    if not path:
+        raise bad("is empty")
+    if path.startswith("/"):
+        raise bad("must be relative (no leading '/')")
+    if "\x00" in path or "\\" in path:
+        raise bad("contains a NUL or backslash character")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad("is not valid UTF-8") from None
+    parts = path.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise bad("has an empty, '.' or '..' segment")
+        if part.lower() == ".git":
+            raise bad("has a '.git' segment")
+    return parts
