@@ -314,17 +314,17 @@ class Builder:
 
         params: list[ParamDef] = []
         idempotency_header = None
-        by_key: dict[tuple[str, str], Any] = {}
+        by_key: dict[tuple[str, str], tuple[Any, str | None]] = {}
         for raw in [*shared, *node.get("parameters", [])]:
             param = self.spec.resolve(raw)
-            by_key[(param["in"], param["name"])] = param
-        for (location, wire_name), param in by_key.items():
+            by_key[(param["in"], param["name"])] = (param, self.component_name(raw))
+        for (location, wire_name), (param, component) in by_key.items():
             if location == "header" and wire_name.lower() == "idempotency-key":
                 idempotency_header = wire_name
                 continue
             if location not in ("path", "query", "header"):
                 raise SpecError(f"{operation_id}: parameters in {location} are not supported")
-            params.append(self.build_param(param))
+            params.append(self.build_param(param, component))
 
         body = None
         request_body = self.spec.resolve(node.get("requestBody")) if "requestBody" in node else None
@@ -413,7 +413,14 @@ class Builder:
             str(kind), "string"
         )
 
-    def build_param(self, param: dict[str, Any]) -> ParamDef:
+    @staticmethod
+    def component_name(raw: Any) -> str | None:
+        """`Org` for `{"$ref": "#/components/parameters/Org"}`; None for an inline parameter."""
+        prefix = "#/components/parameters/"
+        ref = raw.get("$ref") if isinstance(raw, dict) else None
+        return ref[len(prefix) :] if isinstance(ref, str) and ref.startswith(prefix) else None
+
+    def build_param(self, param: dict[str, Any], component: str | None = None) -> ParamDef:
         wire_name = param["name"]
         name = python_identifier(snake_case(wire_name))
         schema = param.get("schema", {})
@@ -434,6 +441,7 @@ class Builder:
             client_default=client_default,
             default_doc=None if default is None else repr(default),
             example=param["example"] if "example" in param else self.example_of(schema),
+            shared_name=None if component is None else snake_case(component).upper(),
         )
 
     @staticmethod

@@ -10,6 +10,7 @@ from .ir import (
     FieldDef,
     ModelDef,
     OperationDef,
+    ParamDef,
     ResourceDef,
     SdkDef,
     UnionDef,
@@ -59,6 +60,9 @@ class TemplateContext:
             "field_annotation": self.field_annotation,
             "field_default": self.field_default,
             "example_call": self.example_call,
+            "param_code": self.param_code,
+            "shared_params": self.shared_params,
+            "resource_shared_params": self.resource_shared_params,
             "example_args_inline": self.example_args_inline,
             "error_names": [*RUNTIME_ERRORS, *(cls.name for cls in errors)],
             "client_error": errors[0].name,
@@ -103,6 +107,29 @@ class TemplateContext:
 
     def all_model_exports(self) -> list[tuple[str, list[str]]]:
         return self.grouped(set(self.modules))
+
+    @staticmethod
+    def param_code(p: ParamDef) -> str:
+        return (
+            f"Param({p.name!r}, {p.wire_name!r}, {p.location!r}, "
+            f"{p.validator_type.code}, {p.required})"
+        )
+
+    def shared_params(self) -> list[ParamDef]:
+        """Each shared parameter once, by name; every use of one must agree."""
+        found: dict[str, ParamDef] = {}
+        for resource in self.sdk.resources:
+            for op in resource.operations:
+                for p in op.params:
+                    if p.shared_name:
+                        found.setdefault(p.shared_name, p)
+        return [found[name] for name in sorted(found)]
+
+    @staticmethod
+    def resource_shared_params(resource: ResourceDef) -> list[str]:
+        return sorted(
+            {p.shared_name for op in resource.operations for p in op.params if p.shared_name}
+        )
 
     @staticmethod
     def field_annotation(f: FieldDef, schema: ModelDef) -> str:

@@ -107,6 +107,8 @@ class ParamDef:
     """Filled from the client when omitted (`Mesa(org=...)`)."""
     default_doc: str | None
     example: Any
+    shared_name: str | None = None
+    """The module-level name of a parameter the spec shares (`components/parameters`)."""
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ def render(sdk: SdkDef) -> dict[str, str]:
     emit(f"{src}/sdk.py", "sdk.py.jinja")
     emit(f"{src}/errors.py", "errors.py.jinja")
     emit(f"{src}/resources/__init__.py", "resources_init.py.jinja")
+    emit(f"{src}/resources/_parameters.py", "parameters.py.jinja")
     for resource in sdk.resources:
         emit(f"{src}/resources/{resource.module}.py", "resource.py.jinja", resource=resource)
         emit(f"docs/sdks/{resource.module}/README.md", "resource.md.jinja", resource=resource)

@@ -16,23 +16,14 @@ from ..models.api_key_created import ApiKeyCreated
 from ..models.api_key_list import ApiKeyList
 from ..models.create_api_key import CreateApiKey, CreateApiKeyTypedDict
 from ..models.success import Success
+from ._parameters import ORG
 
 _LIST_API_KEYS = Operation(
     operation_id="listApiKeys",
     method_name="admin.list_api_keys",
     http_method="GET",
     path="/{org}/api-keys",
-    params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-    ),
+    params=(ORG,),
     body_model=None,
     response_type=ApiKeyList,
     idempotency_header=None,
@@ -45,17 +36,7 @@ _CREATE_API_KEY = Operation(
     method_name="admin.create_api_key",
     http_method="POST",
     path="/{org}/api-keys",
-    params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-    ),
+    params=(ORG,),
     body_model=CreateApiKey,
     response_type=ApiKeyCreated,
     idempotency_header="Idempotency-Key",
@@ -69,15 +50,7 @@ _REVOKE_API_KEY = Operation(
     http_method="DELETE",
     path="/{org}/api-keys/{id}",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
+        ORG,
         Param("id", "id", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
     ),
     body_model=None,

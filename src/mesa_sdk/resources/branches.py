@@ -17,6 +17,7 @@ from ..models.branch import Branch
 from ..models.branch_list import BranchList
 from ..models.create_branch import CreateBranch, CreateBranchTypedDict
 from ..models.success import Success
+from ._parameters import CURSOR, LIMIT, ORG, REPO
 
 _LIST = Operation(
     operation_id="listBranches",
@@ -24,28 +25,10 @@ _LIST = Operation(
     http_method="GET",
     path="/{org}/{repo}/branches",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
-        Param("limit", "limit", "query", Annotated[int, Field(ge=1, le=100)], False),
-        Param(
-            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=2048)], False
-        ),
+        ORG,
+        REPO,
+        LIMIT,
+        CURSOR,
     ),
     body_model=None,
     response_type=BranchList,
@@ -65,24 +48,8 @@ _CREATE = Operation(
     http_method="POST",
     path="/{org}/{repo}/branches",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
     ),
     body_model=CreateBranch,
     response_type=Branch,
@@ -97,24 +64,8 @@ _DELETE = Operation(
     http_method="DELETE",
     path="/{org}/{repo}/branches/{branch}",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
         Param(
             "branch", "branch", "path", Annotated[str, Field(min_length=1, max_length=255)], True
         ),

@@ -17,6 +17,7 @@ from ..models.commit import Commit
 from ..models.commit_list import CommitList
 from ..models.commit_result import CommitResult
 from ..models.create_commit import CreateCommit, CreateCommitTypedDict
+from ._parameters import CURSOR, LIMIT, ORG, REF, REPO
 
 _LIST = Operation(
     operation_id="listCommits",
@@ -24,29 +25,11 @@ _LIST = Operation(
     http_method="GET",
     path="/{org}/{repo}/commits",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
-        Param("ref", "ref", "query", Annotated[str, Field(min_length=1, max_length=255)], False),
-        Param("limit", "limit", "query", Annotated[int, Field(ge=1, le=100)], False),
-        Param(
-            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=2048)], False
-        ),
+        ORG,
+        REPO,
+        REF,
+        LIMIT,
+        CURSOR,
     ),
     body_model=None,
     response_type=CommitList,
@@ -66,24 +49,8 @@ _CREATE = Operation(
     http_method="POST",
     path="/{org}/{repo}/commits",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
     ),
     body_model=CreateCommit,
     response_type=CommitResult,
@@ -98,24 +65,8 @@ _GET = Operation(
     http_method="GET",
     path="/{org}/{repo}/commits/{sha}",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
         Param("sha", "sha", "path", Annotated[str, Field(pattern="^[0-9a-fA-F]{7,40}$")], True),
     ),
     body_model=None,

@@ -15,6 +15,7 @@ from mesa_sdk._runtime.operation import Operation, Param
 from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
 
 from ..models.content import Content
+from ._parameters import CURSOR, ORG, REF, REPO
 
 _GET = Operation(
     operation_id="getContent",
@@ -22,31 +23,13 @@ _GET = Operation(
     http_method="GET",
     path="/{org}/{repo}/content",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
-        Param("ref", "ref", "query", Annotated[str, Field(min_length=1, max_length=255)], False),
+        ORG,
+        REPO,
+        REF,
         Param("path", "path", "query", Annotated[str, Field(max_length=4096)], False),
         Param("depth", "depth", "query", Annotated[int, Field(ge=1, le=64)], False),
         Param("limit", "limit", "query", Annotated[int, Field(ge=1, le=1000)], False),
-        Param(
-            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=2048)], False
-        ),
+        CURSOR,
     ),
     body_model=None,
     response_type=Content,

@@ -13,6 +13,7 @@ from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Param
 
 from ..models.diff import Diff
+from ._parameters import ORG, REPO
 
 _GET = Operation(
     operation_id="getDiff",
@@ -20,24 +21,8 @@ _GET = Operation(
     http_method="GET",
     path="/{org}/{repo}/diff",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
         Param("base", "base", "query", Annotated[str, Field(min_length=1, max_length=255)], True),
         Param("head", "head", "query", Annotated[str, Field(min_length=1, max_length=255)], True),
     ),

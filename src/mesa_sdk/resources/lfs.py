@@ -4,16 +4,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
-
-from pydantic import Field
+from typing import cast
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
-from mesa_sdk._runtime.operation import Operation, Param
+from mesa_sdk._runtime.operation import Operation
 
 from ..models.lfs_batch_request import LfsBatchRequest, LfsBatchRequestTypedDict
 from ..models.lfs_batch_response import LfsBatchResponse
+from ._parameters import ORG, REPO
 
 _UPLOAD = Operation(
     operation_id="lfsUpload",
@@ -21,24 +20,8 @@ _UPLOAD = Operation(
     http_method="POST",
     path="/{org}/{repo}/lfs/objects",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
     ),
     body_model=LfsBatchRequest,
     response_type=LfsBatchResponse,
@@ -53,24 +36,8 @@ _DOWNLOAD = Operation(
     http_method="POST",
     path="/{org}/{repo}/lfs/objects/download",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
     ),
     body_model=LfsBatchRequest,
     response_type=LfsBatchResponse,

@@ -14,6 +14,7 @@ from mesa_sdk._runtime.operation import Operation, Param
 
 from ..models.merge_request import MergeRequest, MergeRequestTypedDict
 from ..models.merge_result import MergeResult
+from ._parameters import ORG, REPO
 
 _PERFORM = Operation(
     operation_id="mergeBranch",
@@ -21,24 +22,8 @@ _PERFORM = Operation(
     http_method="POST",
     path="/{org}/{repo}/merge/{base}",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
         Param("base", "base", "path", Annotated[str, Field(min_length=1, max_length=255)], True),
     ),
     body_model=MergeRequest,

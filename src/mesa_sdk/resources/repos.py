@@ -4,13 +4,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
-
-from pydantic import Field
+from typing import cast
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
-from mesa_sdk._runtime.operation import Operation, Pagination, Param
+from mesa_sdk._runtime.operation import Operation, Pagination
 from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
 
 from ..models.create_repo import CreateRepo, CreateRepoTypedDict
@@ -18,6 +16,7 @@ from ..models.repo import Repo
 from ..models.repo_list import RepoList
 from ..models.success import Success
 from ..models.update_repo import UpdateRepo, UpdateRepoTypedDict
+from ._parameters import CURSOR, LIMIT, ORG, REPO
 
 _LIST = Operation(
     operation_id="listRepos",
@@ -25,19 +24,9 @@ _LIST = Operation(
     http_method="GET",
     path="/{org}/repos",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param("limit", "limit", "query", Annotated[int, Field(ge=1, le=100)], False),
-        Param(
-            "cursor", "cursor", "query", Annotated[str, Field(min_length=1, max_length=2048)], False
-        ),
+        ORG,
+        LIMIT,
+        CURSOR,
     ),
     body_model=None,
     response_type=RepoList,
@@ -56,17 +45,7 @@ _CREATE = Operation(
     method_name="repos.create",
     http_method="POST",
     path="/{org}/repos",
-    params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-    ),
+    params=(ORG,),
     body_model=CreateRepo,
     response_type=Repo,
     idempotency_header="Idempotency-Key",
@@ -80,24 +59,8 @@ _GET = Operation(
     http_method="GET",
     path="/{org}/{repo}",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
     ),
     body_model=None,
     response_type=Repo,
@@ -112,24 +75,8 @@ _UPDATE = Operation(
     http_method="PATCH",
     path="/{org}/{repo}",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
     ),
     body_model=UpdateRepo,
     response_type=Repo,
@@ -144,24 +91,8 @@ _DELETE = Operation(
     http_method="DELETE",
     path="/{org}/{repo}",
     params=(
-        Param(
-            "org",
-            "org",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=64, pattern="^[A-Za-z0-9][A-Za-z0-9_-]*$")
-            ],
-            True,
-        ),
-        Param(
-            "repo",
-            "repo",
-            "path",
-            Annotated[
-                str, Field(min_length=1, max_length=100, pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$")
-            ],
-            True,
-        ),
+        ORG,
+        REPO,
     ),
     body_model=None,
     response_type=Success,
