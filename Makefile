@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test install generate check lint typecheck unit bench clean
+.PHONY: demo test install generate check lint typecheck unit fuse bench clean
 
 # The virtual environment, with the SDK, the emulator, the fs extra and the dev tools.
 $(INSTALLED): pyproject.toml
@@ -26,6 +26,17 @@ generate: $(INSTALLED)
 # Everything CI checks.
 test: lint typecheck check unit
 
+# The filesystem tests mount for real: they need fusermount and libfuse (Debian's `fuse`).
+# Installed when missing and possible (root with apt-get, as on CI); otherwise those tests
+# skip and say why.
+fuse:
+	@if ! command -v fusermount >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+	    && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing fuse for the filesystem tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse) \
+	    >/dev/null || echo "could not install fuse: the filesystem tests will skip"; \
+	fi
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
@@ -37,7 +48,7 @@ typecheck: $(INSTALLED)
 check: $(INSTALLED)
 	$(BIN)/python -m mesa_codegen --check
 
-unit: $(INSTALLED)
+unit: $(INSTALLED) fuse
 	$(BIN)/pytest -q
 
 bench: $(INSTALLED)
