@@ -53,7 +53,8 @@ class ErrorCode(str, Enum):
     BRANCH_EXISTS = "BRANCH_EXISTS"
     """The branch already exists. (HTTP 409)"""
     PATH_EXISTS = "PATH_EXISTS"
-    """A `create` edit names an existing path, or a path runs through a file. (HTTP 409)"""
+    """A `create` edit names an existing path, an `update` or `delete` edit names a directory, or
+    a path runs through a file. (HTTP 409)"""
     BRANCH_MOVED = "BRANCH_MOVED"
     """The branch head is no longer `base_sha`. (HTTP 409)"""
     DEFAULT_BRANCH = "DEFAULT_BRANCH"

@@ -212,7 +212,7 @@ class Commits(BaseResource):
         the branch head is still `base_sha` (409 `BRANCH_MOVED` otherwise). The first commit
         of an empty repository creates its branch; on a repository with commits, a missing
         branch is created only when `base_sha` names its parent. On any error nothing is
-        written.
+        written. Edits that leave the tree as it was still make a commit, as git allows.
 
         Needs scope: git:write.
 
@@ -278,7 +278,7 @@ class Commits(BaseResource):
         the branch head is still `base_sha` (409 `BRANCH_MOVED` otherwise). The first commit
         of an empty repository creates its branch; on a repository with commits, a missing
         branch is created only when `base_sha` names its parent. On any error nothing is
-        written.
+        written. Edits that leave the tree as it was still make a commit, as git allows.
 
         Needs scope: git:write.
 
