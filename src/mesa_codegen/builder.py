@@ -81,7 +81,7 @@ class Builder:
 
     def schema_kind(self, name: str) -> str:
         schema = self.schemas[name]
-        if "oneOf" in schema and all("const" in item for item in schema["oneOf"]):
+        if self.is_code_set(schema):
             return "codes"
         if "oneOf" in schema:
             return "union"
@@ -149,6 +149,7 @@ class Builder:
                     if isinstance(prop, dict)
                     else "",
                     default_doc=None if default is None else repr(default),
+                    secret=isinstance(resolved, dict) and resolved.get("format") == "password",
                 )
             )
         return ModelDef(name, module, description, tuple(fields), strict)
@@ -375,6 +376,7 @@ class Builder:
             pagination=self.pagination(operation_id, node, params, response_model),
             scopes=self.scopes(node),
             retry_status_codes=self.retry_status_codes(node),
+            retry_error_codes=self.retry_error_codes(node),
             errors=self.error_responses(node),
             example_args=self.example_args(params, body),
         )
@@ -521,6 +523,25 @@ class Builder:
             else:
                 codes.add(int(text))
         return tuple(sorted(codes))
+
+    def retry_error_codes(self, node: dict[str, Any]) -> tuple[str, ...]:
+        codes = node.get("x-mesa-retry-error-codes")
+        if codes is None:
+            codes = self.spec.document.get("x-mesa-retry-error-codes", [])
+        known = {
+            item["const"]
+            for schema in self.schemas.values()
+            if self.is_code_set(schema)
+            for item in schema["oneOf"]
+        }
+        unknown = sorted(set(codes) - known)
+        if unknown:
+            raise SpecError(f"x-mesa-retry-error-codes names unknown codes: {', '.join(unknown)}")
+        return tuple(sorted(codes))
+
+    @staticmethod
+    def is_code_set(schema: Any) -> bool:
+        return "oneOf" in schema and all("const" in item for item in schema["oneOf"])
 
     def error_class_for(self, status: int) -> str:
         errors = self.settings.errors

@@ -142,10 +142,14 @@ class TemplateContext:
 
     @staticmethod
     def field_default(f: FieldDef, schema: ModelDef) -> str:
-        alias = f", alias={f.wire_name!r}" if f.name != f.wire_name else ""
+        extras = []
+        if f.name != f.wire_name:
+            extras.append(f"alias={f.wire_name!r}")
+        if f.secret:
+            extras.append("repr=False")
         if f.required:
-            return f" = Field({alias[2:]})" if alias else ""
-        return f" = Field(default=None{alias})" if alias else " = None"
+            return f" = Field({', '.join(extras)})" if extras else ""
+        return f" = Field({', '.join(['default=None', *extras])})" if extras else " = None"
 
     def example_call(self, resource: ResourceDef, op: OperationDef) -> str:
         lines = [f"    {name}={py_literal(value, 1)}," for name, value in op.example_args]

@@ -30,6 +30,8 @@ class FieldDef:
     description: str
     default_doc: str | None
     """The spec's default, for docs: the server applies it, the SDK does not send it."""
+    secret: bool = False
+    """`format: password`: kept out of `repr`, so printing a model never shows it."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class OperationDef:
     pagination: PaginationDef | None
     scopes: tuple[str, ...]
     retry_status_codes: tuple[int, ...]
+    retry_error_codes: tuple[str, ...]
     errors: tuple[ErrorResponseDef, ...]
     example_args: tuple[tuple[str, Any], ...]
     """Arguments for the docs' example call: required parameters and an example body."""

@@ -83,7 +83,7 @@ def test_each_operation_follows_the_conventions(
 
     params = [resolve(p) for p in [*shared, *operation.get("parameters", [])]]
     headers = {p["name"] for p in params if p["in"] == "header"}
-    assert ("Idempotency-Key" in headers) == (method in ("post", "patch"))
+    assert ("Idempotency-Key" in headers) == (method in ("post", "patch", "delete"))
 
     if operation.get("requestBody"):
         assert {"400", "413", "422"} <= set(responses)

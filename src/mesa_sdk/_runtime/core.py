@@ -351,7 +351,9 @@ class ClientCore:
                 if client is None:
                     from mesa_sdk._runtime.http_clients import new_http_client
 
-                    client = self._own_http_client = new_http_client(self._timeout_seconds)
+                    client = self._own_http_client = new_http_client(
+                        self._timeout_seconds, self.server_url
+                    )
         return client
 
     def _async_http_client(self) -> httpx.AsyncClient:
@@ -365,7 +367,7 @@ class ClientCore:
             if client is None:
                 from mesa_sdk._runtime.http_clients import new_async_http_client
 
-                client = new_async_http_client(self._timeout_seconds)
+                client = new_async_http_client(self._timeout_seconds, self.server_url)
                 self._own_async_http_clients[loop] = client
         return client
 

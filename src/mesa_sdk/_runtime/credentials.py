@@ -9,6 +9,15 @@ from mesa_sdk._runtime.errors import InvalidOptionsError, MissingCredentialError
 
 ApiKeyInput = str | Callable[[], str]
 
+# A header whose lower-cased name contains one of these is treated as a credential.
+_CREDENTIAL_NAME_PARTS = ("auth", "key", "token", "secret", "cookie")
+
+
+def is_credential_header(name: str) -> bool:
+    """Whether a header may carry a credential: `Authorization`, `X-Api-Key`, `Cookie`..."""
+    lowered = name.lower()
+    return any(part in lowered for part in _CREDENTIAL_NAME_PARTS)
+
 
 class ApiKey:
     """An API key, or a function returning one, resolved for each request.

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mesa_sdk")
 
 REDACTED = "[redacted]"
-# A header whose lower-cased name contains one of these is treated as a credential.
-_SENSITIVE_NAME_PARTS = ("auth", "key", "token", "secret", "cookie")
 # Keys kept for scrubbing; a function-provided key may rotate, so old ones age out.
 _MAX_SECRETS = 64
 # Shorter values are test placeholders, not secrets; scrubbing them would garble messages.
@@ -70,12 +68,14 @@ def redact_secret(secret: str) -> None:
 
 def redact_headers(headers: httpx.Headers) -> dict[str, str]:
     """Headers as they may be logged: `Authorization: Bearer [redacted]` and the like."""
+    from mesa_sdk._runtime.credentials import is_credential_header
+
     shown: dict[str, str] = {}
     for name, value in headers.items():
         lowered = name.lower()
         if lowered == "authorization" and " " in value:
             shown[name] = f"{value.split(' ', 1)[0]} {REDACTED}"
-        elif any(part in lowered for part in _SENSITIVE_NAME_PARTS):
+        elif is_credential_header(lowered):
             shown[name] = REDACTED
         else:
             shown[name] = value

@@ -60,5 +60,7 @@ class Operation:
     """The header that makes a retry safe, when the operation accepts one."""
     retry_status_codes: frozenset[int] = field(default_factory=frozenset)
     """Statuses that are retried, from the spec's `x-speakeasy-retries`."""
+    retry_error_codes: frozenset[str] = field(default_factory=frozenset)
+    """Error codes that are retried whatever their status (`x-mesa-retry-error-codes`)."""
     pagination: Pagination | None = None
     scopes: tuple[str, ...] = ()

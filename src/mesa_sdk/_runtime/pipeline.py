@@ -101,7 +101,7 @@ class CallAttempts:
         self._hooks.run_after_error(context, response, error)
         retry_after = parse_retry_after(response.headers, now=self._clock.time())
         decision = self._schedule.after_status(
-            response.status_code, retry_after, self._clock.monotonic()
+            response.status_code, error.code, retry_after, self._clock.monotonic()
         )
         return self._wait_or_raise(context, decision.delay, decision.reason, error, None)
 

@@ -2,8 +2,10 @@
 
 Pure decisions over times passed in, so the rules are tested without waiting.
 
-- Only failures that may succeed next time are retried: the operation's retryable statuses,
-  and (with `retry_connection_errors`) timeouts and dropped or refused connections.
+- Only failures that may succeed next time are retried: the operation's retryable statuses
+  and error codes (`IDEMPOTENCY_KEY_IN_USE`: the first attempt is still running, and its
+  answer will be replayed), and (with `retry_connection_errors`) timeouts and dropped or
+  refused connections.
 - A POST or PATCH is retried only when it carries an idempotency key; GET, PUT and DELETE
   are safe to repeat.
 - The n-th retry waits `min(initial * exponent**n, max_interval)`, less up to `jitter` of it,
@@ -92,6 +94,7 @@ class RetrySchedule:
         self._backoff = config.backoff if config.strategy == "backoff" else None
         self._retry_connection_errors = config.retry_connection_errors
         self._retry_statuses = operation.retry_status_codes
+        self._retry_codes = operation.retry_error_codes
         self._replayable = is_replayable(operation)
         self._method = operation.http_method
         self._random_fraction = random_fraction
@@ -111,11 +114,12 @@ class RetrySchedule:
         return min(timeout, left) if left > 0 else None
 
     def after_status(
-        self, status_code: int, retry_after: float | None, now: float
+        self, status_code: int, code: str | None, retry_after: float | None, now: float
     ) -> RetryDecision:
-        """What to do after an error response; `retry_after` is the server's wait, if any."""
-        reason = f"status {status_code}"
-        if status_code not in self._retry_statuses:
+        """What to do after an error response with error `code`; `retry_after` is the server's
+        wait, if any."""
+        reason = f"status {status_code}" + (f" {code}" if code else "")
+        if status_code not in self._retry_statuses and code not in self._retry_codes:
             return RetryDecision(None, f"{reason} is not retryable")
         return self._plan(reason, retry_after, now)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypedDict
 
+from pydantic import Field
+
 from mesa_sdk._runtime.models import ResponseModel
 
 from .scope import Scope
@@ -18,8 +20,8 @@ class ApiKeyCreated(ResponseModel):
 
     id: str
 
-    key: str
-    """The secret."""
+    key: str = Field(repr=False)
+    """The secret; kept out of `repr`."""
 
     name: str | None
 

@@ -28,6 +28,11 @@ _LIST_API_KEYS = Operation(
     response_type=ApiKeyList,
     idempotency_header=None,
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("admin",),
 )
 
@@ -41,6 +46,11 @@ _CREATE_API_KEY = Operation(
     response_type=ApiKeyCreated,
     idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("admin",),
 )
 
@@ -55,8 +65,13 @@ _REVOKE_API_KEY = Operation(
     ),
     body_model=None,
     response_type=Success,
-    idempotency_header=None,
+    idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("admin",),
 )
 
@@ -300,6 +315,10 @@ class Admin(BaseResource):
                 (`FORBIDDEN`).
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
+            ConflictError: 409: The request conflicts with the current state; nothing was
+                written.
+            ValidationError: 422: The `Idempotency-Key` was used before for a different
+                request (`IDEMPOTENCY_KEY_REUSED`).
             RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
                 seconds.
             ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
@@ -352,6 +371,10 @@ class Admin(BaseResource):
                 (`FORBIDDEN`).
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
+            ConflictError: 409: The request conflicts with the current state; nothing was
+                written.
+            ValidationError: 422: The `Idempotency-Key` was used before for a different
+                request (`IDEMPOTENCY_KEY_REUSED`).
             RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
                 seconds.
             ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).

@@ -34,6 +34,11 @@ _LIST = Operation(
     response_type=BranchList,
     idempotency_header=None,
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     pagination=Pagination(
         cursor_param="cursor",
         next_cursor_field="next_cursor",
@@ -55,6 +60,11 @@ _CREATE = Operation(
     response_type=Branch,
     idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("git:write",),
 )
 
@@ -72,8 +82,13 @@ _DELETE = Operation(
     ),
     body_model=None,
     response_type=Success,
-    idempotency_header=None,
+    idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("git:write",),
 )
 
@@ -345,6 +360,8 @@ class Branches(BaseResource):
                 exist.
             ConflictError: 409: The request conflicts with the current state; nothing was
                 written.
+            ValidationError: 422: The `Idempotency-Key` was used before for a different
+                request (`IDEMPOTENCY_KEY_REUSED`).
             RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
                 seconds.
             ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
@@ -402,6 +419,8 @@ class Branches(BaseResource):
                 exist.
             ConflictError: 409: The request conflicts with the current state; nothing was
                 written.
+            ValidationError: 422: The `Idempotency-Key` was used before for a different
+                request (`IDEMPOTENCY_KEY_REUSED`).
             RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
                 seconds.
             ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).

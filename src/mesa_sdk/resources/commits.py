@@ -35,6 +35,11 @@ _LIST = Operation(
     response_type=CommitList,
     idempotency_header=None,
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     pagination=Pagination(
         cursor_param="cursor",
         next_cursor_field="next_cursor",
@@ -56,6 +61,11 @@ _CREATE = Operation(
     response_type=CommitResult,
     idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("git:write",),
 )
 
@@ -73,6 +83,11 @@ _GET = Operation(
     response_type=Commit,
     idempotency_header=None,
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("git:read",),
 )
 

@@ -27,6 +27,11 @@ _UPLOAD = Operation(
     response_type=LfsBatchResponse,
     idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("git:write",),
 )
 
@@ -43,6 +48,11 @@ _DOWNLOAD = Operation(
     response_type=LfsBatchResponse,
     idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("git:read",),
 )
 

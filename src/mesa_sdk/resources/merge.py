@@ -30,6 +30,11 @@ _PERFORM = Operation(
     response_type=MergeResult,
     idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("git:write",),
 )
 

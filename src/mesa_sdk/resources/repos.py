@@ -32,6 +32,11 @@ _LIST = Operation(
     response_type=RepoList,
     idempotency_header=None,
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     pagination=Pagination(
         cursor_param="cursor",
         next_cursor_field="next_cursor",
@@ -50,6 +55,11 @@ _CREATE = Operation(
     response_type=Repo,
     idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("repo:create",),
 )
 
@@ -66,6 +76,11 @@ _GET = Operation(
     response_type=Repo,
     idempotency_header=None,
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("repo:read",),
 )
 
@@ -82,6 +97,11 @@ _UPDATE = Operation(
     response_type=Repo,
     idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("repo:create",),
 )
 
@@ -96,8 +116,13 @@ _DELETE = Operation(
     ),
     body_model=None,
     response_type=Success,
-    idempotency_header=None,
+    idempotency_header="Idempotency-Key",
     retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
+    retry_error_codes=frozenset(
+        {
+            "IDEMPOTENCY_KEY_IN_USE",
+        }
+    ),
     scopes=("repo:delete",),
 )
 
@@ -567,6 +592,10 @@ class Repos(BaseResource):
                 (`FORBIDDEN`).
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
+            ConflictError: 409: The request conflicts with the current state; nothing was
+                written.
+            ValidationError: 422: The `Idempotency-Key` was used before for a different
+                request (`IDEMPOTENCY_KEY_REUSED`).
             RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
                 seconds.
             ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
@@ -619,6 +648,10 @@ class Repos(BaseResource):
                 (`FORBIDDEN`).
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
+            ConflictError: 409: The request conflicts with the current state; nothing was
+                written.
+            ValidationError: 422: The `Idempotency-Key` was used before for a different
+                request (`IDEMPOTENCY_KEY_REUSED`).
             RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
                 seconds.
             ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
