@@ -1,0 +1,39 @@
+"""Fixtures of the reliability tests, and the soak test's table in the terminal summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mesa_emulator.server import Emulator
+
+# Filled by the soak test; printed at the end of every run that ran it.
+SUMMARY_LINES: list[str] = []
+
+
+@pytest.fixture
+def emu(mesa_emulator: Emulator) -> Iterator[Emulator]:
+    """The session emulator, with scripted faults and the rate limit cleared afterwards."""
+    yield mesa_emulator
+    mesa_emulator.clear_faults()
+    mesa_emulator.set_rate_limit(None)
+
+
+@pytest.fixture
+def org(mesa_org: str) -> str:
+    return mesa_org
+
+
+@pytest.fixture(scope="module")
+def own_emulator() -> Iterator[Emulator]:
+    """An emulator for this module alone: its fault log and connections are the test's own."""
+    with Emulator() as emulator:
+        yield emulator
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SUMMARY_LINES:
+        terminalreporter.section("reliability: fault soak")
+        for line in SUMMARY_LINES:
+            terminalreporter.write_line(line)
