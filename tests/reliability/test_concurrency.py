@@ -138,7 +138,7 @@ def test_closing_a_client_in_a_with_block_closes_its_connections(
 def test_the_sdk_pool_limits_are_the_ones_these_tests_assume() -> None:
     from mesa_sdk._runtime import http_clients
 
-    client = http_clients.new_http_client(1.0)
+    client = http_clients.new_http_client(1.0, "http://127.0.0.1:1/api/v1")
     try:
         pool = client._transport._pool  # type: ignore[attr-defined]
         assert (pool._max_connections, pool._max_keepalive_connections) == (

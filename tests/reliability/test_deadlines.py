@@ -98,4 +98,6 @@ def test_a_rate_limited_call_waits_as_long_as_the_server_says(
             emu.set_rate_limit(None)
     assert recorder.outcomes() == ["ok", "RateLimitError", "ok"]
     retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
-    assert retries == ["repos.list: status 429 (Retry-After); retrying in 1.00 s (attempt 2)"]
+    assert retries == [
+        "repos.list: status 429 RATE_LIMITED (Retry-After); retrying in 1.00 s (attempt 2)"
+    ]
