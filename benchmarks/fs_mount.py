@@ -1,0 +1,330 @@
+"""What a FUSE mount (`mesa_sdk.fs.mount`) costs against the API and against a local clone.
+
+1. Time to first byte of one file nested three folders down in a 10,000-file repository
+   (built with one commit of 10,000 create edits): from the `mount()` call, and from a
+   ready mount; each with a fresh mount and an empty cache, against one raw content request
+   and against `git clone --depth 1` plus the read.
+2. Warm `grep -rn` over a 1,000-file repository of realistic nested text files through a
+   read-only mount, against the same over a local `git clone` (goal: at most 2x). "Warm": run
+   once, then the median of several runs.
+
+The emulator runs in a separate process (`mesa-emulator serve`), so the mount's Python and
+the server's do not share a GIL. Needs FUSE (`/dev/fuse`, `fusermount`).
+
+Run: `.venv/bin/python -m benchmarks.fs_mount` (or `make bench`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from benchmarks.table import print_table
+from mesa_sdk import Mesa
+from mesa_sdk.fs import mount
+from mesa_sdk.models import CreateCommitTypedDict
+
+ORG = "bench"
+TARGET = "d7/s3/t5/f2.txt"
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "request",
+    "response",
+    "commit",
+    "branch",
+    "folder",
+    "parse",
+    "value",
+    "index",
+    "cache",
+    "stream",
+    "bytes",
+    "buffer",
+    "handle",
+    "retry",
+    "client",
+    "server",
+    "config",
+    "option",
+    "result",
+    "error",
+    "module",
+]
+
+
+@contextmanager
+def emulator_process() -> Iterator[tuple[str, str, Path]]:
+    """A `mesa-emulator serve` subprocess: (API URL, key, data folder)."""
+    data = Path(tempfile.mkdtemp(prefix="mesa-bench-data-"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = "mesa_bench_" + secrets.token_hex(16)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mesa_emulator",
+            "serve",
+            "--port",
+            str(port),
+            "--data",
+            str(data),
+            "--api-key",
+            key,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the emulator did not start") from None
+                time.sleep(0.05)
+        yield url, key, data
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def text_file(rng: random.Random, size: int) -> str:
+    lines: list[str] = []
+    total = 0
+    while total < size:
+        words = rng.choices(WORDS, k=rng.randint(4, 12))
+        if rng.random() < 0.02:
+            words.insert(rng.randint(0, len(words)), "TODO:")
+        line = "    " * rng.randint(0, 3) + " ".join(words)
+        lines.append(line)
+        total += len(line) + 1
+    return "\n".join(lines) + "\n"
+
+
+def create_repo(client: Mesa, name: str, files: dict[str, str]) -> str:
+    client.repos.create(org=ORG, body={"name": name})
+    body: CreateCommitTypedDict = {
+        "branch": "main",
+        "message": f"{len(files)} files",
+        "author": {"name": "Bench", "email": "bench@example.com"},
+        "edits": [{"path": p, "action": "create", "content": c} for p, c in files.items()],
+    }
+    result = client.commits.create(
+        org=ORG, repo=name, body=body, request_options={"timeout_ms": 300_000}
+    )
+    return result.sha
+
+
+def bare_path(client: Mesa, data: Path, name: str) -> Path:
+    return data / "repos" / f"{client.repos.get(org=ORG, repo=name).id}.git"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def first_byte_rows(client: Mesa, data: Path, runs: int = 11) -> list[list[object]]:
+    files = {
+        f"d{a}/s{b}/t{c}/f{d}.txt": f"file {a}{b}{c}{d}\n"
+        for a in range(10)
+        for b in range(10)
+        for c in range(10)
+        for d in range(10)
+    }
+    start = time.perf_counter()
+    create_repo(client, "ten-k", files)
+    build = time.perf_counter() - start
+
+    from_call: list[float] = []
+    from_ready: list[float] = []
+    raw: list[float] = []
+    listing: list[float] = []
+    requests: list[int] = []
+    ready_requests: list[int] = []
+    counter = {"n": 0}
+
+    def count(context: object, request: httpx.Request) -> None:
+        # Background read-ahead is not on the path to the first byte.
+        if not threading.current_thread().name.startswith("mesa-fs-prefetch"):
+            counter["n"] += 1
+
+    client.hooks.register_before_request(count)
+    sha = client.commits.list(org=ORG, repo="ten-k", ref="main", limit=1).result.commits[0].sha
+    for _ in range(runs):
+        # Interleaved with the mounts, so that the floors see the same machine.
+        start = time.perf_counter()
+        client.content.get_raw(org=ORG, repo="ten-k", ref=sha, path=TARGET)
+        raw.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        client.content.get(org=ORG, repo="ten-k", ref=sha, path="d7/s3", depth=1, limit=1000)
+        listing.append(time.perf_counter() - start)
+
+        counter["n"] = 0
+        start = time.perf_counter()
+        with mount(client, org=ORG, repo="ten-k", ref="main") as m:
+            with open(os.path.join(m.path, TARGET), "rb") as f:
+                assert f.read(1) == b"f"
+            from_call.append(time.perf_counter() - start)
+            requests.append(counter["n"])
+        with mount(client, org=ORG, repo="ten-k", ref="main") as m:
+            time.sleep(0.05)  # let the early root listing land: measure from a settled mount
+            counter["n"] = 0
+            start = time.perf_counter()
+            with open(os.path.join(m.path, TARGET), "rb") as f:
+                assert f.read(1) == b"f"
+            from_ready.append(time.perf_counter() - start)
+            ready_requests.append(counter["n"])
+
+    clone: list[float] = []
+    source = f"file://{bare_path(client, data, 'ten-k')}"
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            subprocess.run(
+                ["git", "clone", "-q", "--depth", "1", source, folder + "/c"], check=True
+            )
+            with open(os.path.join(folder, "c", TARGET), "rb") as f:
+                f.read(1)
+            clone.append(time.perf_counter() - start)
+
+    median = statistics.median
+    unit = median(raw)
+    return [
+        ["build: one commit of 10,000 create edits", ms(build), "1", ""],
+        [
+            f"mount() call -> first byte of {TARGET}",
+            ms(median(from_call)),
+            str(int(median(requests))),
+            f"{median(from_call) / unit:.1f}x",
+        ],
+        [
+            "ready mount -> first byte (root listed)",
+            ms(median(from_ready)),
+            str(int(median(ready_requests))),
+            f"{median(from_ready) / unit:.1f}x",
+        ],
+        ["floor: one raw content request", ms(unit), "1", "1.0x"],
+        ["floor: one folder listing request", ms(median(listing)), "1", ""],
+        [
+            "git clone --depth 1 file:// + first byte",
+            ms(median(clone)),
+            "",
+            f"{median(clone) / unit:.0f}x",
+        ],
+    ]
+
+
+def listdir_us(folder: str, runs: int = 2000) -> float:
+    os.listdir(folder)
+    start = time.perf_counter()
+    for _ in range(runs):
+        os.listdir(folder)
+    return (time.perf_counter() - start) / runs * 1e6
+
+
+def grep_rows(client: Mesa, data: Path, runs: int = 21) -> list[list[object]]:
+    rng = random.Random(42)
+    files = {
+        f"pkg{a}/mod{b}/file{c}.{'py' if c % 3 else 'md'}": text_file(rng, rng.randint(1500, 5000))
+        for a in range(10)
+        for b in range(10)
+        for c in range(10)
+    }
+    create_repo(client, "one-k", files)
+    command = ["grep", "-rn", "--exclude-dir=.git", "TODO", "."]
+
+    def timed(folder: str) -> tuple[float, bytes]:
+        start = time.perf_counter()
+        result = subprocess.run(command, cwd=folder, capture_output=True, check=True)
+        return time.perf_counter() - start, result.stdout
+
+    with tempfile.TemporaryDirectory() as folder:
+        checkout = os.path.join(folder, "checkout")
+        subprocess.run(
+            ["git", "clone", "-q", str(bare_path(client, data, "one-k")), checkout], check=True
+        )
+        expected = sorted(timed(checkout)[1].splitlines())
+        with mount(client, org=ORG, repo="one-k", ref="main") as m:
+            cold, output = timed(m.path)
+            assert sorted(output.splitlines()) == expected, "the mount's grep differs"
+            timed(m.path)
+            # Interleaved, so the machine's noise falls on both alike.
+            local, warm = [], []
+            for _ in range(runs):
+                local.append(timed(checkout)[0])
+                warm.append(timed(m.path)[0])
+            folder_local = listdir_us(os.path.join(checkout, "pkg3/mod4"))
+            folder_mount = listdir_us(os.path.join(m.path, "pkg3/mod4"))
+
+    median = statistics.median
+    size = sum(len(c) for c in files.values())
+    return [
+        [
+            f"local git checkout ({len(files)} files, {size // 1024} KiB)",
+            ms(median(local)),
+            "1.00x",
+        ],
+        ["mount, warm (median)", ms(median(warm)), f"{median(warm) / median(local):.2f}x"],
+        ["mount, cold (first run)", ms(cold), f"{cold / median(local):.2f}x"],
+        ["listing one folder (10 entries), local", f"{folder_local / 1000:.3f}", "1.00x"],
+        [
+            "listing one folder (10 entries), mount, warm",
+            f"{folder_mount / 1000:.3f}",
+            f"{folder_mount / folder_local:.2f}x",
+        ],
+    ]
+
+
+def fuse_unavailable() -> str | None:
+    if not os.path.exists("/dev/fuse"):
+        return "/dev/fuse missing"
+    if shutil.which("fusermount") is None:
+        return "fusermount not on PATH"
+    return None
+
+
+def main() -> None:
+    missing = fuse_unavailable()
+    if missing is not None:
+        print(f"\n### fs: skipped (FUSE unavailable: {missing})")
+        return
+    with emulator_process() as (url, key, data), Mesa(api_key=key, server_url=url) as client:
+        first_byte = first_byte_rows(client, data)
+        grep = grep_rows(client, data)
+    print_table(
+        "fs: time to first byte, 10,000-file repository (emulator on loopback, medians)",
+        ["what", "ms", "requests", "vs one request"],
+        first_byte,
+    )
+    print_table(
+        "fs: grep -rn TODO over 1,000 files (goal: warm mount <= 2x local)",
+        ["where", "ms", "vs local"],
+        grep,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The one repository a mount serves, reached through the public SDK client only.
+
+`Remote` fixes the organization and repository when it is made; nothing that runs later can
+point it at another repository. Every request the filesystem makes goes through here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from mesa_sdk.fs.paths import join
+
+if TYPE_CHECKING:
+    from mesa_sdk import Mesa, RequestOptions
+    from mesa_sdk.models import CommitResult, CreateCommitTypedDict
+
+__all__ = ["Entry", "Remote", "ResolvedRef"]
+
+log = logging.getLogger("mesa_sdk.fs")
+
+Kind = Literal["file", "dir", "symlink", "submodule"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of the repository's tree at a commit."""
+
+    path: str
+    kind: Kind
+    sha: str
+    size: int
+    executable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRef:
+    sha: str | None
+    """The commit; None for an empty repository."""
+    time_ns: int
+    """The commit's committer time (what the mount shows as every entry's time)."""
+
+
+def _valid_name(name: str) -> bool:
+    return name not in ("", ".", "..") and "/" not in name and "\x00" not in name
+
+
+class Remote:
+    """`org/repo` on the server, through `client`."""
+
+    def __init__(
+        self,
+        client: Mesa,
+        org: str | None,
+        repo: str,
+        request_options: RequestOptions | None = None,
+    ) -> None:
+        self._client = client
+        self.org = org
+        self.repo = repo
+        self._options = request_options
+
+    # ---- refs -----------------------------------------------------------------------
+
+    def resolve(self, ref: str | None) -> ResolvedRef:
+        """The commit `ref` (a branch, tag or SHA; the default branch when None) names now."""
+        if ref is None:
+            info = self._client.repos.get(
+                org=self.org, repo=self.repo, request_options=self._options
+            )
+            if info.head_sha is None:
+                return ResolvedRef(None, 0)
+            ref = info.head_sha
+        page = self._client.commits.list(
+            org=self.org, repo=self.repo, ref=ref, limit=1, request_options=self._options
+        )
+        if not page.result.commits:
+            return ResolvedRef(None, 0)
+        commit = page.result.commits[0]
+        return ResolvedRef(commit.sha, int(commit.committer.date.timestamp() * 1e9))
+
+    def default_branch(self) -> str:
+        info = self._client.repos.get(org=self.org, repo=self.repo, request_options=self._options)
+        return info.default_branch
+
+    def is_empty(self) -> bool:
+        info = self._client.repos.get(org=self.org, repo=self.repo, request_options=self._options)
+        return info.head_sha is None
+
+    def is_branch(self, name: str) -> bool:
+        page = self._client.branches.list(
+            org=self.org, repo=self.repo, limit=100, request_options=self._options
+        )
+        return any(branch.name == name for branch in page)
+
+    # ---- content --------------------------------------------------------------------
+
+    def list_dir(self, commit: str, path: str, depth: int = 1) -> list[Entry] | None:
+        """Every entry up to `depth` levels below folder `path` at `commit` (all pages), or
+        None when `path` is not a folder there."""
+        from mesa_sdk import NotFoundError
+        from mesa_sdk.models import DirContent
+
+        entries: list[Entry] = []
+        cursor: str | None = None
+        while True:
+            try:
+                page = self._client.content.get(
+                    org=self.org,
+                    repo=self.repo,
+                    ref=commit,
+                    path=path or None,
+                    depth=depth,
+                    limit=1000,
+                    cursor=cursor,
+                    request_options=self._options,
+                )
+            except NotFoundError:
+                return None
+            if not isinstance(page, DirContent):
+                return None
+            for item in page.entries:
+                entry = self._entry(path, item.path, item.name, item.type, item)
+                if entry is not None:
+                    entries.append(entry)
+            if not page.has_more or not page.next_cursor:
+                return entries
+            cursor = page.next_cursor
+
+    def _entry(self, folder: str, path: str, name: str, kind: str, item: object) -> Entry | None:
+        # The server's paths are checked like FUSE paths: an entry that would land outside
+        # the listed folder, or with an impossible name, is dropped (and said so).
+        relative = path[len(folder) + 1 :] if folder else path
+        ok = (
+            (not folder or path.startswith(folder + "/"))
+            and all(_valid_name(part) for part in relative.split("/"))
+            and relative.rsplit("/", 1)[-1] == name
+            and kind in ("file", "dir", "symlink", "submodule")
+        )
+        if not ok:
+            log.warning("ignoring a listing entry of %r: %r (%s)", folder, path, kind)
+            return None
+        size = getattr(item, "size", None)
+        executable = getattr(item, "executable", None)
+        sha = getattr(item, "sha", "")
+        return Entry(
+            path=join(folder, relative),
+            kind=kind,  # type: ignore[arg-type]
+            sha=str(sha),
+            size=int(size or 0),
+            executable=bool(executable),
+        )
+
+    def stream(self, commit: str, path: str) -> Iterator[bytes]:
+        """The raw bytes of the file at `path` at `commit`, as they arrive."""
+        with self._client.content.get_stream(
+            org=self.org, repo=self.repo, ref=commit, path=path, request_options=self._options
+        ) as stream:
+            yield from stream.iter_bytes()
+
+    def read_raw(self, commit: str, path: str) -> bytes:
+        return self._client.content.get_raw(
+            org=self.org, repo=self.repo, ref=commit, path=path, request_options=self._options
+        )
+
+    # ---- writing --------------------------------------------------------------------
+
+    def create_commit(self, body: CreateCommitTypedDict) -> CommitResult:
+        return self._client.commits.create(
+            org=self.org, repo=self.repo, body=body, request_options=self._options
+        )

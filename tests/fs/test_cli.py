@@ -1,0 +1,97 @@
+"""`mesa-fs mount ORG/REPO PATH`: mounts until SIGINT/SIGTERM, then unmounts and exits 0."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import Repo, fuse_unavailable, mounted_paths
+
+pytestmark = pytest.mark.skipif(fuse_unavailable() is not None, reason=str(fuse_unavailable()))
+
+
+def mesa_fs() -> list[str]:
+    script = Path(sys.executable).parent / "mesa-fs"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("mesa-fs")
+    return [found] if found else [sys.executable, "-m", "mesa_sdk.fs.cli"]
+
+
+def start(repo: Repo, path: Path, *extra: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "MESA_API_KEY": repo.emulator.api_key,
+        "MESA_SERVER_URL": repo.emulator.url,
+    }
+    return subprocess.Popen(
+        [*mesa_fs(), "mount", f"{repo.org}/{repo.name}", str(path), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_mounted(process: subprocess.Popen[bytes], path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while str(path) not in mounted_paths():
+        if process.poll() is not None:
+            raise AssertionError(f"mesa-fs exited {process.returncode}: {process.stderr.read()!r}")  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "not mounted in time"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_cli_mounts_reads_and_unmounts_on_signal(repo: Repo, tmp_path: Path, sig: int) -> None:
+    path = tmp_path / "mnt"
+    process = start(repo, path, "--ref", "main")
+    try:
+        wait_mounted(process, path)
+        assert (path / "README.md").read_bytes() == repo.files["README.md"]
+        assert os.readlink(path / "link-to-readme") == "README.md"
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
+    assert process.returncode == 0, stderr
+    assert str(path) not in mounted_paths()
+    assert b"mounted on" in stderr
+
+
+def test_cli_rejects_a_bad_repository_argument(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*mesa_fs(), "mount", "no-slash", str(tmp_path / "m")], capture_output=True, check=False
+    )
+    assert result.returncode == 2
+    assert b"ORG/REPO" in result.stderr
+
+
+def test_cli_writable_commits_on_exit_with_a_message(repo: Repo, tmp_path: Path) -> None:
+    from .conftest import make_repo
+
+    small = make_repo(repo.emulator, tmp_path, "cli", {"a.txt": b"a\n"})
+    path = tmp_path / "mnt"
+    process = start(small, path, "--writable", "--message", "From the CLI")
+    try:
+        wait_mounted(process, path)
+        (path / "b.txt").write_text("b\n")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
+    assert process.returncode == 0, stderr
+    with small.client() as client:
+        head = client.commits.list(repo=small.name, limit=1).result.commits[0]
+        assert head.message.strip() == "From the CLI"
+        assert client.content.get_raw(repo=small.name, path="b.txt", ref=head.sha) == b"b\n"

@@ -1,0 +1,176 @@
+"""The parts under the mount, without FUSE: paths, the overlay, the blob cache."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mesa_sdk.fs.blobs import BlobCache, git_blob_id, git_blob_id_of_file
+from mesa_sdk.fs.overlay import WHITEOUT, Overlay, OverlayDir, OverlayFile
+from mesa_sdk.fs.paths import check_storable_name, inside, repo_path
+from mesa_sdk.fs.shell import ExecResult
+from mesa_sdk.fs.singleflight import SingleFlight
+
+
+@pytest.mark.parametrize(
+    ("fuse_path", "expected"),
+    [("/", ""), ("/a", "a"), ("/a/b c/d.txt", "a/b c/d.txt"), ("/caf\u00e9", "caf\u00e9")],
+)
+def test_repo_path_accepts_normal_fuse_paths(fuse_path: str, expected: str) -> None:
+    assert repo_path(fuse_path) == expected
+
+
+@pytest.mark.parametrize(
+    "fuse_path", ["", "a", "/a/../b", "/..", "/a/./b", "//a", "/a/", "/a\x00b", None]
+)
+def test_repo_path_refuses_anything_else(fuse_path: str | None) -> None:
+    with pytest.raises(OSError) as caught:
+        repo_path(fuse_path)
+    assert caught.value.errno == errno.EINVAL
+
+
+def test_names_the_api_cannot_store_are_refused() -> None:
+    for bad in (".git", "a/.GIT/b", "back\\slash"):
+        with pytest.raises(OSError):
+            check_storable_name(bad)
+    check_storable_name("a/.gitignore")
+
+
+def test_exec_cwd_stays_inside_the_mount() -> None:
+    assert inside("/m", None) == "/m"
+    assert inside("/m", "a/b/..") == "/m/a"
+    for bad in ("..", "../x", "/etc", "a/../../x"):
+        with pytest.raises(ValueError):
+            inside("/m", bad)
+
+
+@pytest.fixture
+def overlay(tmp_path: Path) -> Iterator[Overlay]:
+    o = Overlay(tmp_path / "overlay")
+    yield o
+    o.destroy()
+
+
+def test_overlay_indexes_entries_deep_in_unchanged_folders(overlay: Overlay) -> None:
+    overlay.put("a/b/c.txt", OverlayFile(executable=False))
+    overlay.put("a-c", WHITEOUT)
+    overlay.put("a", OverlayDir(base="z"))
+    assert overlay.child_names("") == {"a", "a-c"}
+    assert overlay.child_names("a") == {"b"}
+    assert overlay.has_below("a/b") and not overlay.has_below("a/b/c.txt")
+    assert overlay.below("a") == ["a/b/c.txt"]
+    assert overlay.roots() == ["a", "a-c"]
+    overlay.move("a", "x")
+    assert overlay.below("x") == ["x/b/c.txt"] and not overlay.has_below("a")
+    overlay.remove("x/b/c.txt")
+    assert overlay.child_names("") == {"a", "a-c"} and overlay.child_names("x") == set()
+
+
+def test_overlay_data_files_refuse_symlinks(overlay: Overlay, tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("outside")
+    os.symlink(target, overlay.files / "00000099")
+    with pytest.raises(OSError) as caught:
+        overlay.open_data("00000099", os.O_WRONLY)
+    assert caught.value.errno == errno.ELOOP
+    assert target.read_text() == "outside"
+    name, fd = overlay.new_data()
+    os.close(fd)
+    assert name.isdigit() and (overlay.files / name).is_file()
+
+
+def test_blob_ids_match_git(tmp_path: Path) -> None:
+    data = b"hello\x00world\n"
+    (tmp_path / "f").write_bytes(data)
+    expected = (
+        subprocess.run(["git", "hash-object", str(tmp_path / "f")], capture_output=True, check=True)
+        .stdout.decode()
+        .strip()
+    )
+    assert git_blob_id(data) == expected
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        assert git_blob_id_of_file(fd) == expected
+    finally:
+        os.close(fd)
+
+
+def test_blob_cache_checks_what_arrives(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path / "cache")
+    data = b"x" * 100_000
+    blob = git_blob_id(data)
+    calls = []
+
+    def fetch() -> Iterator[bytes]:
+        calls.append(1)
+        time.sleep(0.05)
+        yield data[:50_000]
+        yield data[50_000:]
+
+    paths: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: paths.append(cache.get(blob, len(data), fetch)))
+        for _ in range(5)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(set(paths)) == 1
+    assert Path(paths[0]).read_bytes() == data
+
+    short = git_blob_id(b"abc")
+    with pytest.raises(OSError, match="expected 3"):
+        cache.get(short, 3, lambda: iter([b"ab"]))
+    with pytest.raises(OSError, match="different bytes"):
+        cache.get(short, 3, lambda: iter([b"abd"]))
+    assert not os.path.exists(cache.path(short))
+    assert os.listdir(tmp_path / "cache" / "incoming") == []
+
+    empty = git_blob_id(b"")
+    assert (
+        Path(cache.get(empty, 0, lambda: pytest.fail("no request for an empty file"))).read_bytes()
+        == b""
+    )
+
+
+def test_single_flight_shares_errors() -> None:
+    flight: SingleFlight[int] = SingleFlight()
+    started = threading.Event()
+    errors: list[BaseException] = []
+
+    def slow() -> int:
+        started.set()
+        time.sleep(0.05)
+        raise ValueError("once")
+
+    def call() -> None:
+        try:
+            flight.do("k", slow)
+        except ValueError as error:
+            errors.append(error)
+
+    first = threading.Thread(target=call)
+    first.start()
+    started.wait()
+    second = threading.Thread(target=call)
+    second.start()
+    first.join()
+    second.join()
+    assert len(errors) == 2
+    assert flight.do("k", lambda: 7) == 7
+
+
+def test_exec_result_helpers() -> None:
+    result = ExecResult(stdout=b"caf\xc3\xa9\n", stderr=b"\xff", exit_code=3)
+    assert result.text == "caf\u00e9\n" and result.stderr_text == "\ufffd"
+    assert not result.ok
+    with pytest.raises(subprocess.CalledProcessError):
+        result.check()
