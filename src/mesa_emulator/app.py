@@ -1,4 +1,4 @@
-"""The emulator's ASGI application: the request pipeline in front of the operation handlers.
+"""The emulator's ASGI application: a Starlette app, behind the request pipeline.
 
 For a request under ``/api/v1`` the pipeline is, in order:
 
@@ -13,7 +13,16 @@ For a request under ``/api/v1`` the pipeline is, in order:
 8. the handler, in a worker thread so the event loop is never blocked by git or SQLite.
 
 Every response carries ``X-Request-Id``; every error is the contract's envelope.
-``/_emulator/...`` is the test control plane and ``/_lfs/...`` the pre-signed LFS transfers.
+``/_emulator/...`` is the test control plane (no faults) and ``/_lfs/...`` the pre-signed LFS
+transfers.
+
+Step 1 and ``X-Request-Id`` are :class:`RequestPipeline`, a plain ASGI middleware outside the
+Starlette app: it must hold the server's own ``send`` to drop a connection, and see every
+response, Starlette's own 500 included.  It also hands Starlette's router the request line as
+the emulator reads it: the raw path (percent-escapes kept: ``%2F`` stays inside its segment and
+``/%5Flfs`` is not ``/_lfs``) and the method in capitals.  The Starlette app mounts
+``/_emulator``, ``/_lfs`` and ``/api/v1``; under ``/api/v1`` :mod:`mesa_emulator.routes`
+routes segment by segment.
 """
 
 from __future__ import annotations
@@ -24,22 +33,32 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Mount, Route, request_response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mesa_emulator.auth import authenticate, authorize
-from mesa_emulator.control import handle_control
+from mesa_emulator.control import ControlPlane
 from mesa_emulator.errors import ApiError, code_for_status
 from mesa_emulator.faults import Fault
 from mesa_emulator.operations.base import OperationContext
-from mesa_emulator.replies import Reply, error_reply
-from mesa_emulator.request import ClientGone, Receive, Request, Scope, Send
-from mesa_emulator.routes import API_PREFIX, Route, match_route, split_path
+from mesa_emulator.replies import error_reply
+from mesa_emulator.request import emulator_state, header, query_params, raw_path
+from mesa_emulator.routes import API_PREFIX, match_route, split_path
+from mesa_emulator.routes import Route as ApiRoute
 from mesa_emulator.state import EmulatorState
-from mesa_emulator.transfers import handle_transfer
+from mesa_emulator.transfers import transfer
 from mesa_emulator.validation import check_org, check_repo_name, is_visible_ascii
 
-__all__ = ["DepotApp"]
+__all__ = ["RequestPipeline", "create_app"]
 
 logger = logging.getLogger("mesa_emulator")
 
@@ -50,24 +69,39 @@ _DRAIN_LIMIT = 256 * 1024 * 1024
 _STORED_HEADERS = ("content-type", "location")
 
 
-def _request_id(headers: dict[str, str]) -> str:
-    given = headers.get("x-request-id")
+def create_app(state: EmulatorState) -> ASGIApp:
+    """The emulator's ASGI application for ``state``."""
+    control = ControlPlane()
+    app = Starlette(
+        routes=[
+            Mount(API_PREFIX, app=request_response(_api)),
+            Mount("/_lfs", app=request_response(transfer)),
+            Mount("/_emulator", app=control),
+            Route("/_emulator", control),  # the bare prefix: the control plane's own 404
+        ],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
+            Exception: _internal_error,
+        },
+    )
+    app.router.redirect_slashes = False  # a path routes as sent, or is 404
+    app.state.emulator = state
+    return RequestPipeline(app, state)
+
+
+# ---- the pipeline in front of the app ----------------------------------------------------
+
+
+def _request_id(given: str | None) -> str:
     if given is not None and is_visible_ascii(given, 128):
         return given
     return "req_" + secrets.token_hex(12)
 
 
-def _fingerprint(method: str, raw_path: bytes, body: bytes) -> str:
-    try:
-        canonical = json.dumps(
-            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        canonical = body
-    digest = hashlib.sha256()
-    digest.update(method.encode() + b"\n" + raw_path + b"\n")
-    digest.update(canonical)
-    return digest.hexdigest()
+def _is_control(path: str) -> bool:
+    return path == "/_emulator" or path.startswith("/_emulator/")
 
 
 class _Delay:
@@ -83,294 +117,305 @@ class _Delay:
             await asyncio.sleep(seconds)
 
 
+class RequestPipeline:
+    """Scripted faults and ``X-Request-Id`` around the Starlette app (see the module)."""
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)  # the lifespan: Starlette's
+            return
+        path = raw_path(scope).decode("latin-1")
+        method = str(scope["method"]).upper()
+        scope["path"], scope["method"] = path, method
+        request = Request(scope)
+        request_id = _request_id(header(request, "x-request-id"))
+        fault = None if _is_control(path) else self.state.faults.take(method, path, request_id)
+        delay = _Delay(fault.delay_ms / 1000 if fault is not None else 0.0)
+        request.state.request_id = request_id
+        request.state.delay = delay
+        drop_after = fault is not None and fault.drop == "after"
+        dropped = complete = False
+
+        async def answer(message: Message) -> None:
+            nonlocal dropped, complete
+            if dropped:
+                return
+            if message["type"] == "http.response.start":
+                await delay.spend()
+                if drop_after:
+                    await _drop(send)
+                    dropped = True
+                    return
+                MutableHeaders(scope=message).append("x-request-id", request_id)
+            elif message["type"] == "http.response.body":
+                complete = not message.get("more_body", False)
+            await send(message)
+
+        if fault is not None and fault.drop == "before":
+            await delay.spend()
+            await _drop(send)
+            return
+        try:
+            if fault is not None and fault.status is not None:
+                await error_reply(_fault_error(fault))(scope, receive, answer)
+            else:
+                await self.app(scope, receive, answer)
+        except Exception:
+            if not (complete or dropped):
+                raise  # for the server, which closes a connection whose answer broke off
+            # Starlette answered it (500 INTERNAL_ERROR), then raised it again for the server.
+            logger.exception("unexpected error handling %s %s", method, path)
+
+
+def _fault_error(fault: Fault) -> ApiError:
+    assert fault.status is not None
+    headers: dict[str, str] = {}
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(max(0, round(fault.retry_after)))
+    return ApiError(
+        fault.code or code_for_status(fault.status),
+        fault.message or f"Scripted fault: HTTP {fault.status}.",
+        {"scripted_fault": True},
+        status=fault.status,
+        headers=headers,
+    )
+
+
+async def _drop(send: Send) -> None:
+    """Close the connection without a response (a scripted ``drop`` fault)."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is not None and hasattr(transport, "close"):
+        transport.close()
+        # Let the server see the connection is gone before the app returns.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return
+    # Another server: start a response and fail mid-way, which closes the connection.
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    raise ConnectionAbortedError("scripted fault: connection dropped")
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+
+def _method_not_allowed(method: str, allowed: list[str]) -> ApiError:
+    listed = ", ".join(allowed)
+    return ApiError(
+        "METHOD_NOT_ALLOWED",
+        f"Method {method} is not allowed here; allowed: {listed}.",
+        {"allowed_methods": allowed},
+        headers={"Allow": listed},
+    )
+
+
+def _no_route(request: Request) -> ApiError:
+    path = raw_path(request.scope).decode("latin-1")
+    return ApiError("NOT_FOUND", f"No route for {request.method} {path}.")
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_reply(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405, as the contract's errors."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_reply(_no_route(request))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = sorted(headers.get("Allow", "").split(", "))
+        return error_reply(_method_not_allowed(request.method, allowed))
+    code = code_for_status(exc.status_code)
+    return error_reply(ApiError(code, exc.detail, status=exc.status_code, headers=headers))
+
+
+class _NoAnswer(Response):
+    """Nothing at all, for a client that has gone."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return _NoAnswer()
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    return error_reply(ApiError("INTERNAL_ERROR", "An unexpected server failure."))
+
+
+# ---- /api/v1 -----------------------------------------------------------------------------
+
+
+def _fingerprint(method: str, path: bytes, body: bytes) -> str:
+    try:
+        canonical = json.dumps(
+            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    digest = hashlib.sha256()
+    digest.update(method.encode() + b"\n" + path + b"\n")
+    digest.update(canonical)
+    return digest.hexdigest()
+
+
 def _storable(status: int) -> bool:
     """Responses of 400, 401, 403, 429 and 5xx are not kept for idempotent replay."""
     return status not in (400, 401, 403, 429) and status < 500
 
 
-class DepotApp:
-    def __init__(self, state: EmulatorState) -> None:
-        self.state = state
+async def _api(request: Request) -> Response:
+    state = emulator_state(request)
+    wait = state.rate_limiter.acquire()
+    if wait is not None:
+        raise ApiError(
+            "RATE_LIMITED",
+            f"Too many requests; retry after {wait} s.",
+            {"retry_after": wait},
+            headers={"Retry-After": str(wait)},
+        )
+    match = match_route(split_path(raw_path(request.scope)[len(API_PREFIX) :]))
+    if match is None:
+        raise _no_route(request)
+    route = match.for_method(request.method)
+    if route is None:
+        raise _method_not_allowed(request.method, match.allowed)
+    params = match.params
+    principal = await run_in_threadpool(
+        authenticate, header(request, "authorization"), state.store, state.bootstrap_hash
+    )
+    org = params["org"]
+    check_org(org)
+    authorize(principal, org, route.scope)
+    if "repo" in params:
+        check_repo_name(params["repo"])
+    query = query_params(request)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        request = Request(scope)
-        request_id = _request_id(request.headers)
+    idempotency_key: str | None = None
+    if route.accepts_idempotency_key:
+        idempotency_key = header(request, "idempotency-key")
+        if idempotency_key is not None and not is_visible_ascii(idempotency_key, 255):
+            raise ApiError.invalid_parameter(
+                "Idempotency-Key",
+                "'Idempotency-Key' must be 1 to 255 visible ASCII characters.",
+            )
+    body = b""
+    if request.method in ("POST", "PATCH", "PUT"):
+        body = await _read_body(request, state.max_body_bytes)
 
-        if request.path == "/_emulator" or request.path.startswith("/_emulator/"):
-            try:
-                reply = await handle_control(self.state, request, receive)
-            except ApiError as exc:
-                reply = error_reply(exc)
-            await self._send(send, reply, request_id)
-            return
-
-        fault = self.state.faults.take(request.method, request.path, request_id)
-        if fault is not None and (fault.status is not None or fault.drop == "before"):
-            if fault.delay_ms:
-                await asyncio.sleep(fault.delay_ms / 1000)
-            if fault.drop == "before":
-                await self._drop(send)
-                return
-            await self._send(send, self._fault_reply(fault), request_id)
-            return
-
-        delay = _Delay(fault.delay_ms / 1000 if fault is not None else 0.0)
-        try:
-            reply = await self._dispatch(request, receive, request_id, delay)
-        except ClientGone:
-            return
-        except ApiError as exc:
-            reply = error_reply(exc)
-        except Exception:
-            logger.exception("unexpected error handling %s %s", request.method, request.path)
-            reply = error_reply(ApiError("INTERNAL_ERROR", "An unexpected server failure."))
+    ctx = OperationContext(
+        state=state,
+        principal=principal,
+        org=org,
+        params=params,
+        query=query,
+        body=body,
+        accept=header(request, "accept"),
+        request=request,
+        request_id=request.state.request_id,
+    )
+    delay: _Delay = request.state.delay
+    if idempotency_key is None:
         await delay.spend()
-        if fault is not None and fault.drop == "after":
-            await self._drop(send)
-            return
-        await self._send(send, reply, request_id)
+        return await _run(route, ctx)
+    return await _idempotent(route, ctx, request, idempotency_key, delay)
 
-    # ---- dispatch -----------------------------------------------------------------------
 
-    async def _dispatch(
-        self, request: Request, receive: Receive, request_id: str, delay: _Delay
-    ) -> Reply:
-        path = request.path
-        if path.startswith(API_PREFIX + "/"):
-            return await self._api(request, receive, request_id, delay)
-        if path.startswith("/_lfs/"):
-            await delay.spend()
-            return await handle_transfer(self.state, request, receive)
-        raise ApiError("NOT_FOUND", f"No route for {request.method} {path}.")
+async def _run(route: ApiRoute, ctx: OperationContext) -> Response:
+    try:
+        return await run_in_threadpool(route.handler, ctx)
+    except ApiError as exc:
+        return error_reply(exc)
+    except Exception:
+        logger.exception("unexpected error in %s", route.operation_id)
+        return error_reply(ApiError("INTERNAL_ERROR", "An unexpected server failure."))
 
-    async def _api(
-        self, request: Request, receive: Receive, request_id: str, delay: _Delay
-    ) -> Reply:
-        state = self.state
-        wait = state.rate_limiter.acquire()
-        if wait is not None:
-            raise ApiError(
-                "RATE_LIMITED",
-                f"Too many requests; retry after {wait} s.",
-                {"retry_after": wait},
-                headers={"Retry-After": str(wait)},
-            )
-        segments = split_path(request.raw_path[len(API_PREFIX) :])
-        match = match_route(segments)
-        if match is None:
-            raise ApiError("NOT_FOUND", f"No route for {request.method} {request.path}.")
-        route = match.for_method(request.method)
-        if route is None:
-            allowed = ", ".join(match.allowed)
-            raise ApiError(
-                "METHOD_NOT_ALLOWED",
-                f"Method {request.method} is not allowed here; allowed: {allowed}.",
-                {"allowed_methods": match.allowed},
-                headers={"Allow": allowed},
-            )
-        params = match.params
-        principal = await run_in_threadpool(
-            authenticate, request.headers.get("authorization"), state.store, state.bootstrap_hash
+
+async def _idempotent(
+    route: ApiRoute, ctx: OperationContext, request: Request, key: str, delay: _Delay
+) -> Response:
+    state = ctx.state
+    scope = f"{ctx.principal.key_id}\n{ctx.org}"
+    fingerprint = _fingerprint(request.method, raw_path(request.scope), ctx.body)
+    outcome, record = await run_in_threadpool(
+        state.store.idempotency_begin,
+        scope,
+        key,
+        fingerprint,
+        time.time(),
+        state.idempotency_ttl,
+    )
+    if outcome == "mismatch":
+        raise ApiError(
+            "IDEMPOTENCY_KEY_REUSED",
+            "This Idempotency-Key was used for a different request.",
+            {"idempotency_key": key},
         )
-        org = params["org"]
-        check_org(org)
-        authorize(principal, org, route.scope)
-        if "repo" in params:
-            check_repo_name(params["repo"])
-        query = request.query()
-
-        idempotency_key: str | None = None
-        if route.accepts_idempotency_key:
-            idempotency_key = request.headers.get("idempotency-key")
-            if idempotency_key is not None and not is_visible_ascii(idempotency_key, 255):
-                raise ApiError.invalid_parameter(
-                    "Idempotency-Key",
-                    "'Idempotency-Key' must be 1 to 255 visible ASCII characters.",
-                )
-        body = b""
-        if request.method in ("POST", "PATCH", "PUT"):
-            body = await self._read_body(request, receive)
-
-        ctx = OperationContext(
-            state=state,
-            principal=principal,
-            org=org,
-            params=params,
-            query=query,
-            body=body,
-            accept=request.headers.get("accept"),
-            base_url=request.base_url(),
-            request_id=request_id,
+    if outcome == "running":
+        raise ApiError(
+            "IDEMPOTENCY_KEY_IN_USE",
+            "A request with this Idempotency-Key is still running; retry later.",
+            {"idempotency_key": key},
         )
-        if idempotency_key is None:
-            await delay.spend()
-            return await self._run(route, ctx)
-        return await self._idempotent(route, ctx, request, idempotency_key, delay)
-
-    async def _run(self, route: Route, ctx: OperationContext) -> Reply:
-        try:
-            return await run_in_threadpool(route.handler, ctx)
-        except ApiError as exc:
-            return error_reply(exc)
-        except Exception:
-            logger.exception("unexpected error in %s", route.operation_id)
-            return error_reply(ApiError("INTERNAL_ERROR", "An unexpected server failure."))
-
-    async def _idempotent(
-        self,
-        route: Route,
-        ctx: OperationContext,
-        request: Request,
-        key: str,
-        delay: _Delay,
-    ) -> Reply:
-        state = self.state
-        scope = f"{ctx.principal.key_id}\n{ctx.org}"
-        fingerprint = _fingerprint(request.method, request.raw_path, ctx.body)
-        outcome, record = await run_in_threadpool(
-            state.store.idempotency_begin,
+    if outcome == "replay" and record is not None and record.status is not None:
+        headers = {**record.headers, "idempotent-replayed": "true"}
+        return Response(record.body, record.status, headers)
+    try:
+        await delay.spend()
+        response = await _run(route, ctx)
+    except BaseException:
+        await run_in_threadpool(state.store.idempotency_abandon, scope, key)
+        raise
+    if _storable(response.status_code) and not isinstance(response, StreamingResponse):
+        stored = {k: v for k, v in response.headers.items() if k in _STORED_HEADERS}
+        await run_in_threadpool(
+            state.store.idempotency_finish,
             scope,
             key,
-            fingerprint,
-            time.time(),
-            state.idempotency_ttl,
+            response.status_code,
+            stored,
+            bytes(response.body),
         )
-        if outcome == "mismatch":
-            raise ApiError(
-                "IDEMPOTENCY_KEY_REUSED",
-                "This Idempotency-Key was used for a different request.",
-                {"idempotency_key": key},
-            )
-        if outcome == "running":
-            raise ApiError(
-                "IDEMPOTENCY_KEY_IN_USE",
-                "A request with this Idempotency-Key is still running; retry later.",
-                {"idempotency_key": key},
-            )
-        if outcome == "replay" and record is not None and record.status is not None:
-            headers = {k: v for k, v in record.headers.items() if k != "content-type"}
-            headers["Idempotent-Replayed"] = "true"
-            return Reply(
-                status=record.status,
-                body=record.body,
-                content_type=record.headers.get("content-type"),
-                headers=headers,
-            )
-        try:
-            await delay.spend()
-            reply = await self._run(route, ctx)
-        except BaseException:
-            await run_in_threadpool(state.store.idempotency_abandon, scope, key)
-            raise
-        if _storable(reply.status) and reply.stream is None:
-            stored = {k.lower(): v for k, v in reply.headers.items()}
-            if reply.content_type is not None:
-                stored["content-type"] = reply.content_type
-            stored = {k: v for k, v in stored.items() if k in _STORED_HEADERS}
-            await run_in_threadpool(
-                state.store.idempotency_finish, scope, key, reply.status, stored, reply.body
-            )
-        else:
-            await run_in_threadpool(state.store.idempotency_abandon, scope, key)
-        return reply
+    else:
+        await run_in_threadpool(state.store.idempotency_abandon, scope, key)
+    return response
 
-    # ---- bodies -------------------------------------------------------------------------
 
-    async def _read_body(self, request: Request, receive: Receive) -> bytes:
-        limit = self.state.max_body_bytes
-        too_large = ApiError(
-            "PAYLOAD_TOO_LARGE",
-            f"The request body is larger than {limit} bytes.",
-            {"limit_bytes": limit},
-        )
-        declared = request.headers.get("content-length")
+async def _read_body(request: Request, limit: int) -> bytes:
+    too_large = ApiError(
+        "PAYLOAD_TOO_LARGE",
+        f"The request body is larger than {limit} bytes.",
+        {"limit_bytes": limit},
+    )
+    async with aclosing(request.stream()) as stream:
+        declared = header(request, "content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            await self._drain(receive, 0, int(declared) <= _DRAIN_LIMIT)
+            if int(declared) <= _DRAIN_LIMIT:
+                await _drain(stream, 0)
             raise too_large
         chunks: list[bytes] = []
         total = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk = bytes(message.get("body", b""))
+        async for chunk in stream:
             total += len(chunk)
-            more = bool(message.get("more_body", False))
             if total > limit:
-                if more:
-                    await self._drain(receive, total, True)
+                await _drain(stream, total)
                 raise too_large
             chunks.append(chunk)
-            if not more:
-                return b"".join(chunks)
+        return b"".join(chunks)
 
-    @staticmethod
-    async def _drain(receive: Receive, seen: int, allowed: bool) -> None:
-        if not allowed:
+
+async def _drain(stream: AsyncIterator[bytes], seen: int) -> None:
+    """Read (and throw away) the rest of a body, until ``_DRAIN_LIMIT`` bytes in all."""
+    while seen <= _DRAIN_LIMIT:
+        chunk = await anext(stream, None)
+        if chunk is None:
             return
-        while seen <= _DRAIN_LIMIT:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            seen += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                return
-
-    # ---- sending ------------------------------------------------------------------------
-
-    @staticmethod
-    def _fault_reply(fault: Fault) -> Reply:
-        assert fault.status is not None
-        headers: dict[str, str] = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = str(max(0, round(fault.retry_after)))
-        error = ApiError(
-            fault.code or code_for_status(fault.status),
-            fault.message or f"Scripted fault: HTTP {fault.status}.",
-            {"scripted_fault": True},
-            status=fault.status,
-            headers=headers,
-        )
-        return error_reply(error)
-
-    @staticmethod
-    async def _send(send: Send, reply: Reply, request_id: str) -> None:
-        headers = reply.header_list()
-        headers.append((b"x-request-id", request_id.encode("latin-1")))
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        if reply.stream is None:
-            await send({"type": "http.response.body", "body": reply.body, "more_body": False})
-            return
-        async for chunk in iterate_in_threadpool(reply.stream):
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    @staticmethod
-    async def _drop(send: Send) -> None:
-        """Close the connection without a response (a scripted ``drop`` fault)."""
-        cycle = getattr(send, "__self__", None)
-        transport = getattr(cycle, "transport", None)
-        if transport is not None and hasattr(transport, "close"):
-            transport.close()
-            # Let the server see the connection is gone before the app returns.
-            for _ in range(3):
-                await asyncio.sleep(0)
-            return
-        # Another server: start a response and fail mid-way, which closes the connection.
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        raise ConnectionAbortedError("scripted fault: connection dropped")
-
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        seen += len(chunk)

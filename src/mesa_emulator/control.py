@@ -23,14 +23,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mesa_emulator.errors import ApiError
 from mesa_emulator.faults import parse_fault_script
-from mesa_emulator.replies import Reply, json_data_reply
-from mesa_emulator.request import ClientGone, Receive, Request
-from mesa_emulator.state import EmulatorState
+from mesa_emulator.request import emulator_state, raw_path
 
-__all__ = ["handle_control"]
+__all__ = ["ControlPlane"]
 
 _MAX_CONTROL_BODY = 1024 * 1024
 
@@ -46,20 +48,14 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-async def _json_body(receive: Receive) -> Any:
+async def _json_body(request: Request) -> Any:
     chunks: list[bytes] = []
     total = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = bytes(message.get("body", b""))
+    async for chunk in request.stream():
         total += len(chunk)
         if total > _MAX_CONTROL_BODY:
             raise ApiError("PAYLOAD_TOO_LARGE", "The control request body is too large.")
         chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
     try:
         return json.loads(b"".join(chunks) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -92,63 +88,74 @@ def _rate_limit(data: Any) -> tuple[float | None, float | None]:
     )
 
 
-Handler = Callable[[EmulatorState, Receive], Awaitable[Reply]]
+Handler = Callable[[Request], Awaitable[Response]]
 
 
-async def _health(state: EmulatorState, receive: Receive) -> Reply:
-    return json_data_reply(200, {"status": "ok"})
+async def _health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
 
 
-async def _add_faults(state: EmulatorState, receive: Receive) -> Reply:
-    method, path, faults = parse_fault_script(await _json_body(receive))
-    return json_data_reply(201, {"id": state.faults.add(method, path, faults)})
+async def _add_faults(request: Request) -> Response:
+    method, path, faults = parse_fault_script(await _json_body(request))
+    return JSONResponse({"id": emulator_state(request).faults.add(method, path, faults)}, 201)
 
 
-async def _list_faults(state: EmulatorState, receive: Receive) -> Reply:
-    return json_data_reply(200, {"scripts": state.faults.log()})
+async def _list_faults(request: Request) -> Response:
+    return JSONResponse({"scripts": emulator_state(request).faults.log()})
 
 
-async def _clear_faults(state: EmulatorState, receive: Receive) -> Reply:
-    state.faults.clear()
-    return json_data_reply(200, {"success": True})
+async def _clear_faults(request: Request) -> Response:
+    emulator_state(request).faults.clear()
+    return JSONResponse({"success": True})
 
 
-async def _get_rate_limit(state: EmulatorState, receive: Receive) -> Reply:
-    return json_data_reply(200, state.rate_limiter.settings())
+async def _get_rate_limit(request: Request) -> Response:
+    return JSONResponse(emulator_state(request).rate_limiter.settings())
 
 
-async def _set_rate_limit(state: EmulatorState, receive: Receive) -> Reply:
-    rate, burst = _rate_limit(await _json_body(receive))
-    state.rate_limiter.configure(rate, burst)
-    return json_data_reply(200, state.rate_limiter.settings())
+async def _set_rate_limit(request: Request) -> Response:
+    rate, burst = _rate_limit(await _json_body(request))
+    limiter = emulator_state(request).rate_limiter
+    limiter.configure(rate, burst)
+    return JSONResponse(limiter.settings())
 
 
-async def _reset(state: EmulatorState, receive: Receive) -> Reply:
-    await run_in_threadpool(state.reset)
-    return json_data_reply(200, {"success": True})
+async def _reset(request: Request) -> Response:
+    await run_in_threadpool(emulator_state(request).reset)
+    return JSONResponse({"success": True})
 
 
-_ROUTES: dict[str, dict[str, Handler]] = {
-    "/_emulator/health": {"GET": _health},
-    "/_emulator/faults": {"GET": _list_faults, "POST": _add_faults, "DELETE": _clear_faults},
-    "/_emulator/rate-limit": {"GET": _get_rate_limit, "POST": _set_rate_limit},
-    "/_emulator/reset": {"POST": _reset},
-}
+def _route(path: str, handlers: dict[str, Handler]) -> Route:
+    """One path and its handler for each method (405 with ``Allow`` for any other)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    route = Route(path, endpoint, methods=list(handlers))
+    route.methods = set(handlers)  # exactly these: Starlette would also answer HEAD for GET
+    return route
 
 
-async def handle_control(state: EmulatorState, request: Request, receive: Receive) -> Reply:
-    if not _is_loopback(request.client_host):
-        raise ApiError("FORBIDDEN", "The control plane answers loopback clients only.")
-    methods = _ROUTES.get(request.path.rstrip("/"))
-    if methods is None:
-        raise ApiError("NOT_FOUND", f"No control route {request.path}.")
-    handler = methods.get(request.method)
-    if handler is None:
-        allowed = ", ".join(sorted(methods))
-        raise ApiError(
-            "METHOD_NOT_ALLOWED",
-            f"Method {request.method} is not allowed here; allowed: {allowed}.",
-            {"allowed_methods": sorted(methods)},
-            headers={"Allow": allowed},
-        )
-    return await handler(state, receive)
+async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:
+    raise ApiError("NOT_FOUND", f"No control route {raw_path(scope).decode('latin-1')}.")
+
+
+class ControlPlane:
+    """The control plane's ASGI app: loopback clients only (403 for any other, whatever the
+    path), then its routes; a trailing ``/`` is ignored."""
+
+    def __init__(self) -> None:
+        routes = [
+            _route("/health", {"GET": _health}),
+            _route("/faults", {"GET": _list_faults, "POST": _add_faults, "DELETE": _clear_faults}),
+            _route("/rate-limit", {"GET": _get_rate_limit, "POST": _set_rate_limit}),
+            _route("/reset", {"POST": _reset}),
+        ]
+        self.router: ASGIApp = Router(routes, redirect_slashes=False, default=_no_route)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if not _is_loopback(str(client[0]) if client else None):
+            raise ApiError("FORBIDDEN", "The control plane answers loopback clients only.")
+        scope["path"] = str(scope["path"]).rstrip("/")
+        await self.router(scope, receive, send)

@@ -1,62 +1,62 @@
-"""The parts of an ASGI HTTP request the emulator uses, and the ASGI types."""
+"""How the emulator reads a request, on top of Starlette's :class:`~starlette.requests.Request`.
+
+Starlette reads a repeated header as its first value, the query string as Latin-1 and the path
+percent-decoded; the emulator reads them as it always has:
+
+* a repeated header is all its values joined with ``", "`` (so two ``Authorization`` headers
+  are one bad credential, not the first of them);
+* the query string is UTF-8 (400 ``INVALID_PARAMETER`` when it, or a %-escape in it, is not)
+  and a repeated parameter is 400 ``INVALID_PARAMETER``;
+* the path is the raw path, percent-escapes kept (``scope["raw_path"]``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-from urllib.parse import parse_qsl
+from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.types import Scope
 
 from mesa_emulator.errors import ApiError
 
-__all__ = ["ClientGone", "Message", "Receive", "Request", "Scope", "Send"]
+if TYPE_CHECKING:
+    from mesa_emulator.state import EmulatorState
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+__all__ = ["emulator_state", "header", "query_params", "raw_path"]
 
 
-class ClientGone(Exception):
-    """The client disconnected before its request was read."""
+def raw_path(scope: Scope) -> bytes:
+    """The path as the client sent it (percent-escapes kept), without the query string."""
+    raw = scope.get("raw_path") or str(scope.get("path", "/")).encode("utf-8")
+    return bytes(raw).split(b"?", 1)[0]
 
 
-class Request:
-    """The parts of an ASGI HTTP scope the pipeline uses."""
+def header(request: Request, name: str) -> str | None:
+    """A header's value; a repeated header's values joined with ", "."""
+    values = request.headers.getlist(name)
+    return ", ".join(values) if values else None
 
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self.method: str = str(scope["method"]).upper()
-        raw = scope.get("raw_path") or str(scope.get("path", "/")).encode("utf-8")
-        self.raw_path: bytes = bytes(raw).split(b"?", 1)[0]
-        self.path: str = self.raw_path.decode("latin-1")
-        self.query_string: bytes = bytes(scope.get("query_string", b""))
-        headers: dict[str, str] = {}
-        for name, value in scope.get("headers", []):
-            key = bytes(name).decode("latin-1").lower()
-            text = bytes(value).decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        self.headers = headers
-        client = scope.get("client")
-        self.client_host: str | None = str(client[0]) if client else None
 
-    def base_url(self) -> str:
-        host = self.headers.get("host")
-        if not host:
-            server = self.scope.get("server") or ("127.0.0.1", 80)
-            host = f"{server[0]}:{server[1]}"
-        return f"{self.scope.get('scheme', 'http')}://{host}"
+def query_params(request: Request) -> dict[str, str]:
+    """The query parameters, each given once, read as UTF-8."""
+    raw = bytes(request.scope.get("query_string", b""))
+    try:
+        text = raw.decode("utf-8")
+        if "%" in text:
+            unquote_to_bytes(text).decode("utf-8")  # the %-escapes too
+    except UnicodeDecodeError:
+        raise ApiError.invalid_parameter("query", "The query string is not valid UTF-8.") from None
+    out: dict[str, str] = {}
+    for name, value in QueryParams(text).multi_items():
+        if name in out:
+            raise ApiError.invalid_parameter(name, f"Query parameter '{name}' is repeated.")
+        out[name] = value
+    return out
 
-    def query(self) -> dict[str, str]:
-        try:
-            text = self.query_string.decode("utf-8")
-            pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
-        except UnicodeDecodeError:
-            raise ApiError.invalid_parameter(
-                "query", "The query string is not valid UTF-8."
-            ) from None
-        out: dict[str, str] = {}
-        for name, value in pairs:
-            if name in out:
-                raise ApiError.invalid_parameter(name, f"Query parameter '{name}' is repeated.")
-            out[name] = value
-        return out
+
+def emulator_state(request: Request) -> EmulatorState:
+    """The running emulator's state (``app.state.emulator`` of the Starlette application)."""
+    state: EmulatorState = request.app.state.emulator
+    return state

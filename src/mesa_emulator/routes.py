@@ -13,16 +13,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
+from starlette.responses import Response
+
 from mesa_emulator.errors import ApiError
 from mesa_emulator.operations import admin, branches, commits, content, diffs, lfs, merge, repos
 from mesa_emulator.operations.base import OperationContext
-from mesa_emulator.replies import Reply
 
 __all__ = ["API_PREFIX", "ROUTES", "Route", "RouteMatch", "match_route", "split_path"]
 
 API_PREFIX = "/api/v1"
 
-Handler = Callable[[OperationContext], Reply]
+Handler = Callable[[OperationContext], Response]
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,10 @@ def _url_host(host: str) -> str:
 def make_server(state: EmulatorState, log_level: str = "warning") -> uvicorn.Server:
     import uvicorn
 
-    from mesa_emulator.app import DepotApp
+    from mesa_emulator.app import create_app
 
     config = uvicorn.Config(
-        DepotApp(state),
+        create_app(state),
         http="h11",
         ws="none",
         lifespan="off",

@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from mesa_emulator.errors import ApiError
-from mesa_emulator.replies import STREAM_CHUNK, Reply, json_data_reply
-from mesa_emulator.request import ClientGone, Receive, Request
+from mesa_emulator.replies import STREAM_CHUNK
+from mesa_emulator.request import emulator_state, query_params, raw_path
 from mesa_emulator.state import EmulatorState
 
-__all__ = ["handle_transfer"]
+__all__ = ["transfer"]
 
 _OID_RE = re.compile(r"[0-9a-f]{64}")
 _REPO_ID_RE = re.compile(r"repo_[0-9a-f]+")
@@ -30,15 +32,19 @@ def _mismatch(message: str) -> ApiError:
     return ApiError("LFS_VERIFICATION_FAILED", message)
 
 
-async def handle_transfer(state: EmulatorState, request: Request, receive: Receive) -> Reply:
-    parts = request.path[len("/_lfs/") :].split("/")
+async def transfer(request: Request) -> Response:
+    """``/_lfs/<repo id>/<oid>``, read from the raw path: an escaped id is no id."""
+    await request.state.delay.spend()  # a scripted delay, just before the handler
+    state = emulator_state(request)
+    path = raw_path(request.scope).decode("latin-1")
+    parts = path[len("/_lfs/") :].split("/")
     if len(parts) != 2 or not _REPO_ID_RE.fullmatch(parts[0]) or not _OID_RE.fullmatch(parts[1]):
-        raise ApiError("NOT_FOUND", f"No route for {request.method} {request.path}.")
+        raise ApiError("NOT_FOUND", f"No route for {request.method} {path}.")
     repo_id, oid = parts
-    query = request.query()
+    query = query_params(request)
     if request.method == "PUT":
         size = state.lfs.verify("upload", repo_id, oid, query)
-        return await _upload(state, repo_id, oid, size, receive)
+        return await _upload(state, repo_id, oid, size, request)
     if request.method == "GET":
         size = state.lfs.verify("download", repo_id, oid, query)
         return await run_in_threadpool(_download, state, repo_id, oid, size)
@@ -59,8 +65,8 @@ def _unlink(path: Path) -> None:
 
 
 async def _upload(
-    state: EmulatorState, repo_id: str, oid: str, size: int, receive: Receive
-) -> Reply:
+    state: EmulatorState, repo_id: str, oid: str, size: int, request: Request
+) -> Response:
     if await run_in_threadpool(state.store.get_repo_by_id, repo_id) is None:
         raise ApiError("REPO_NOT_FOUND", "The repository of this upload URL no longer exists.")
     temp = await run_in_threadpool(state.lfs.temp_path, repo_id, oid)
@@ -70,11 +76,7 @@ async def _upload(
     pending_size = 0
     too_long = False
     try:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk = bytes(message.get("body", b""))
+        async for chunk in request.stream():
             if not too_long:
                 total += len(chunk)
                 if total > size:
@@ -86,8 +88,6 @@ async def _upload(
                     if pending_size >= _WRITE_BATCH:
                         await run_in_threadpool(_write, temp, b"".join(pending))
                         pending, pending_size = [], 0
-            if not message.get("more_body", False):
-                break
         if too_long:
             raise _mismatch(f"The upload has more than the signed {size} bytes.")
         if pending:
@@ -103,10 +103,10 @@ async def _upload(
         raise
     await run_in_threadpool(state.lfs.commit_temp, temp, repo_id, oid)
     await run_in_threadpool(state.store.lfs_add, repo_id, oid, size)
-    return json_data_reply(200, {"oid": oid, "size": size, "exists": True})
+    return JSONResponse({"oid": oid, "size": size, "exists": True})
 
 
-def _download(state: EmulatorState, repo_id: str, oid: str, size: int) -> Reply:
+def _download(state: EmulatorState, repo_id: str, oid: str, size: int) -> Response:
     path = state.lfs.object_path(repo_id, oid)
     if state.store.lfs_size(repo_id, oid) != size or not path.is_file():
         raise ApiError("LFS_OBJECT_NOT_FOUND", f"No LFS object {oid} of {size} bytes here.")
@@ -120,9 +120,8 @@ def _download(state: EmulatorState, repo_id: str, oid: str, size: int) -> Reply:
                     return
                 yield chunk
 
-    return Reply(
-        status=200,
-        content_type="application/octet-stream",
-        stream=chunks(),
-        stream_length=path.stat().st_size,
+    return StreamingResponse(
+        chunks(),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(path.stat().st_size)},
     )

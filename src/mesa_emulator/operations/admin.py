@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
+from starlette.responses import Response
+
 from mesa_emulator.auth import generate_key, hash_key
 from mesa_emulator.errors import ApiError
 from mesa_emulator.operations.base import OperationContext, parse_body
-from mesa_emulator.replies import Reply, json_reply
+from mesa_emulator.replies import json_reply
 from mesa_emulator.store import ApiKeyRecord, utc_now
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ def _key_model(record: ApiKeyRecord) -> ApiKey:
     )
 
 
-def create_api_key(ctx: OperationContext) -> Reply:
+def create_api_key(ctx: OperationContext) -> Response:
     from mesa_sdk.models import ApiKeyCreated, CreateApiKey
 
     body = parse_body(CreateApiKey, ctx.body)
@@ -64,14 +66,14 @@ def create_api_key(ctx: OperationContext) -> Reply:
     )
 
 
-def list_api_keys(ctx: OperationContext) -> Reply:
+def list_api_keys(ctx: OperationContext) -> Response:
     from mesa_sdk.models import ApiKeyList
 
     records = ctx.state.store.list_keys(ctx.org)
     return json_reply(200, ApiKeyList(api_keys=[_key_model(r) for r in records]))
 
 
-def revoke_api_key(ctx: OperationContext) -> Reply:
+def revoke_api_key(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Success
 
     key_id = ctx.params["id"]

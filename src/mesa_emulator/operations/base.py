@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -17,6 +18,8 @@ from mesa_emulator.store import RepoRecord
 from mesa_emulator.validation import SHA_RE
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+
     from mesa_emulator.state import EmulatorState
     from mesa_sdk.models import Author, Repo, Signature
 
@@ -44,8 +47,14 @@ class OperationContext:
     query: dict[str, str]
     body: bytes
     accept: str | None
-    base_url: str
+    request: Request
     request_id: str
+
+    @cached_property
+    def base_url(self) -> str:
+        """``http://HOST:PORT`` as the client reached the server, worked out when first asked
+        for (only the LFS batches need it)."""
+        return str(self.request.base_url).rstrip("/")
 
 
 # ---- request bodies ---------------------------------------------------------------------

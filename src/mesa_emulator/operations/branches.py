@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.responses import Response
+
 from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
 from mesa_emulator.operations.base import (
@@ -11,7 +13,7 @@ from mesa_emulator.operations.base import (
     parse_body,
     query_int,
 )
-from mesa_emulator.replies import Reply, json_reply
+from mesa_emulator.replies import json_reply
 from mesa_emulator.validation import check_branch_name
 
 __all__ = ["create_branch", "delete_branch", "list_branches"]
@@ -21,7 +23,7 @@ def _key(name: str) -> bytes:
     return name.encode("utf-8")
 
 
-def list_branches(ctx: OperationContext) -> Reply:
+def list_branches(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Branch, BranchList
 
     limit = query_int(ctx, "limit", 50, 1, 100)
@@ -53,7 +55,7 @@ def list_branches(ctx: OperationContext) -> Reply:
     )
 
 
-def create_branch(ctx: OperationContext) -> Reply:
+def create_branch(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Branch, CreateBranch
 
     body = parse_body(CreateBranch, ctx.body)
@@ -74,7 +76,7 @@ def create_branch(ctx: OperationContext) -> Reply:
     )
 
 
-def delete_branch(ctx: OperationContext) -> Reply:
+def delete_branch(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Success
 
     name = ctx.params["branch"]

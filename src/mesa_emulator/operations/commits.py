@@ -6,6 +6,8 @@ import base64
 import binascii
 from typing import TYPE_CHECKING, Any
 
+from starlette.responses import Response
+
 from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
 from mesa_emulator.lfs import pointer_text
@@ -22,7 +24,7 @@ from mesa_emulator.operations.base import (
     signature_model,
     to_git_signature,
 )
-from mesa_emulator.replies import Reply, json_reply
+from mesa_emulator.replies import json_reply
 from mesa_emulator.store import utc_now
 from mesa_emulator.validation import check_branch_name, check_repo_path
 
@@ -51,7 +53,7 @@ def _cursor_state(state: dict[str, Any]) -> tuple[str, int]:
     return start, offset
 
 
-def list_commits(ctx: OperationContext) -> Reply:
+def list_commits(ctx: OperationContext) -> Response:
     from mesa_sdk.models import CommitList
 
     limit = query_int(ctx, "limit", 50, 1, 100)
@@ -89,7 +91,7 @@ def list_commits(ctx: OperationContext) -> Reply:
     )
 
 
-def get_commit(ctx: OperationContext) -> Reply:
+def get_commit(ctx: OperationContext) -> Response:
     sha = ctx.params["sha"]
     check_sha(sha, "sha")
     record = load_repo(ctx)
@@ -113,7 +115,7 @@ def _decode_content(edit: FileEdit, where: str) -> bytes:
     return edit.content.encode("utf-8")
 
 
-def create_commit(ctx: OperationContext) -> Reply:
+def create_commit(ctx: OperationContext) -> Response:
     from mesa_sdk.models import CommitResult, CreateCommit
 
     body = parse_body(CreateCommit, ctx.body)

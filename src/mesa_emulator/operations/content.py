@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
+from starlette.responses import Response
+
 from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
 from mesa_emulator.negotiation import negotiate
@@ -17,7 +19,7 @@ from mesa_emulator.operations.base import (
     query_str,
     resolve_ref,
 )
-from mesa_emulator.replies import Reply, json_reply, raw_reply
+from mesa_emulator.replies import json_reply, raw_reply
 from mesa_emulator.validation import check_repo_path
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ def _not_acceptable(accept: str | None) -> ApiError:
     )
 
 
-def get_content(ctx: OperationContext) -> Reply:
+def get_content(ctx: OperationContext) -> Response:
     from mesa_sdk.models import DirContent, FileContent, SymlinkContent
 
     ref = query_str(ctx, "ref", max_length=255)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.responses import Response
+
 from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
 from mesa_emulator.negotiation import negotiate
@@ -12,7 +14,7 @@ from mesa_emulator.operations.base import (
     query_str,
     resolve_ref,
 )
-from mesa_emulator.replies import Reply, json_reply
+from mesa_emulator.replies import json_reply
 
 __all__ = ["get_diff"]
 
@@ -20,7 +22,7 @@ JSON = "application/json"
 TEXT = "text/plain"
 
 
-def get_diff(ctx: OperationContext) -> Reply:
+def get_diff(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Diff, DiffFile, DiffStats
 
     base = query_str(ctx, "base", max_length=255, required=True)
@@ -42,11 +44,7 @@ def get_diff(ctx: OperationContext) -> Reply:
     except git_ops.GitOpsError as exc:
         raise git_error(exc) from None
     if media == TEXT:
-        return Reply(
-            status=200,
-            body=result.patch.encode("utf-8"),
-            content_type="text/plain; charset=utf-8",
-        )
+        return Response(result.patch.encode("utf-8"), media_type="text/plain; charset=utf-8")
     return json_reply(
         200,
         Diff(

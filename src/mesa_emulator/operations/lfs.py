@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from starlette.responses import Response
+
 from mesa_emulator.lfs import URL_TTL_SECONDS
 from mesa_emulator.operations.base import OperationContext, load_repo, parse_body
-from mesa_emulator.replies import Reply, json_reply
+from mesa_emulator.replies import json_reply
 
 __all__ = ["lfs_download", "lfs_upload"]
 
@@ -14,7 +16,7 @@ def _has(ctx: OperationContext, repo_id: str, oid: str, size: int) -> bool:
     return state.store.lfs_size(repo_id, oid) == size and state.lfs.has(repo_id, oid)
 
 
-def lfs_upload(ctx: OperationContext) -> Reply:
+def lfs_upload(ctx: OperationContext) -> Response:
     from mesa_sdk.models import LfsBatchRequest, LfsBatchResponse, LfsObject
 
     body = parse_body(LfsBatchRequest, ctx.body)
@@ -37,7 +39,7 @@ def lfs_upload(ctx: OperationContext) -> Reply:
     return json_reply(200, LfsBatchResponse(objects=objects))
 
 
-def lfs_download(ctx: OperationContext) -> Reply:
+def lfs_download(ctx: OperationContext) -> Response:
     from mesa_sdk.models import LfsBatchRequest, LfsBatchResponse, LfsObject, LfsObjectError
 
     body = parse_body(LfsBatchRequest, ctx.body)

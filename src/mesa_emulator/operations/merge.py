@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.responses import Response
+
 from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
 from mesa_emulator.operations.base import (
@@ -11,14 +13,14 @@ from mesa_emulator.operations.base import (
     parse_body,
     to_git_signature,
 )
-from mesa_emulator.replies import Reply, json_reply
+from mesa_emulator.replies import json_reply
 from mesa_emulator.store import utc_now
 from mesa_emulator.validation import check_branch_name
 
 __all__ = ["merge_branch"]
 
 
-def merge_branch(ctx: OperationContext) -> Reply:
+def merge_branch(ctx: OperationContext) -> Response:
     from mesa_sdk.models import MergeRequest, MergeResult
 
     base = ctx.params["base"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 import shutil
 
+from starlette.responses import Response
+
 from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
 from mesa_emulator.operations.base import (
@@ -14,7 +16,7 @@ from mesa_emulator.operations.base import (
     query_int,
     repo_model,
 )
-from mesa_emulator.replies import Reply, json_reply
+from mesa_emulator.replies import json_reply
 from mesa_emulator.store import RepoNameTaken, RepoRecord, utc_now
 from mesa_emulator.validation import check_branch_name, repo_name_problem
 
@@ -35,7 +37,7 @@ def _taken(org: str, name: str) -> ApiError:
     )
 
 
-def create_repo(ctx: OperationContext) -> Reply:
+def create_repo(ctx: OperationContext) -> Response:
     from mesa_sdk.models import CreateRepo
 
     body = parse_body(CreateRepo, ctx.body)
@@ -62,7 +64,7 @@ def create_repo(ctx: OperationContext) -> Reply:
     return json_reply(201, repo_model(state, record))
 
 
-def list_repos(ctx: OperationContext) -> Reply:
+def list_repos(ctx: OperationContext) -> Response:
     from mesa_sdk.models import RepoList
 
     limit = query_int(ctx, "limit", 50, 1, 100)
@@ -87,11 +89,11 @@ def list_repos(ctx: OperationContext) -> Reply:
     )
 
 
-def get_repo(ctx: OperationContext) -> Reply:
+def get_repo(ctx: OperationContext) -> Response:
     return json_reply(200, repo_model(ctx.state, load_repo(ctx)))
 
 
-def update_repo(ctx: OperationContext) -> Reply:
+def update_repo(ctx: OperationContext) -> Response:
     from mesa_sdk.models import UpdateRepo
 
     body = parse_body(UpdateRepo, ctx.body)
@@ -130,7 +132,7 @@ def update_repo(ctx: OperationContext) -> Reply:
     return json_reply(200, repo_model(state, updated))
 
 
-def delete_repo(ctx: OperationContext) -> Reply:
+def delete_repo(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Success
 
     record = load_repo(ctx)
