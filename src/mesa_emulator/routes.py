@@ -40,7 +40,8 @@ class Route:
 
     @property
     def accepts_idempotency_key(self) -> bool:
-        return self.method in ("POST", "PATCH")
+        # Every method that changes something: a DELETE whose answer was lost is replayed too.
+        return self.method in ("POST", "PATCH", "DELETE")
 
     @property
     def specificity(self) -> tuple[bool, ...]:

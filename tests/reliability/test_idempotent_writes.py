@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mesa_emulator.server import Emulator
-from mesa_sdk import Mesa, NotFoundError
+from mesa_sdk import Mesa
 
 from .support import AUTHOR, HookRecorder, commit_body, script_for, sdk_client
 
@@ -248,15 +248,6 @@ def test_a_write_whose_attempt_timed_out_is_not_reported_as_a_conflict(
         assert history(client) == [(made.sha, "slow")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotFoundError,
-    reason=(
-        "DELETE is retried as 'safe to repeat' (retries.py _IDEMPOTENT_METHODS), but when the "
-        "first attempt deleted the branch and only its answer was lost, the retry gets 404 "
-        "BRANCH_NOT_FOUND and the caller sees NotFoundError for a delete that succeeded."
-    ),
-)
 def test_a_delete_whose_answer_was_lost_reports_success(emu: Emulator, org: str) -> None:
     with sdk_client(emu, org) as client:
         repo = make_repo(client)
