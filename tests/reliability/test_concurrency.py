@@ -76,7 +76,10 @@ def test_sixteen_threads_share_one_sync_client(own_emulator: Emulator, port: int
         results = list(pool.map(work, range(THREADS)))
     assert len(results) == THREADS and all(len(made) == CALLS_PER_THREAD // 3 for made in results)
     # Each thread holds at most one connection at a time.
-    assert 1 <= sampler.peak <= THREADS, sampler.peak
+    # Bounded by the pool: a call that leaked its connection would pass the pool's limit within
+    # the batch's hundreds of calls. (Not by THREADS: under load httpcore may replace an
+    # expired connection while the old socket is still closing.)
+    assert 1 <= sampler.peak <= POOL_MAX, sampler.peak
     assert established_connections_to(port) <= THREADS
 
     for worker, made in enumerate(results):
