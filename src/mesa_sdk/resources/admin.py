@@ -113,7 +113,6 @@ class Admin(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             ApiKeyList,
             self._core.call(
@@ -132,35 +131,10 @@ class Admin(BaseResource):
         org: str | None = None,
         request_options: RequestOptions | None = None,
     ) -> ApiKeyList:
-        """List API keys (async).
+        """List API keys, awaited: the async twin of `list_api_keys`.
 
-        Lists the organization's keys, oldest first, without their secrets.
-
-        Needs scope: admin.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `ApiKeyList`: The keys.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `list_api_keys` and raises its errors; see its documentation.
         """
-
         return cast(
             ApiKeyList,
             await self._core.call_async(
@@ -216,7 +190,6 @@ class Admin(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             ApiKeyCreated,
             self._core.call(
@@ -236,43 +209,10 @@ class Admin(BaseResource):
         body: CreateApiKey | CreateApiKeyTypedDict,
         request_options: RequestOptions | None = None,
     ) -> ApiKeyCreated:
-        """Create an API key (async).
+        """Create an API key, awaited: the async twin of `create_api_key`.
 
-        Creates a key for the organization with the given scopes (`["repo:read", "git:read"]`
-        when omitted). The secret `key` is shown only in this response; it is stored hashed.
-
-        Needs scope: admin.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            body: `CreateApiKey`, as a model or a dict, validated before sending.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `ApiKeyCreated`: The new key, with its secret.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            ConflictError: 409: The request conflicts with the current state; nothing was
-                written.
-            ValidationError: 413: The request body is larger than 64 MiB
-                (`PAYLOAD_TOO_LARGE`).
-            ValidationError: 422: The `Idempotency-Key` was used before for a different
-                request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `create_api_key` and raises its errors; see its documentation.
         """
-
         return cast(
             ApiKeyCreated,
             await self._core.call_async(
@@ -327,7 +267,6 @@ class Admin(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             Success,
             self._core.call(
@@ -348,42 +287,10 @@ class Admin(BaseResource):
         id: str,
         request_options: RequestOptions | None = None,
     ) -> Success:
-        """Revoke an API key (async).
+        """Revoke an API key, awaited: the async twin of `revoke_api_key`.
 
-        Revokes a key at once; requests made with it are then `401 UNAUTHENTICATED`.
-
-        Needs scope: admin.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            id: The key's id (`key_...`).
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `Success`: The key is revoked.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ConflictError: 409: The request conflicts with the current state; nothing was
-                written.
-            ValidationError: 422: The `Idempotency-Key` was used before for a different
-                request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `revoke_api_key` and raises its errors; see its documentation.
         """
-
         return cast(
             Success,
             await self._core.call_async(

@@ -139,7 +139,6 @@ class Branches(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return self._core.call_page(
             _LIST,
             {
@@ -160,41 +159,10 @@ class Branches(BaseResource):
         cursor: str | None = None,
         request_options: RequestOptions | None = None,
     ) -> AsyncPage[BranchList, Branch]:
-        """List branches (async).
+        """List branches, awaited: the async twin of `list`.
 
-        Lists the repository's branches, ordered by name.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            limit: The most items on one page. The server's default: `50`.
-            cursor: The `next_cursor` of the previous page; the first page when omitted.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            One page (`.result`); `.next()` fetches the next, and iterating yields every
-            `Branch` of every page.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `list` and raises its errors; see its documentation.
         """
-
         return await self._core.call_page_async(
             _LIST,
             {
@@ -252,7 +220,6 @@ class Branches(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             Branch,
             self._core.call(
@@ -274,45 +241,10 @@ class Branches(BaseResource):
         body: CreateBranch | CreateBranchTypedDict,
         request_options: RequestOptions | None = None,
     ) -> Branch:
-        """Create a branch (async).
+        """Create a branch, awaited: the async twin of `create`.
 
-        Creates a branch pointing at an existing commit.
-
-        Needs scope: git:write.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            body: `CreateBranch`, as a model or a dict, validated before sending.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `Branch`: The new branch.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ConflictError: 409: The request conflicts with the current state; nothing was
-                written.
-            ValidationError: 413: The request body is larger than 64 MiB
-                (`PAYLOAD_TOO_LARGE`).
-            ValidationError: 422: The `Idempotency-Key` was used before for a different
-                request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `create` and raises its errors; see its documentation.
         """
-
         return cast(
             Branch,
             await self._core.call_async(
@@ -370,7 +302,6 @@ class Branches(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             Success,
             self._core.call(
@@ -393,43 +324,10 @@ class Branches(BaseResource):
         branch: str,
         request_options: RequestOptions | None = None,
     ) -> Success:
-        """Delete a branch (async).
+        """Delete a branch, awaited: the async twin of `delete`.
 
-        Deletes a branch. The default branch cannot be deleted (409 `DEFAULT_BRANCH`).
-
-        Needs scope: git:write.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            branch: The branch name; a `/` in it is sent percent-encoded as `%2F`.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `Success`: The branch is gone.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ConflictError: 409: The request conflicts with the current state; nothing was
-                written.
-            ValidationError: 422: The `Idempotency-Key` was used before for a different
-                request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `delete` and raises its errors; see its documentation.
         """
-
         return cast(
             Success,
             await self._core.call_async(

@@ -140,7 +140,6 @@ class Commits(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return self._core.call_page(
             _LIST,
             {
@@ -163,42 +162,10 @@ class Commits(BaseResource):
         cursor: str | None = None,
         request_options: RequestOptions | None = None,
     ) -> AsyncPage[CommitList, Commit]:
-        """List commits (async).
+        """List commits, awaited: the async twin of `list`.
 
-        Lists the commits reachable from a ref, newest first.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            ref: A branch, tag or commit SHA; the default branch when omitted.
-            limit: The most items on one page. The server's default: `50`.
-            cursor: The `next_cursor` of the previous page; the first page when omitted.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            One page (`.result`); `.next()` fetches the next, and iterating yields every
-            `Commit` of every page.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `list` and raises its errors; see its documentation.
         """
-
         return await self._core.call_page_async(
             _LIST,
             {
@@ -263,7 +230,6 @@ class Commits(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             CommitResult,
             self._core.call(
@@ -285,51 +251,10 @@ class Commits(BaseResource):
         body: CreateCommit | CreateCommitTypedDict,
         request_options: RequestOptions | None = None,
     ) -> CommitResult:
-        """Create a commit (async).
+        """Create a commit, awaited: the async twin of `create`.
 
-        Makes one commit on a branch from file edits, without a clone. Edits apply in order:
-        `create` needs a path that does not exist (409 `PATH_EXISTS`), `update` and `delete`
-        need one that does (404 `PATH_NOT_FOUND`). With `base_sha` the commit is made only if
-        the branch head is still `base_sha` (409 `BRANCH_MOVED` otherwise). The first commit
-        of an empty repository creates its branch; on a repository with commits, a missing
-        branch is created only when `base_sha` names its parent. On any error nothing is
-        written. Edits that leave the tree as it was still make a commit, as git allows.
-
-        Needs scope: git:write.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            body: `CreateCommit`, as a model or a dict, validated before sending.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `CommitResult`: The new commit.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ConflictError: 409: The request conflicts with the current state; nothing was
-                written.
-            ValidationError: 413: The request body is larger than 64 MiB
-                (`PAYLOAD_TOO_LARGE`).
-            ValidationError: 422: The `Idempotency-Key` was used before for a different
-                request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `create` and raises its errors; see its documentation.
         """
-
         return cast(
             CommitResult,
             await self._core.call_async(
@@ -381,7 +306,6 @@ class Commits(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             Commit,
             self._core.call(
@@ -404,37 +328,10 @@ class Commits(BaseResource):
         sha: str,
         request_options: RequestOptions | None = None,
     ) -> Commit:
-        """Get a commit (async).
+        """Get a commit, awaited: the async twin of `get`.
 
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            sha: A full commit SHA, or an unambiguous prefix of at least 7 hex digits.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `Commit`: The commit.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `get` and raises its errors; see its documentation.
         """
-
         return cast(
             Commit,
             await self._core.call_async(

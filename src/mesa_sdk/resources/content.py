@@ -104,7 +104,6 @@ class ContentResource(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             Content,
             self._core.call(
@@ -135,52 +134,10 @@ class ContentResource(BaseResource):
         cursor: str | None = None,
         request_options: RequestOptions | None = None,
     ) -> Content:
-        """Get file or directory content (async).
+        """Get file or directory content, awaited: the async twin of `get`.
 
-        Reads the entry at `path` (the repository root when omitted) at `ref` (the default
-        branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
-        cursor keeps reading the commit of the first page, so a moving branch never mixes
-        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
-        bytes, and a directory is `406 NOT_ACCEPTABLE`.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            ref: A branch, tag or commit SHA; the default branch when omitted.
-            path: The path inside the repository; the root when omitted or empty.
-            depth: For a directory, how many levels of entries to list (1 lists its children).
-                The server's default: `1`.
-            limit: For a directory, the most entries on one page. The server's default:
-                `1000`.
-            cursor: The `next_cursor` of the previous page; the first page when omitted.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `Content`: The file, symlink or directory.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ValidationError: 406: The entry cannot be given in the requested media type
-                (`NOT_ACCEPTABLE`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `get` and raises its errors; see its documentation.
         """
-
         return cast(
             Content,
             await self._core.call_async(
@@ -211,52 +168,11 @@ class ContentResource(BaseResource):
         cursor: str | None = None,
         request_options: RequestOptions | None = None,
     ) -> bytes:
-        """Get file or directory content as `application/octet-stream`.
+        """Get file or directory content, returning the body as raw bytes
+        (`application/octet-stream`).
 
-        Reads the entry at `path` (the repository root when omitted) at `ref` (the default
-        branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
-        cursor keeps reading the commit of the first page, so a moving branch never mixes
-        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
-        bytes, and a directory is `406 NOT_ACCEPTABLE`.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            ref: A branch, tag or commit SHA; the default branch when omitted.
-            path: The path inside the repository; the root when omitted or empty.
-            depth: For a directory, how many levels of entries to list (1 lists its children).
-                The server's default: `1`.
-            limit: For a directory, the most entries on one page. The server's default:
-                `1000`.
-            cursor: The `next_cursor` of the previous page; the first page when omitted.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            The body as raw bytes (`application/octet-stream`).
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ValidationError: 406: The entry cannot be given in the requested media type
-                (`NOT_ACCEPTABLE`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `get` and raises its errors; see its documentation.
         """
-
         return self._core.call_bytes(
             _GET,
             {
@@ -284,52 +200,11 @@ class ContentResource(BaseResource):
         cursor: str | None = None,
         request_options: RequestOptions | None = None,
     ) -> bytes:
-        """Get file or directory content as `application/octet-stream` (async).
+        """Get file or directory content, returning the body as raw bytes
+        (`application/octet-stream`), awaited.
 
-        Reads the entry at `path` (the repository root when omitted) at `ref` (the default
-        branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
-        cursor keeps reading the commit of the first page, so a moving branch never mixes
-        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
-        bytes, and a directory is `406 NOT_ACCEPTABLE`.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            ref: A branch, tag or commit SHA; the default branch when omitted.
-            path: The path inside the repository; the root when omitted or empty.
-            depth: For a directory, how many levels of entries to list (1 lists its children).
-                The server's default: `1`.
-            limit: For a directory, the most entries on one page. The server's default:
-                `1000`.
-            cursor: The `next_cursor` of the previous page; the first page when omitted.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            The body as raw bytes (`application/octet-stream`).
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ValidationError: 406: The entry cannot be given in the requested media type
-                (`NOT_ACCEPTABLE`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `get` and raises its errors; see its documentation.
         """
-
         return await self._core.call_bytes_async(
             _GET,
             {
@@ -357,53 +232,11 @@ class ContentResource(BaseResource):
         cursor: str | None = None,
         request_options: RequestOptions | None = None,
     ) -> AbstractContextManager[ByteStream]:
-        """Get file or directory content as a stream of `application/octet-stream`.
+        """Get file or directory content, as a context manager giving a `ByteStream` of
+        `application/octet-stream`: the body is read chunk by chunk, never whole in memory.
 
-        Reads the entry at `path` (the repository root when omitted) at `ref` (the default
-        branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
-        cursor keeps reading the commit of the first page, so a moving branch never mixes
-        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
-        bytes, and a directory is `406 NOT_ACCEPTABLE`.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            ref: A branch, tag or commit SHA; the default branch when omitted.
-            path: The path inside the repository; the root when omitted or empty.
-            depth: For a directory, how many levels of entries to list (1 lists its children).
-                The server's default: `1`.
-            limit: For a directory, the most entries on one page. The server's default:
-                `1000`.
-            cursor: The `next_cursor` of the previous page; the first page when omitted.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            A context manager giving a `ByteStream`: the body is read chunk by chunk, never
-            whole in memory.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ValidationError: 406: The entry cannot be given in the requested media type
-                (`NOT_ACCEPTABLE`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `get` and raises its errors; see its documentation.
         """
-
         return self._core.stream(
             _GET,
             {
@@ -431,52 +264,11 @@ class ContentResource(BaseResource):
         cursor: str | None = None,
         request_options: RequestOptions | None = None,
     ) -> AbstractAsyncContextManager[AsyncByteStream]:
-        """Get file or directory content as a stream of `application/octet-stream` (async).
+        """Get file or directory content, as an async context manager giving an `AsyncByteStream`
+        of `application/octet-stream`.
 
-        Reads the entry at `path` (the repository root when omitted) at `ref` (the default
-        branch when omitted). As JSON, a file or symlink comes with base64 content and a
-        directory with its entries, `depth` levels deep, paginated by `cursor` and `limit` (a
-        cursor keeps reading the commit of the first page, so a moving branch never mixes
-        trees). Under `Accept: application/octet-stream` a file or symlink comes as its raw
-        bytes, and a directory is `406 NOT_ACCEPTABLE`.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            ref: A branch, tag or commit SHA; the default branch when omitted.
-            path: The path inside the repository; the root when omitted or empty.
-            depth: For a directory, how many levels of entries to list (1 lists its children).
-                The server's default: `1`.
-            limit: For a directory, the most entries on one page. The server's default:
-                `1000`.
-            cursor: The `next_cursor` of the previous page; the first page when omitted.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            An async context manager giving an `AsyncByteStream`.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ValidationError: 406: The entry cannot be given in the requested media type
-                (`NOT_ACCEPTABLE`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `get` and raises its errors; see its documentation.
         """
-
         return self._core.stream_async(
             _GET,
             {

@@ -88,7 +88,6 @@ class Diffs(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             Diff,
             self._core.call(
@@ -113,44 +112,10 @@ class Diffs(BaseResource):
         head: str,
         request_options: RequestOptions | None = None,
     ) -> Diff:
-        """Diff two refs (async).
+        """Diff two refs, awaited: the async twin of `get`.
 
-        Compares the tree of `head` with the tree of `base` (each a branch, tag or commit
-        SHA), with rename detection. As JSON it lists each changed file with its git
-        name-status letter and its patch; under `Accept: text/plain` it is the unified diff.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            base: The ref to compare from.
-            head: The ref to compare to.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `Diff`: The changes from base to head.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ValidationError: 406: The entry cannot be given in the requested media type
-                (`NOT_ACCEPTABLE`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `get` and raises its errors; see its documentation.
         """
-
         return cast(
             Diff,
             await self._core.call_async(
@@ -175,44 +140,10 @@ class Diffs(BaseResource):
         head: str,
         request_options: RequestOptions | None = None,
     ) -> str:
-        """Diff two refs as `text/plain`.
+        """Diff two refs, returning the body as text (`text/plain`).
 
-        Compares the tree of `head` with the tree of `base` (each a branch, tag or commit
-        SHA), with rename detection. As JSON it lists each changed file with its git
-        name-status letter and its patch; under `Accept: text/plain` it is the unified diff.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            base: The ref to compare from.
-            head: The ref to compare to.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            The body as text (`text/plain`).
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ValidationError: 406: The entry cannot be given in the requested media type
-                (`NOT_ACCEPTABLE`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `get` and raises its errors; see its documentation.
         """
-
         return self._core.call_text(
             _GET,
             {
@@ -234,44 +165,10 @@ class Diffs(BaseResource):
         head: str,
         request_options: RequestOptions | None = None,
     ) -> str:
-        """Diff two refs as `text/plain` (async).
+        """Diff two refs, returning the body as text (`text/plain`), awaited.
 
-        Compares the tree of `head` with the tree of `base` (each a branch, tag or commit
-        SHA), with rename detection. As JSON it lists each changed file with its git
-        name-status letter and its patch; under `Accept: text/plain` it is the unified diff.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            base: The ref to compare from.
-            head: The ref to compare to.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            The body as text (`text/plain`).
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ValidationError: 406: The entry cannot be given in the requested media type
-                (`NOT_ACCEPTABLE`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `get` and raises its errors; see its documentation.
         """
-
         return await self._core.call_text_async(
             _GET,
             {

@@ -108,7 +108,6 @@ class Lfs(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             LfsBatchResponse,
             self._core.call(
@@ -130,47 +129,10 @@ class Lfs(BaseResource):
         body: LfsBatchRequest | LfsBatchRequestTypedDict,
         request_options: RequestOptions | None = None,
     ) -> LfsBatchResponse:
-        """Request LFS upload URLs (async).
+        """Request LFS upload URLs, awaited: the async twin of `upload`.
 
-        For each object, answers whether the server already has it and, if not, an
-        `upload_url` to `PUT` its bytes to. The server checks the bytes against `oid`
-        (SHA-256) and `size`. A commit then references the object with an edit's `lfs` field.
-
-        Needs scope: git:write.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            body: `LfsBatchRequest`, as a model or a dict, validated before sending.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `LfsBatchResponse`: One answer per object, in request order.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ConflictError: 409: The request conflicts with the current state; nothing was
-                written.
-            ValidationError: 413: The request body is larger than 64 MiB
-                (`PAYLOAD_TOO_LARGE`).
-            ValidationError: 422: The `Idempotency-Key` was used before for a different
-                request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `upload` and raises its errors; see its documentation.
         """
-
         return cast(
             LfsBatchResponse,
             await self._core.call_async(
@@ -231,7 +193,6 @@ class Lfs(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             LfsBatchResponse,
             self._core.call(
@@ -253,46 +214,10 @@ class Lfs(BaseResource):
         body: LfsBatchRequest | LfsBatchRequestTypedDict,
         request_options: RequestOptions | None = None,
     ) -> LfsBatchResponse:
-        """Request LFS download URLs (async).
+        """Request LFS download URLs, awaited: the async twin of `download`.
 
-        For each object, a `download_url` to `GET` its bytes from, or a per-object `error`
-        (`LFS_OBJECT_NOT_FOUND`) when the server does not have it.
-
-        Needs scope: git:read.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            body: `LfsBatchRequest`, as a model or a dict, validated before sending.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `LfsBatchResponse`: One answer per object, in request order.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ConflictError: 409: The request conflicts with the current state; nothing was
-                written.
-            ValidationError: 413: The request body is larger than 64 MiB
-                (`PAYLOAD_TOO_LARGE`).
-            ValidationError: 422: The `Idempotency-Key` was used before for a different
-                request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `download` and raises its errors; see its documentation.
         """
-
         return cast(
             LfsBatchResponse,
             await self._core.call_async(

@@ -93,7 +93,6 @@ class Merge(BaseResource):
             InvalidRequestError: An argument or the body is invalid; nothing was sent.
             APIConnectionError: The server could not be reached, after any retries.
         """
-
         return cast(
             MergeResult,
             self._core.call(
@@ -117,49 +116,10 @@ class Merge(BaseResource):
         body: MergeRequest | MergeRequestTypedDict,
         request_options: RequestOptions | None = None,
     ) -> MergeResult:
-        """Merge a branch (async).
+        """Merge a branch, awaited: the async twin of `perform`.
 
-        Merges `head` into the `base` branch: a fast-forward when possible, otherwise a merge
-        commit. When `head` is already merged, nothing is written (`up_to_date`). Conflicting
-        changes are `409 MERGE_CONFLICT` with the paths in `details.conflict_paths`, and
-        nothing is written.
-
-        Needs scope: git:write.
-
-        Args:
-            org: The organization slug. Defaults to the client's `org`.
-            repo: The repository name.
-            base: The branch to merge into; a `/` in it is sent percent-encoded as `%2F`.
-            body: `MergeRequest`, as a model or a dict, validated before sending.
-            request_options: Per-call `timeout_ms`, `retries`, `headers` and `idempotency_key`.
-
-        Returns:
-            `MergeResult`: The merge result.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ConflictError: 409: The request conflicts with the current state; nothing was
-                written.
-            ValidationError: 413: The request body is larger than 64 MiB
-                (`PAYLOAD_TOO_LARGE`).
-            ValidationError: 422: The `Idempotency-Key` was used before for a different
-                request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
+        Takes the arguments of `perform` and raises its errors; see its documentation.
         """
-
         return cast(
             MergeResult,
             await self._core.call_async(
