@@ -17,17 +17,25 @@ import httpx
 import pytest
 
 from mesa_sdk import HookContext, Mesa, NotFoundError
-from mesa_sdk.fs import ExecTimeoutError, Mount, MountError, mount
+from mesa_sdk.fs import ExecTimeoutError, Mount, MountError, _lowlevel, mount
+from mesa_sdk.fs.operations import ReadOperations, kernel_skips_open
 
 from .conftest import Repo, fuse_unavailable, make_repo, mounted_paths
 
 pytestmark = pytest.mark.skipif(fuse_unavailable() is not None, reason=str(fuse_unavailable()))
 
 
-@pytest.fixture(scope="module")
-def mounted(repo: Repo) -> Iterator[Mount]:
-    """One read-only mount of the repository, shared by the module's read tests."""
-    with repo.client() as client, mount(client, org=repo.org, repo=repo.name, ref="main") as m:
+@pytest.fixture(scope="module", params=["lowlevel", "fusepy"])
+def mounted(request: pytest.FixtureRequest, repo: Repo) -> Iterator[Mount]:
+    """One read-only mount of the repository, shared by the module's read tests: served
+    through libfuse's low-level API (the default here), then through fusepy's `FUSE` (where
+    the low-level adapter does not know the machine)."""
+    with ExitStack() as stack:
+        client = stack.enter_context(repo.client())
+        with pytest.MonkeyPatch.context() as patch:
+            if request.param == "fusepy":
+                patch.setattr(_lowlevel, "lowlevel_supported", lambda: False)
+            m = stack.enter_context(mount(client, org=repo.org, repo=repo.name, ref="main"))
         yield m
 
 
@@ -225,6 +233,36 @@ def test_stat_after_listing_and_second_read_make_no_requests(repo: Repo) -> None
                     assert f.read() == repo.files["src/app/main.py"]
             assert log.content_paths()["src/app/main.py"] == 1
             assert log.count() == listed + 1
+
+
+@pytest.mark.skipif(not kernel_skips_open(), reason="needs Linux 5.1 (FUSE no-opendir)")
+@pytest.mark.skipif(not _lowlevel.lowlevel_supported(), reason="no low-level adapter here")
+def test_a_warm_mount_answers_without_entering_python(
+    repo: Repo, client: Mesa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: Counter[str] = Counter()
+    served = ReadOperations.__call__
+
+    def counting(self: ReadOperations, op: str, *args: object) -> object:
+        calls[op] += 1
+        return served(self, op, *args)
+
+    monkeypatch.setattr(ReadOperations, "__call__", counting)
+    grep = ["grep", "-rn", "TODO", "."]
+    with mount(client, org=repo.org, repo=repo.name) as m:
+        first = subprocess.run(grep, cwd=m.path, capture_output=True, check=True).stdout
+        assert calls["readdir"] > 0 and calls["read"] > 0
+        calls.clear()
+        # The kernel keeps listings, names, attributes and pages: nothing reaches Python.
+        # (Following a symlink does: libfuse 2 cannot let the kernel keep link targets.)
+        assert subprocess.run(grep, cwd=m.path, capture_output=True, check=True).stdout == first
+        find = ["find", ".", "-printf", "%p %s %M\\n"]  # every name, its size and mode
+        assert subprocess.run(find, cwd=m.path, capture_output=True, check=True).stdout
+        assert calls == Counter()
+        # Inode numbers are stable and distinct, as `find -inum` and `ls -i` expect.
+        inodes = {os.lstat(os.path.join(m.path, p)).st_ino for p in all_files(repo)}
+        assert len(inodes) == len(all_files(repo)) and 0 not in inodes
+        assert os.stat(m.path).st_ino == 1
 
 
 def test_concurrent_readers_fetch_a_file_once(repo: Repo) -> None:

@@ -1,4 +1,4 @@
-"""The parts under the mount, without FUSE: paths, the overlay, the blob cache."""
+"""The parts under the mount, without FUSE: paths, inodes, the overlay, the blob cache."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mesa_sdk.fs._lowlevel import _child, _Inodes, lowlevel_supported
 from mesa_sdk.fs.blobs import BlobCache, git_blob_id, git_blob_id_of_file
 from mesa_sdk.fs.overlay import WHITEOUT, Overlay, OverlayDir, OverlayFile
 from mesa_sdk.fs.paths import check_storable_name, inside, repo_path
@@ -34,6 +35,32 @@ def test_repo_path_refuses_anything_else(fuse_path: str | None) -> None:
     with pytest.raises(OSError) as caught:
         repo_path(fuse_path)
     assert caught.value.errno == errno.EINVAL
+
+
+def test_inode_numbers_are_given_once_per_path_and_kept() -> None:
+    inodes = _Inodes()
+    assert inodes.number("/") == _Inodes.ROOT == 1
+    numbers = [inodes.number(_child("/", name)) for name in ("a", "b", "a")]
+    assert numbers == [2, 3, 2]
+    assert inodes.number(_child("/a", "x y")) == 4
+    assert [inodes.path(n) for n in (1, 2, 3, 4)] == ["/", "/a", "/b", "/a/x y"]
+
+    given: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: given.append(inodes.number("/same"))) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(given) == {5}
+
+
+def test_the_low_level_adapter_runs_where_it_knows_struct_stat() -> None:
+    assert lowlevel_supported("x86_64", "Linux")
+    assert lowlevel_supported("aarch64", "Linux")
+    assert not lowlevel_supported("armv7l", "Linux")  # another layout: fusepy serves
+    assert not lowlevel_supported("x86_64", "Darwin")
 
 
 def test_names_the_api_cannot_store_are_refused() -> None:

@@ -3,11 +3,13 @@
 fusepy is imported only when a mount starts: importing it looks for libfuse and fails on a
 machine without it, and `import mesa_sdk.fs` should work everywhere.
 
-One method of fusepy's `FUSE` is replaced: `readdir`. fusepy builds a fresh stat structure
-per entry from a dict; here the operations return `(encoded name, type bits)` pairs and the
-entries share one prebuilt structure per type, which is all libfuse reads from it (it copies
-the mode into the entry's d_type, so `find` and `grep -r` need not stat each entry). Listing
-a folder is most of what a warm `grep -r` costs through a mount.
+A read-only mount is served through libfuse's low-level API where this package knows the
+machine's structures (`_lowlevel`), which lets the kernel cache folder listings. Otherwise,
+and for writable mounts, fusepy's `FUSE` serves it, with one method replaced: `readdir`.
+fusepy builds a fresh stat structure per entry from a dict; here the operations return
+`(encoded name, type bits)` pairs and the entries share one prebuilt structure per type,
+which is all libfuse reads from it (it copies the mode into the entry's d_type, so `find`
+and `grep -r` need not stat each entry).
 """
 
 from __future__ import annotations
@@ -31,12 +33,18 @@ class FuseRunner(Protocol):
     ) -> object: ...
 
 
-def load_fuse() -> FuseRunner:
-    """fusepy's `FUSE` with the faster `readdir`; raises ImportError or OSError (no libfuse)
-    when it is unavailable."""
+def load_fuse(*, read_only: bool = False) -> FuseRunner:
+    """What serves a mount: the low-level adapter for a read-only one where supported, else
+    fusepy's `FUSE` with the faster `readdir`. Raises ImportError or OSError (no libfuse)
+    when FUSE is unavailable."""
     import ctypes
 
     import fuse  # type: ignore[import-untyped]
+
+    from mesa_sdk.fs._lowlevel import lowlevel_supported, serve_read_only
+
+    if read_only and lowlevel_supported():
+        return serve_read_only
 
     stats: dict[int, Any] = {}  # mode -> pointer to a shared stat structure
 

@@ -264,7 +264,7 @@ class Mount:
     def _start(self, ready_timeout: float) -> None:
         try:
             try:
-                fuse = load_fuse()
+                fuse = load_fuse(read_only=not self.writable)
             except (ImportError, OSError) as error:
                 raise MountError(f"FUSE is unavailable: {error}") from error
             try:

@@ -74,6 +74,8 @@ def _as_errno(op: str, args: tuple[Any, ...], error: Exception) -> OSError:
 class ReadOperations:
     """The operations of a read-only mount.
 
+    Served through the low-level adapter (`_lowlevel`) where it runs, which answers OPEN
+    and OPENDIR itself; otherwise by fusepy, for which the rest of this note holds.
     Deliberately few: libfuse answers everything not defined here in C, without entering
     Python. `open` answers ENOSYS once: a kernel that supports it (Linux >= 5.1) then stops
     sending OPEN, RELEASE and FLUSH for files altogether and keeps their pages cached (its
