@@ -265,6 +265,25 @@ def test_a_warm_mount_answers_without_entering_python(
         assert os.stat(m.path).st_ino == 1
 
 
+def test_api_failures_are_errnos_and_are_asked_again(repo: Repo, client: Mesa) -> None:
+    content = f"/api/v1/{repo.org}/{repo.name}/content"
+    with mount(client, org=repo.org, repo=repo.name, prefetch=False) as m:
+        assert "src" in os.listdir(m.path)
+        # A refused listing is EACCES; a failed download EIO; neither is remembered.
+        repo.emulator.script_faults(content, [{"status": 403, "code": "FORBIDDEN"}], "GET")
+        with pytest.raises(PermissionError):
+            os.listdir(os.path.join(m.path, "src"))
+        assert sorted(os.listdir(os.path.join(m.path, "src"))) == ["app", "lib"]
+        # (The kernel retries a failed read-ahead once with a plain read: fail both.)
+        repo.emulator.script_faults(content, [{"status": 400, "code": "BAD_REQUEST"}] * 9, "GET")
+        with pytest.raises(OSError) as caught, open(os.path.join(m.path, "README.md"), "rb") as f:
+            f.read()
+        assert caught.value.errno == errno.EIO
+        repo.emulator.clear_faults()
+        with open(os.path.join(m.path, "README.md"), "rb") as f:
+            assert f.read() == repo.files["README.md"]
+
+
 def test_concurrent_readers_fetch_a_file_once(repo: Repo) -> None:
     with repo.client() as client:
         log = RequestLog(client)
