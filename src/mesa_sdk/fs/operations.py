@@ -89,7 +89,7 @@ class ReadOperations:
     def __init__(self, tree: MountedTree) -> None:
         self.tree = tree
         self.ready = threading.Event()
-        """Set by `init`: libfuse is serving (its signal handlers are installed)."""
+        """Set by `init`: libfuse is serving (under fusepy, with its signal handlers)."""
         self._listings: dict[str, list[tuple[bytes, int]]] = {}
 
     def __call__(self, op: str, *args: Any) -> Any:
