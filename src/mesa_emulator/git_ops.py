@@ -33,7 +33,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from itertools import islice
+from heapq import heappop, heappush
+from itertools import count, islice
 from pathlib import Path
 from typing import Literal
 
@@ -210,6 +211,8 @@ class Directory:
     path: str
     sha: str
     entries: list[TreeEntry]
+    has_more: bool = False
+    """``list_tree`` with a ``limit``: entries beyond this page exist."""
 
 
 @dataclass(frozen=True)
@@ -943,20 +946,23 @@ class GitRepository:
         with self._open() as repo:
             return _commit_info(_lookup_commit(repo, sha))
 
-    def read_path(self, commit_sha: str, path: str) -> FileBlob | Directory:
-        """File (or symlink, not followed) content, or a one-level directory listing."""
+    def read_path(
+        self,
+        commit_sha: str,
+        path: str,
+        *,
+        depth: int = 1,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> FileBlob | Directory:
+        """File (or symlink, not followed) content, or a directory listing (as `list_tree`)."""
         parts = _read_path_parts(path)
         with self._open() as repo:
             commit = _lookup_commit(repo, commit_sha)
             norm = "/".join(parts)
             obj = self._tree_object(commit, parts, path)
             if isinstance(obj, pygit2.Tree):
-                return Directory(
-                    name=parts[-1] if parts else "",
-                    path=norm,
-                    sha=str(obj.id),
-                    entries=self._list(repo, obj, norm, 1),
-                )
+                return self._directory(repo, obj, parts, depth, offset, limit)
             mode = int(obj.filemode)
             if isinstance(obj, pygit2.Blob):
                 return FileBlob(
@@ -970,23 +976,49 @@ class GitRepository:
                 )
             raise PathNotFound(path, f"path {norm!r} is a submodule")
 
-    def list_tree(self, commit_sha: str, path: str, *, depth: int = 1) -> Directory:
-        """Entries up to ``depth`` levels below ``path``, flattened and sorted by path."""
-        if depth < 1:
-            raise ValueError("depth must be >= 1")
+    def list_tree(
+        self,
+        commit_sha: str,
+        path: str,
+        *,
+        depth: int = 1,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Directory:
+        """Entries up to ``depth`` levels below ``path``, flattened and sorted by path; with
+        ``limit``, only ``limit`` of them from ``offset`` (``has_more`` says whether more
+        follow). A page costs what it holds, not what the whole subtree holds."""
         parts = _read_path_parts(path)
         with self._open() as repo:
             commit = _lookup_commit(repo, commit_sha)
-            norm = "/".join(parts)
             obj = self._tree_object(commit, parts, path)
             if not isinstance(obj, pygit2.Tree):
-                raise PathNotFound(path, f"path {norm!r} is not a directory")
-            return Directory(
-                name=parts[-1] if parts else "",
-                path=norm,
-                sha=str(obj.id),
-                entries=self._list(repo, obj, norm, depth),
-            )
+                raise PathNotFound(path, f"path {'/'.join(parts)!r} is not a directory")
+            return self._directory(repo, obj, parts, depth, offset, limit)
+
+    def _directory(
+        self,
+        repo: pygit2.Repository,
+        tree: pygit2.Tree,
+        parts: list[str],
+        depth: int,
+        offset: int,
+        limit: int | None,
+    ) -> Directory:
+        if depth < 1:
+            raise ValueError("depth must be >= 1")
+        norm = "/".join(parts)
+        walk = self._walk_sorted(repo, tree, norm, depth)
+        stop = None if limit is None else offset + limit + 1
+        entries = list(islice(walk, offset, stop))
+        has_more = limit is not None and len(entries) > limit
+        return Directory(
+            name=parts[-1] if parts else "",
+            path=norm,
+            sha=str(tree.id),
+            entries=entries[:limit] if has_more else entries,
+            has_more=has_more,
+        )
 
     @staticmethod
     def _tree_object(
@@ -1001,34 +1033,44 @@ class GitRepository:
             raise PathNotFound(original) from exc
 
     @staticmethod
-    def _list(
+    def _walk_sorted(
         repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, depth: int
-    ) -> list[TreeEntry]:
-        out: list[TreeEntry] = []
-        stack: list[tuple[pygit2.Tree, str, int]] = [(tree, prefix, 1)]
-        while stack:
-            current, base, level = stack.pop()
+    ) -> Iterator[TreeEntry]:
+        """The entries in path order, opening a folder only when the walk reaches it.
+
+        Path order is not a depth-first walk ("a" < "a-c" < "a/x"), so the walk keeps a heap
+        of entries and of folders still to open, a folder keyed "<path>/": that key sorts
+        after everything that precedes the folder's contents, and before all of them.
+        """
+        # (sort key, tie-breaker, name, object id, file mode, level; name None: open it)
+        heap: list[tuple[str, int, str | None, pygit2.Oid, int, int]] = []
+        order = count()
+
+        def open_folder(current: pygit2.Tree, base: str, level: int) -> None:
             for entry in current:
                 name = entry.name
                 assert name is not None
-                child_path = f"{base}/{name}" if base else name
+                child = f"{base}/{name}" if base else name
                 mode = int(entry.filemode)
-                if mode == _MODE_TREE:
-                    out.append(TreeEntry("dir", name, child_path, str(entry.id), None, False))
-                    if level < depth:
-                        sub = repo.get(entry.id)
-                        if isinstance(sub, pygit2.Tree):
-                            stack.append((sub, child_path, level + 1))
-                elif mode == _MODE_COMMIT:
-                    out.append(TreeEntry("submodule", name, child_path, str(entry.id), None, False))
-                else:
-                    size = repo.odb.read_header(entry.id)[1]
-                    kind: Literal["file", "symlink"] = "symlink" if mode == _MODE_LINK else "file"
-                    out.append(
-                        TreeEntry(kind, name, child_path, str(entry.id), size, mode == _MODE_EXEC)
-                    )
-        out.sort(key=lambda e: e.path)
-        return out
+                heappush(heap, (child, next(order), name, entry.id, mode, level))
+                if mode == _MODE_TREE and level < depth:
+                    heappush(heap, (child + "/", next(order), None, entry.id, mode, level + 1))
+
+        open_folder(tree, prefix, 1)
+        while heap:
+            key, _, name, oid, mode, level = heappop(heap)
+            if name is None:
+                sub = repo.get(oid)
+                if isinstance(sub, pygit2.Tree):
+                    open_folder(sub, key[:-1], level)
+            elif mode == _MODE_TREE:
+                yield TreeEntry("dir", name, key, str(oid), None, False)
+            elif mode == _MODE_COMMIT:
+                yield TreeEntry("submodule", name, key, str(oid), None, False)
+            else:
+                size = repo.odb.read_header(oid)[1]
+                kind: Literal["file", "symlink"] = "symlink" if mode == _MODE_LINK else "file"
+                yield TreeEntry(kind, name, key, str(oid), size, mode == _MODE_EXEC)
 
     def last_commit_time(self, commit_sha: str, path: str) -> datetime | None:
         """Committer time of the newest commit reachable from ``commit_sha`` that changed

@@ -735,6 +735,33 @@ def test_list_tree_depth(seeded: tuple[GitRepository, CommitInfo]) -> None:
         repo.list_tree(first.sha, "nope")
 
 
+def test_deep_listings_are_in_path_order_and_pages_cost_what_they_hold(
+    repo: GitRepository,
+) -> None:
+    # Path order is not a depth-first walk: "a-c" and "a.txt" sort between "a" and "a/x".
+    paths = ["a/x", "a/b/c", "a/b-z", "a-c", "a.txt", "a0/y", "b", "\u00e9/\u00e8", "z/z/z/z"]
+    info = commit(repo, [Edit(p, "create", p.encode()) for p in paths])
+    every = [e.path for e in repo.list_tree(info.sha, "", depth=64).entries]
+    folders = {"a", "a/b", "a0", "\u00e9", "z", "z/z", "z/z/z"}
+    assert every == sorted(set(paths) | folders)
+    assert [e.path for e in repo.list_tree(info.sha, "", depth=2).entries] == sorted(
+        p for p in set(paths) | folders if p.count("/") < 2
+    )
+    # Pages of any size put together are the whole listing; has_more is exact.
+    for limit in (1, 2, 3, 5, len(every), len(every) + 1):
+        pages, offset = [], 0
+        while True:
+            page = repo.list_tree(info.sha, "", depth=64, offset=offset, limit=limit)
+            pages.extend(e.path for e in page.entries)
+            offset += limit
+            if not page.has_more:
+                break
+        assert pages == every
+    first = repo.read_path(info.sha, "a", depth=64, limit=2)
+    assert isinstance(first, Directory)
+    assert [e.path for e in first.entries] == ["a/b", "a/b-z"] and first.has_more
+
+
 def test_last_commit_time(seeded: tuple[GitRepository, CommitInfo]) -> None:
     repo, first = seeded
     t0 = first.committer.time

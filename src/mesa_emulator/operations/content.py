@@ -92,9 +92,7 @@ def get_content(ctx: OperationContext) -> Response:
         entry = git_ops.Directory(name="", path="", sha=EMPTY_TREE_SHA, entries=[])
     else:
         try:
-            entry = git.read_path(commit, norm)
-            if isinstance(entry, git_ops.Directory) and depth > 1:
-                entry = git.list_tree(commit, norm, depth=depth)
+            entry = git.read_path(commit, norm, depth=depth, offset=offset, limit=limit)
         except git_ops.GitOpsError as exc:
             raise git_error(exc) from None
 
@@ -137,8 +135,7 @@ def get_content(ctx: OperationContext) -> Response:
             f"ask for {JSON}.",
             {"accept": ctx.accept, "available": [JSON]},
         )
-    page = entry.entries[offset : offset + limit]
-    has_more = offset + limit < len(entry.entries)
+    has_more = entry.has_more
     next_cursor = (
         ctx.state.cursors.encode("content", bind, c=commit, n=offset + limit)
         if has_more and commit is not None
@@ -151,7 +148,7 @@ def get_content(ctx: OperationContext) -> Response:
             name=entry.name,
             path=entry.path,
             sha=entry.sha,
-            entries=[_entry_model(e) for e in page],
+            entries=[_entry_model(e) for e in entry.entries],
             next_cursor=next_cursor,
             has_more=has_more,
         ),
