@@ -3,7 +3,8 @@
 1. Time to first byte of one file nested three folders down in a 10,000-file repository
    (built with one commit of 10,000 create edits): from the `mount()` call, and from a
    ready mount; each with a fresh mount and an empty cache, against one raw content request
-   and against `git clone --depth 1` plus the read.
+   and against `git clone --depth 1` plus the read. Then a cold `find` of that whole tree
+   through a fresh mount (time and requests), against the same in a local checkout.
 2. Warm `grep -rn` over a 1,000-file repository of realistic nested text files through a
    read-only mount, against the same over a local `git clone` (goal: at most 2x). "Warm": run
    once, then the median of several runs. Also through a second mount served by fusepy's
@@ -200,7 +201,21 @@ def first_byte_rows(client: Mesa, data: Path, runs: int = 11) -> list[list[objec
             from_ready.append(time.perf_counter() - start)
             ready_requests.append(counter["n"])
 
+    # A cold walk of the whole tree: `find` through a fresh mount.
+    find = ["find", ".", "-type", "f"]
+    walks: list[float] = []
+    walk_requests: list[int] = []
+    for _ in range(3):
+        with mount(client, org=ORG, repo="ten-k", ref="main") as m:
+            counter["n"] = 0
+            start = time.perf_counter()
+            found = subprocess.run(find, cwd=m.path, capture_output=True, check=True).stdout
+            walks.append(time.perf_counter() - start)
+            walk_requests.append(counter["n"])
+            assert len(found.splitlines()) == len(files)
+
     clone: list[float] = []
+    local_walks: list[float] = []
     source = f"file://{bare_path(client, data, 'ten-k')}"
     for _ in range(3):
         with tempfile.TemporaryDirectory() as folder:
@@ -211,6 +226,9 @@ def first_byte_rows(client: Mesa, data: Path, runs: int = 11) -> list[list[objec
             with open(os.path.join(folder, "c", TARGET), "rb") as f:
                 f.read(1)
             clone.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            subprocess.run(find, cwd=folder + "/c", capture_output=True, check=True)
+            local_walks.append(time.perf_counter() - start)
 
     median = statistics.median
     unit = median(raw)
@@ -236,6 +254,13 @@ def first_byte_rows(client: Mesa, data: Path, runs: int = 11) -> list[list[objec
             "",
             f"{median(clone) / unit:.0f}x",
         ],
+        [
+            "cold `find . -type f` through a fresh mount",
+            ms(median(walks)),
+            str(int(median(walk_requests))),
+            "",
+        ],
+        ["same in a local checkout", ms(median(local_walks)), "", ""],
     ]
 
 
@@ -324,7 +349,7 @@ def main() -> None:
         first_byte = first_byte_rows(client, data)
         grep = grep_rows(client, data)
     print_table(
-        "fs: time to first byte, 10,000-file repository (emulator on loopback, medians)",
+        "fs: first byte and a cold walk, 10,000-file repository (emulator on loopback, medians)",
         ["what", "ms", "requests", "vs one request"],
         first_byte,
     )

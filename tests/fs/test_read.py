@@ -335,9 +335,32 @@ def test_a_folder_longer_than_one_page_is_listed_whole(mesa_emulator, tmp_path) 
         with mount(client, org=wide.org, repo=wide.name) as m:
             names = os.listdir(os.path.join(m.path, "many"))
             assert sorted(names) == sorted(p.split("/")[1] for p in files)
-            pages = [r for r in log.requests if r.url.params.get("path") == "many"]
-            assert len(pages) == 2 and "cursor" in pages[1].url.params
+            asked = [r.url.params for r in log.requests if r.url.params.get("path") == "many"]
+            # A subtree page first; it cannot hold the whole folder, so a plain listing.
+            assert [params.get("depth") for params in asked] == ["10", "1", "1"]
+            assert "cursor" in asked[2]
             assert os.stat(os.path.join(m.path, "many/f1004.txt")).st_size == 1
+
+
+def test_listing_a_folder_lists_what_is_below_it_in_one_request(mesa_emulator, tmp_path) -> None:
+    files = {
+        f"top{a}/mid{b}/leaf{c}.txt": b"x" * c for a in range(3) for b in range(4) for c in range(5)
+    }
+    files |= {f"top0/mid0/deeper/{c}.txt": b"y" for c in range(3)}
+    tree = make_repo(mesa_emulator, tmp_path, "subtree", files)
+    # Every path with its type, and a file's size (folder sizes differ from a checkout's).
+    find = ["find", ".", "-type", "f", "-printf", "%p %s\\n", "-o", "-printf", "%p %y\\n"]
+    expected = subprocess.run(find, cwd=tree.checkout, capture_output=True, check=True).stdout
+    with tree.client() as client:
+        log = RequestLog(client)
+        with mount(client, org=tree.org, repo=tree.name) as m:
+            got = subprocess.run(find, cwd=m.path, capture_output=True, check=True).stdout
+            listings = [r.url.params for r in log.requests if r.url.path.endswith("/content")]
+    without_git = b"\n".join(line for line in expected.split(b"\n") if b"./.git" not in line)
+    assert sorted(got.splitlines()) == sorted(without_git.splitlines())
+    # The root (listed as the mount starts), then one subtree page per top folder: not one
+    # request for each of the 16 folders.
+    assert sorted(params.get("path", "") for params in listings) == ["", "top0", "top1", "top2"]
 
 
 def test_kernels_without_no_open_support_get_libfuse_opens(

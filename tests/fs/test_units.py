@@ -16,8 +16,10 @@ from mesa_sdk.fs._lowlevel import _child, _Inodes, lowlevel_supported
 from mesa_sdk.fs.blobs import BlobCache, git_blob_id, git_blob_id_of_file
 from mesa_sdk.fs.overlay import WHITEOUT, Overlay, OverlayDir, OverlayFile
 from mesa_sdk.fs.paths import check_storable_name, inside, repo_path
+from mesa_sdk.fs.remote import Entry
 from mesa_sdk.fs.shell import ExecResult
 from mesa_sdk.fs.singleflight import SingleFlight
+from mesa_sdk.fs.snapshot import complete_listings
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,37 @@ def test_inode_numbers_are_given_once_per_path_and_kept() -> None:
     for thread in threads:
         thread.join()
     assert set(given) == {5}
+
+
+def _entries(*paths: str) -> list[Entry]:
+    """Entries in path order; a trailing "/" makes a folder."""
+    made = [
+        Entry(p.rstrip("/"), "dir" if p.endswith("/") else "file", "0" * 40, 0, False)
+        for p in paths
+    ]
+    assert [e.path for e in made] == sorted(e.path for e in made)
+    return made
+
+
+def test_a_whole_subtree_listing_lists_every_folder_in_it() -> None:
+    entries = _entries("a/", "a-c", "a/b/", "a/b/f", "a/x", "z")
+    listings = complete_listings("", entries, depth=10, whole=True)
+    assert {folder: sorted(listing) for folder, listing in listings.items()} == {
+        "": ["a", "a-c", "z"],
+        "a": ["b", "x"],
+        "a/b": ["f"],
+    }
+    # Folders at the depth limit were not opened: their listings are not known.
+    assert "a/b" not in complete_listings("", entries, depth=2, whole=True)
+
+
+def test_a_first_page_lists_only_folders_it_has_gone_past() -> None:
+    entries = _entries("s/", "s/a/", "s/a/1", "s/a/2", "s/b/", "s/b/1")
+    # "s/b" may go on, and "s" itself is complete only on the last page.
+    assert set(complete_listings("s", entries[1:], depth=10, whole=False)) == {"s/a"}
+    assert set(complete_listings("", entries, depth=10, whole=False)) == {"s/a"}
+    assert complete_listings("s", [], depth=10, whole=False) == {}
+    assert complete_listings("s", [], depth=10, whole=True) == {"s": {}}
 
 
 def test_the_low_level_adapter_runs_where_it_knows_struct_stat() -> None:

@@ -100,34 +100,48 @@ class Remote:
     def list_dir(self, commit: str, path: str, depth: int = 1) -> list[Entry] | None:
         """Every entry up to `depth` levels below folder `path` at `commit` (all pages), or
         None when `path` is not a folder there."""
-        from mesa_sdk import NotFoundError
-        from mesa_sdk.models import DirContent
-
         entries: list[Entry] = []
         cursor: str | None = None
         while True:
-            try:
-                page = self._client.content.get(
-                    org=self.org,
-                    repo=self.repo,
-                    ref=commit,
-                    path=path or None,
-                    depth=depth,
-                    limit=1000,
-                    cursor=cursor,
-                    request_options=self._options,
-                )
-            except NotFoundError:
+            page = self.list_page(commit, path, depth, cursor)
+            if page is None:
                 return None
-            if not isinstance(page, DirContent):
-                return None
-            for item in page.entries:
-                entry = self._entry(path, item.path, item.name, item.type, item)
-                if entry is not None:
-                    entries.append(entry)
-            if not page.has_more or not page.next_cursor:
+            found, cursor = page
+            entries.extend(found)
+            if cursor is None:
                 return entries
-            cursor = page.next_cursor
+
+    def list_page(
+        self, commit: str, path: str, depth: int, cursor: str | None = None
+    ) -> tuple[list[Entry], str | None] | None:
+        """One page (up to 1,000 entries, in path order) of folder `path`'s entries up to
+        `depth` levels below it, and the cursor of the next page (None: this was the last);
+        None when `path` is not a folder at `commit`."""
+        from mesa_sdk import NotFoundError
+        from mesa_sdk.models import DirContent
+
+        try:
+            page = self._client.content.get(
+                org=self.org,
+                repo=self.repo,
+                ref=commit,
+                path=path or None,
+                depth=depth,
+                limit=1000,
+                cursor=cursor,
+                request_options=self._options,
+            )
+        except NotFoundError:
+            return None
+        if not isinstance(page, DirContent):
+            return None
+        entries: list[Entry] = []
+        for item in page.entries:
+            entry = self._entry(path, item.path, item.name, item.type, item)
+            if entry is not None:
+                entries.append(entry)
+        more = page.next_cursor if page.has_more and page.next_cursor else None
+        return entries, more
 
     def _entry(self, folder: str, path: str, name: str, kind: str, item: object) -> Entry | None:
         # The server's paths are checked like FUSE paths: an entry that would land outside

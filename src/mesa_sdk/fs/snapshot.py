@@ -3,8 +3,11 @@
 A commit never changes, so nothing read about it goes stale: each folder is listed once
 (`content.get(path=folder, ref=<sha>, depth=1, limit=1000)`, following `next_cursor`) and
 every child's kind, size, mode and blob id are kept from that listing, so a `stat` of any
-path whose folder was listed makes no request. File bytes live in the blob cache, symlink
-targets in memory. Concurrent misses on one folder or one symlink make one request.
+path whose folder was listed makes no request. A folder listed for its contents (`readdir`,
+not a path lookup) is first asked for `SUBTREE_DEPTH` levels in one page: `ls -R`, `find`
+and `grep -r` go on into the subfolders, whose listings that page usually holds whole.
+File bytes live in the blob cache, symlink targets in memory. Concurrent misses on one
+folder or one symlink make one request.
 """
 
 from __future__ import annotations
@@ -22,11 +25,45 @@ from mesa_sdk.fs.singleflight import SingleFlight
 if TYPE_CHECKING:
     from mesa_sdk.fs.prefetch import Prefetcher
 
-__all__ = ["ROOT", "NeedListing", "Snapshot"]
+__all__ = ["ROOT", "SUBTREE_DEPTH", "NeedListing", "Snapshot", "complete_listings"]
 
 ROOT = Entry(path="", kind="dir", sha="", size=0, executable=False)
 
 _MAX_DEPTH = 64  # the API's deepest listing
+
+SUBTREE_DEPTH = 10
+"""Levels of a folder asked for in one page when it is listed for its contents."""
+
+
+def complete_listings(
+    folder: str, entries: list[Entry], depth: int, whole: bool
+) -> dict[str, dict[str, Entry]]:
+    """The folder listings that a run of `folder`'s entries holds whole, by folder.
+
+    `entries` are `folder`'s entries up to `depth` levels below it, in path order, from the
+    first one on: all of them (`whole`), or the first page only. The API sorts by path, so a
+    folder's contents are one run, right after the folder ("a/..." follows "a"). A page then
+    holds the listing of every folder whose contents all sort before its last entry, not
+    `folder`'s own: only the last page would tell that it is complete.
+    """
+    if not whole and not entries:
+        return {}
+    base = folder.count("/") + 1 if folder else 0
+    listings: dict[str, dict[str, Entry]] = {folder: {}}
+    for entry in entries:
+        listing = listings.get(parent_of(entry.path))
+        if listing is not None:
+            listing[entry.path.rpartition("/")[2]] = entry
+        if entry.kind == "dir" and entry.path.count("/") + 1 - base < depth:
+            listings[entry.path] = {}
+    if whole:
+        return listings
+    last = entries[-1].path
+    return {
+        path: listing
+        for path, listing in listings.items()
+        if path != folder and last > path + "/" and not last.startswith(path + "/")
+    }
 
 
 class NeedListing(Exception):
@@ -75,8 +112,9 @@ class Snapshot:
             return None
         return listing.get(path.rpartition("/")[2])
 
-    def children(self, folder: str) -> dict[str, Entry] | None:
-        """`folder`'s entries by name, or None when it is not a folder."""
+    def children(self, folder: str, subtree: bool = False) -> dict[str, Entry] | None:
+        """`folder`'s entries by name, or None when it is not a folder. `subtree`: it is
+        listed for its contents, so its subfolders are likely next (see the module's note)."""
         with self._lock:
             listing = self._listings.get(folder)
             if listing is None and folder in self._missing:
@@ -90,7 +128,7 @@ class Snapshot:
                 with self._lock:
                     self._missing.add(folder)
                 return None
-        return self._flight.do(folder, lambda: self._list(folder))
+        return self._flight.do(folder, lambda: self._list(folder, subtree))
 
     def peek(self, path: str) -> Entry | None:
         """`lookup` without any request: raises NeedListing when a listing is missing."""
@@ -111,21 +149,40 @@ class Snapshot:
                 return None
         raise NeedListing(folder)
 
-    def _list(self, folder: str) -> dict[str, Entry] | None:
+    def _list(self, folder: str, subtree: bool) -> dict[str, Entry] | None:
         with self._lock:
             listing = self._listings.get(folder)
         if listing is not None:
             return listing
         assert self.commit is not None
-        entries = self.remote.list_dir(self.commit, folder, depth=1)
-        if entries is None:
+        if subtree:
+            page = self.remote.list_page(self.commit, folder, SUBTREE_DEPTH)
+            if page is None:
+                with self._lock:
+                    self._missing.add(folder)
+                return None
+            entries, more = page
+            self._keep(complete_listings(folder, entries, SUBTREE_DEPTH, whole=more is None))
+            with self._lock:
+                listing = self._listings.get(folder)
+            if listing is not None:
+                return listing
+            # More than a page below `folder`: the page listed some of its subfolders; its
+            # own entries come from a plain listing.
+        found = self.remote.list_dir(self.commit, folder, depth=1)
+        if found is None:
             with self._lock:
                 self._missing.add(folder)
             return None
-        listing = {entry.path.rpartition("/")[2]: entry for entry in entries}
+        listing = {entry.path.rpartition("/")[2]: entry for entry in found}
         with self._lock:
             self._listings[folder] = listing
         return listing
+
+    def _keep(self, listings: dict[str, dict[str, Entry]]) -> None:
+        with self._lock:
+            for folder, listing in listings.items():
+                self._listings.setdefault(folder, listing)
 
     def files_under(self, path: str) -> dict[str, Entry]:
         """Every non-folder entry at or below `path`, by path (deep listings, few requests)."""
@@ -144,23 +201,12 @@ class Snapshot:
         if self.commit is None:
             return
         entries = self.remote.list_dir(self.commit, folder, depth=_MAX_DEPTH) or []
-        base_depth = folder.count("/") + 1 if folder else 0
-        complete: dict[str, dict[str, Entry]] = {folder: {}}
-        deepest: list[str] = []
+        listings = complete_listings(folder, entries, _MAX_DEPTH, whole=True)
+        self._keep(listings)
+        yield from entries
         for entry in entries:
-            level = entry.path.count("/") + 1 - base_depth  # 1 for folder's children
-            complete.setdefault(parent_of(entry.path), {})[entry.path.rpartition("/")[2]] = entry
-            if entry.kind == "dir":
-                if level < _MAX_DEPTH:
-                    complete.setdefault(entry.path, {})
-                else:
-                    deepest.append(entry.path)
-            yield entry
-        with self._lock:
-            for listed, listing in complete.items():
-                self._listings.setdefault(listed, listing)
-        for deeper in deepest:
-            yield from self._walk(deeper)
+            if entry.kind == "dir" and entry.path not in listings:  # deeper than one listing
+                yield from self._walk(entry.path)
 
     # ---- bytes ------------------------------------------------------------------------
 

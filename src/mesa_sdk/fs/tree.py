@@ -98,9 +98,10 @@ class MountedTree:
 
     # ---- resolving --------------------------------------------------------------------
 
-    def _locked(self, fn: Callable[[], T]) -> T:
+    def _locked(self, fn: Callable[[], T], subtree: bool = False) -> T:
         """Runs `fn` under the lock; when it needs a listing, lists without the lock and
-        runs it again (`fn` must change nothing before its last lookup)."""
+        runs it again (`fn` must change nothing before its last lookup). `subtree`: `fn`
+        lists a folder's contents (see `Snapshot.children`)."""
         while True:
             with self._lock:
                 snapshot = self.snapshot
@@ -108,7 +109,7 @@ class MountedTree:
                     return fn()
                 except NeedListing as need:
                     folder = need.folder
-            snapshot.children(folder)
+            snapshot.children(folder, subtree)
 
     def _peek(self, path: str) -> Entry | None:
         return self.snapshot.peek(path)
@@ -229,7 +230,7 @@ class MountedTree:
                     kinds.append((name, child.kind))
             return kinds
 
-        return self._locked(run)
+        return self._locked(run, subtree=True)
 
     def readlink(self, path: str) -> str:
         node = self.getattr(path)
