@@ -212,7 +212,7 @@ class Directory:
     sha: str
     entries: list[TreeEntry]
     has_more: bool = False
-    """``list_tree`` with a ``limit``: entries beyond this page exist."""
+    """``read_path`` with a ``limit``: entries beyond this page exist."""
 
 
 @dataclass(frozen=True)
@@ -955,7 +955,10 @@ class GitRepository:
         offset: int = 0,
         limit: int | None = None,
     ) -> FileBlob | Directory:
-        """File (or symlink, not followed) content, or a directory listing (as `list_tree`)."""
+        """File (or symlink, not followed) content, or a directory's entries up to ``depth``
+        levels below it, flattened and sorted by path; with ``limit``, only ``limit`` of them
+        from ``offset`` (``has_more`` says whether more follow). A page costs what it holds,
+        not what the whole subtree holds."""
         parts = _read_path_parts(path)
         with self._open() as repo:
             commit = _lookup_commit(repo, commit_sha)
@@ -975,26 +978,6 @@ class GitRepository:
                     data=obj.data,
                 )
             raise PathNotFound(path, f"path {norm!r} is a submodule")
-
-    def list_tree(
-        self,
-        commit_sha: str,
-        path: str,
-        *,
-        depth: int = 1,
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> Directory:
-        """Entries up to ``depth`` levels below ``path``, flattened and sorted by path; with
-        ``limit``, only ``limit`` of them from ``offset`` (``has_more`` says whether more
-        follow). A page costs what it holds, not what the whole subtree holds."""
-        parts = _read_path_parts(path)
-        with self._open() as repo:
-            commit = _lookup_commit(repo, commit_sha)
-            obj = self._tree_object(commit, parts, path)
-            if not isinstance(obj, pygit2.Tree):
-                raise PathNotFound(path, f"path {'/'.join(parts)!r} is not a directory")
-            return self._directory(repo, obj, parts, depth, offset, limit)
 
     def _directory(
         self,

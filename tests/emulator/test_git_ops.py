@@ -689,7 +689,7 @@ def test_read_path_files_dirs_symlinks(seeded: tuple[GitRepository, CommitInfo])
     assert (link.type, link.data, link.size, link.executable) == ("symlink", b"README.md", 9, False)
     with pytest.raises(PathNotFound):
         repo.read_path(sha, "vendor")  # submodule: no content here
-    listing = repo.list_tree(sha, "")
+    listing = directory_at(repo, sha, "")
     assert [(e.type, e.name, e.size) for e in listing.entries] == [
         ("file", "README.md", 8),
         ("dir", "bin", None),
@@ -708,13 +708,19 @@ def test_read_path_files_dirs_symlinks(seeded: tuple[GitRepository, CommitInfo])
         repo.read_path("0" * 40, "")
 
 
+def directory_at(repo: GitRepository, sha: str, path: str, **page: int) -> Directory:
+    found = repo.read_path(sha, path, **page)
+    assert isinstance(found, Directory)
+    return found
+
+
 def test_list_tree_depth(seeded: tuple[GitRepository, CommitInfo]) -> None:
     repo, first = seeded
-    one = repo.list_tree(first.sha, "")
+    one = directory_at(repo, first.sha, "")
     assert [e.path for e in one.entries] == ["README.md", "bin", "src"]
-    two = repo.list_tree(first.sha, "", depth=2)
+    two = directory_at(repo, first.sha, "", depth=2)
     assert [e.path for e in two.entries] == ["README.md", "bin", "bin/run.sh", "src", "src/pkg"]
-    deep = repo.list_tree(first.sha, "", depth=10)
+    deep = directory_at(repo, first.sha, "", depth=10)
     assert [(e.type, e.path) for e in deep.entries] == [
         ("file", "README.md"),
         ("dir", "bin"),
@@ -726,13 +732,11 @@ def test_list_tree_depth(seeded: tuple[GitRepository, CommitInfo]) -> None:
     run = deep.entries[2]
     assert run.executable and run.size == len(b"#!/bin/sh\necho hi\n")
     assert deep.entries[1].sha == rev(repo, f"{first.sha}:bin")
-    sub = repo.list_tree(first.sha, "src", depth=2)
+    sub = directory_at(repo, first.sha, "src", depth=2)
     assert (sub.name, sub.path, sub.sha) == ("src", "src", rev(repo, f"{first.sha}:src"))
     assert [e.path for e in sub.entries] == ["src/pkg", "src/pkg/mod.py"]
-    with pytest.raises(PathNotFound, match="not a directory"):
-        repo.list_tree(first.sha, "README.md")
     with pytest.raises(PathNotFound):
-        repo.list_tree(first.sha, "nope")
+        directory_at(repo, first.sha, "nope")
 
 
 def test_deep_listings_are_in_path_order_and_pages_cost_what_they_hold(
@@ -741,24 +745,23 @@ def test_deep_listings_are_in_path_order_and_pages_cost_what_they_hold(
     # Path order is not a depth-first walk: "a-c" and "a.txt" sort between "a" and "a/x".
     paths = ["a/x", "a/b/c", "a/b-z", "a-c", "a.txt", "a0/y", "b", "\u00e9/\u00e8", "z/z/z/z"]
     info = commit(repo, [Edit(p, "create", p.encode()) for p in paths])
-    every = [e.path for e in repo.list_tree(info.sha, "", depth=64).entries]
+    every = [e.path for e in directory_at(repo, info.sha, "", depth=64).entries]
     folders = {"a", "a/b", "a0", "\u00e9", "z", "z/z", "z/z/z"}
     assert every == sorted(set(paths) | folders)
-    assert [e.path for e in repo.list_tree(info.sha, "", depth=2).entries] == sorted(
+    assert [e.path for e in directory_at(repo, info.sha, "", depth=2).entries] == sorted(
         p for p in set(paths) | folders if p.count("/") < 2
     )
     # Pages of any size put together are the whole listing; has_more is exact.
     for limit in (1, 2, 3, 5, len(every), len(every) + 1):
         pages, offset = [], 0
         while True:
-            page = repo.list_tree(info.sha, "", depth=64, offset=offset, limit=limit)
+            page = directory_at(repo, info.sha, "", depth=64, offset=offset, limit=limit)
             pages.extend(e.path for e in page.entries)
             offset += limit
             if not page.has_more:
                 break
         assert pages == every
-    first = repo.read_path(info.sha, "a", depth=64, limit=2)
-    assert isinstance(first, Directory)
+    first = directory_at(repo, info.sha, "a", depth=64, limit=2)
     assert [e.path for e in first.entries] == ["a/b", "a/b-z"] and first.has_more
 
 
