@@ -24,7 +24,8 @@ import logging
 import os
 import platform
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec
 
 __all__ = ["lowlevel_supported", "serve_read_only"]
 
@@ -201,9 +202,31 @@ def _child(parent: str, name: str) -> str:
     return parent + name if parent == "/" else f"{parent}/{name}"
 
 
+P = ParamSpec("P")
+
+
+def _answered(
+    handler: Callable[Concatenate[_ReadOnlyAdapter, int, P], None],
+) -> Callable[Concatenate[_ReadOnlyAdapter, int, P], None]:
+    """A callback that answers its request exactly once: with an errno when `handler` raised
+    (an exception cannot cross back into libfuse, which would leave the caller waiting)."""
+
+    def answer(self: _ReadOnlyAdapter, req: int, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            handler(self, req, *args, **kwargs)
+        except BaseException as error:
+            if isinstance(error, OSError) and error.errno:
+                code = error.errno
+            else:  # ReadOperations maps every API failure to an errno: this is a bug
+                log.error("%s failed", handler.__name__, exc_info=error)
+                code = errno.EIO
+            self.lib.reply_err(req, code)
+
+    return answer
+
+
 class _ReadOnlyAdapter:
-    """The low-level callbacks: each one answers its request exactly once, with an errno
-    when the operation raised."""
+    """The low-level callbacks, each answering its request exactly once."""
 
     def __init__(
         self,
@@ -222,8 +245,6 @@ class _ReadOnlyAdapter:
         self.entry_timeout = float(entry_timeout)
         self.negative_timeout = float(negative_timeout)
         self.skip_opens = skip_opens
-        # Listings as libfuse entries, per folder inode: a READDIR may come in pages.
-        self._listings: dict[int, list[tuple[bytes, int, int]]] = {}
 
     def callbacks(self) -> Any:
         """The `fuse_lowlevel_ops` structure: this object's methods, by field name."""
@@ -235,19 +256,18 @@ class _ReadOnlyAdapter:
                 setattr(ops, name, prototype(handler))
         return ops
 
-    # ---- helpers ----------------------------------------------------------------------
-
-    def _fail(self, req: int, op: str, error: BaseException) -> None:
-        if isinstance(error, OSError) and error.errno:
-            code = error.errno
-        else:  # ReadOperations maps every API failure to an errno: this is a bug
-            log.error("%s failed", op, exc_info=error)
-            code = errno.EIO
-        self.lib.reply_err(req, code)
-
     def _stat(self, target: Any, ino: int, attrs: dict[str, int]) -> None:
         self.lib.fuse.set_st_attrs(target.st, attrs, use_ns=True)
         target.st.st_ino = ino
+
+    def _open(self, req: int, fi: Any, *, keep_cache: bool) -> None:
+        if self.skip_opens:
+            # Once: the kernel then opens without asking, and keeps pages and listings.
+            self.lib.reply_err(req, errno.ENOSYS)
+            return
+        if keep_cache:
+            fi.contents.keep_cache = 1  # a fixed commit: pages stay valid across opens
+        self.lib.reply_open(req, fi)
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -259,106 +279,76 @@ class _ReadOnlyAdapter:
 
     # ---- names and attributes ---------------------------------------------------------
 
+    @_answered
     def lookup(self, req: int, parent: int, name: bytes) -> None:
+        path = _child(self.inodes.path(parent), name.decode("utf-8", "surrogateescape"))
+        entry = self.lib.EntryParam()
         try:
-            path = _child(self.inodes.path(parent), name.decode("utf-8", "surrogateescape"))
-            entry = self.lib.EntryParam()
-            try:
-                attrs = self.operations("getattr", path)
-            except OSError as error:
-                if error.errno != errno.ENOENT:
-                    raise
-                # Inode 0: a miss the kernel remembers, so a probe for a file that is not
-                # there (a .gitignore, an __init__.py) is asked once.
-                entry.entry_timeout = self.negative_timeout
-            else:
-                entry.ino = self.inodes.number(path)
-                entry.generation = 1
-                self._stat(entry.attr, entry.ino, attrs)
-                entry.attr_timeout = self.attr_timeout
-                entry.entry_timeout = self.entry_timeout
-            self.lib.reply_entry(req, ctypes.byref(entry))
-        except BaseException as error:
-            self._fail(req, "lookup", error)
+            attrs = self.operations("getattr", path)
+        except OSError as error:
+            if error.errno != errno.ENOENT:
+                raise
+            # Inode 0: a miss the kernel remembers, so a probe for a file that is not
+            # there (a .gitignore, an __init__.py) is asked once.
+            entry.entry_timeout = self.negative_timeout
+        else:
+            entry.ino = self.inodes.number(path)
+            entry.generation = 1
+            self._stat(entry.attr, entry.ino, attrs)
+            entry.attr_timeout = self.attr_timeout
+            entry.entry_timeout = self.entry_timeout
+        self.lib.reply_entry(req, ctypes.byref(entry))
 
+    @_answered
     def getattr(self, req: int, ino: int, fi: Any) -> None:
-        try:
-            st = self.lib.Stat()
-            self._stat(st, ino, self.operations("getattr", self.inodes.path(ino)))
-            self.lib.reply_attr(req, ctypes.byref(st), self.attr_timeout)
-        except BaseException as error:
-            self._fail(req, "getattr", error)
+        st = self.lib.Stat()
+        self._stat(st, ino, self.operations("getattr", self.inodes.path(ino)))
+        self.lib.reply_attr(req, ctypes.byref(st), self.attr_timeout)
 
+    @_answered
     def readlink(self, req: int, ino: int) -> None:
-        try:
-            target = self.operations("readlink", self.inodes.path(ino))
-            self.lib.reply_readlink(req, target.encode("utf-8", "surrogateescape"))
-        except BaseException as error:
-            self._fail(req, "readlink", error)
+        target = self.operations("readlink", self.inodes.path(ino))
+        self.lib.reply_readlink(req, target.encode("utf-8", "surrogateescape"))
 
     # ---- files ------------------------------------------------------------------------
 
     def open(self, req: int, ino: int, fi: Any) -> None:
-        if self.skip_opens:
-            # Once: the kernel then opens files itself and keeps their pages cached.
-            self.lib.reply_err(req, errno.ENOSYS)
-            return
-        fi.contents.keep_cache = 1  # a fixed commit: pages stay valid across opens
-        self.lib.reply_open(req, fi)
+        self._open(req, fi, keep_cache=True)
 
+    @_answered
     def read(self, req: int, ino: int, size: int, offset: int, fi: Any) -> None:
-        try:
-            data = self.operations("read", self.inodes.path(ino), size, offset, 0)
-            self.lib.reply_buf(req, data, len(data))
-        except BaseException as error:
-            self._fail(req, "read", error)
+        data = self.operations("read", self.inodes.path(ino), size, offset, 0)
+        self.lib.reply_buf(req, data, len(data))
 
     # ---- folders ----------------------------------------------------------------------
 
     def opendir(self, req: int, ino: int, fi: Any) -> None:
-        if self.skip_opens:
-            # Once: the kernel then lists folders without opening them, and caches listings.
-            self.lib.reply_err(req, errno.ENOSYS)
-            return
-        self.lib.reply_open(req, fi)
+        self._open(req, fi, keep_cache=False)
 
-    def _listing(self, ino: int) -> list[tuple[bytes, int, int]]:
-        listing = self._listings.get(ino)
-        if listing is None:
-            path = self.inodes.path(ino)
-            parent = self.inodes.number(os.path.dirname(path)) if path != "/" else ino
-            listing = []
-            for name, mode in self.operations("readdir", path, 0):
-                if name == b".":
-                    number = ino
-                elif name == b"..":
-                    number = parent
-                else:
-                    child = _child(path, name.decode("utf-8", "surrogateescape"))
-                    number = self.inodes.number(child)
-                listing.append((name, number, mode))
-            self._listings[ino] = listing
-        return listing
-
+    @_answered
     def readdir(self, req: int, ino: int, size: int, offset: int, fi: Any) -> None:
-        try:
-            listing = self._listing(ino)
-            buffer = ctypes.create_string_buffer(size)
-            st = self.lib.Stat()
-            used = 0
-            for index in range(offset, len(listing)):
-                name, number, mode = listing[index]
-                st.st.st_ino, st.st.st_mode = number, mode
-                # The offset stored with an entry is where the next READDIR resumes.
-                length = self.lib.add_direntry(
-                    req, ctypes.byref(buffer, used), size - used, name, st, index + 1
-                )
-                if length > size - used:
-                    break
-                used += length
-            self.lib.reply_buf(req, buffer, used)
-        except BaseException as error:
-            self._fail(req, "readdir", error)
+        path = self.inodes.path(ino)
+        entries = self.operations("readdir", path, 0)  # kept per folder by ReadOperations
+        buffer = ctypes.create_string_buffer(size)
+        st = self.lib.Stat()
+        used = 0
+        for index in range(offset, len(entries)):
+            name, mode = entries[index]
+            if name == b".":
+                number = ino
+            elif name == b"..":
+                number = self.inodes.number(os.path.dirname(path)) if path != "/" else ino
+            else:
+                number = self.inodes.number(_child(path, name.decode("utf-8", "surrogateescape")))
+            st.st.st_ino, st.st.st_mode = number, mode
+            # The offset stored with an entry is where the next READDIR resumes.
+            length = self.lib.add_direntry(
+                req, ctypes.byref(buffer, used), size - used, name, st, index + 1
+            )
+            if length > size - used:
+                break
+            used += length
+        self.lib.reply_buf(req, buffer, used)
 
 
 def serve_read_only(
