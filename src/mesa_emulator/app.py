@@ -8,7 +8,9 @@ For a request under ``/api/v1`` the pipeline is, in order:
 3. routing on the raw path (404 ``NOT_FOUND``; 405 with ``Allow`` for a known path);
 4. authentication (401) and the operation's scope on the organization (403);
 5. path parameters (400 ``INVALID_PARAMETER``), the ``Idempotency-Key`` header;
-6. the body, at most 64 MiB (413 ``PAYLOAD_TOO_LARGE``);
+6. the body, at most 64 MiB (413 ``PAYLOAD_TOO_LARGE``); when there is one, its
+   ``Content-Type`` must be JSON (415 ``UNSUPPORTED_MEDIA_TYPE``) and it must be strict JSON
+   nested at most 32 levels (400 ``INVALID_REQUEST``, see :mod:`mesa_emulator.request`);
 7. idempotency (replay, 422 ``IDEMPOTENCY_KEY_REUSED``, 409 ``IDEMPOTENCY_KEY_IN_USE``);
 8. the handler, in a worker thread so the event loop is never blocked by git or SQLite.
 
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import secrets
 import time
@@ -51,7 +52,15 @@ from mesa_emulator.errors import ApiError, code_for_status
 from mesa_emulator.faults import Fault
 from mesa_emulator.operations.base import OperationContext
 from mesa_emulator.replies import error_reply
-from mesa_emulator.request import emulator_state, header, query_params, raw_path
+from mesa_emulator.request import (
+    canonical_json,
+    check_json_media_type,
+    emulator_state,
+    header,
+    parse_json_body,
+    query_params,
+    raw_path,
+)
 from mesa_emulator.routes import API_PREFIX, match_route, split_path
 from mesa_emulator.routes import Route as ApiRoute
 from mesa_emulator.state import EmulatorState
@@ -255,15 +264,9 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def _fingerprint(method: str, path: bytes, body: bytes) -> str:
-    try:
-        canonical = json.dumps(
-            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        canonical = body
     digest = hashlib.sha256()
     digest.update(method.encode() + b"\n" + path + b"\n")
-    digest.update(canonical)
+    digest.update(canonical_json(body))
     return digest.hexdigest()
 
 
@@ -310,6 +313,9 @@ async def _api(request: Request) -> Response:
     body = b""
     if request.method in ("POST", "PATCH", "PUT"):
         body = await _read_body(request, state.max_body_bytes)
+    if body:
+        check_json_media_type(header(request, "content-type"))
+        parse_json_body(body)  # refuse what is not strict JSON before anything reads it
 
     ctx = OperationContext(
         state=state,

@@ -17,7 +17,6 @@ POST     /_emulator/reset          wipe all state except the bootstrap key
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,7 +29,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mesa_emulator.errors import ApiError
 from mesa_emulator.faults import parse_fault_script
-from mesa_emulator.request import emulator_state, raw_path
+from mesa_emulator.request import (
+    check_json_media_type,
+    emulator_state,
+    header,
+    parse_json_body,
+    raw_path,
+)
 
 __all__ = ["ControlPlane"]
 
@@ -56,10 +61,11 @@ async def _json_body(request: Request) -> Any:
         if total > _MAX_CONTROL_BODY:
             raise ApiError("PAYLOAD_TOO_LARGE", "The control request body is too large.")
         chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks) or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError.invalid_request("body", f"The body is not valid JSON: {exc}.") from None
+    body = b"".join(chunks)
+    if not body:
+        return None
+    check_json_media_type(header(request, "content-type"))
+    return parse_json_body(body)
 
 
 def _rate_limit(data: Any) -> tuple[float | None, float | None]:

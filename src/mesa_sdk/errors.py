@@ -33,7 +33,7 @@ class ServerError(APIError):
 
 class ValidationError(ClientError):
     """The request was malformed or cannot be answered in the requested media type. (HTTP 400,
-    406, 413, 422)"""
+    406, 413, 415, 422)"""
 
 
 class AuthenticationError(ClientError):
@@ -66,6 +66,7 @@ ERROR_MAP = ErrorMap(
         400: ValidationError,
         406: ValidationError,
         413: ValidationError,
+        415: ValidationError,
         422: ValidationError,
         401: AuthenticationError,
         403: AuthorizationError,

@@ -151,7 +151,11 @@ def test_control_plane_over_http(emu: Emulator, http: httpx.Client, org: str) ->
         {"path": "/x", "method": "FETCH", "faults": [{"status": 500}]},
     ]:
         assert_error(httpx.post(f"{control}/faults", json=bad), 400, "INVALID_REQUEST")
-    assert_error(httpx.post(f"{control}/faults", content=b"{nope"), 400, "INVALID_REQUEST")
+    json_type = {"content-type": "application/json"}
+    assert_error(
+        httpx.post(f"{control}/faults", content=b"{nope", headers=json_type), 400, "INVALID_REQUEST"
+    )
+    assert_error(httpx.post(f"{control}/faults", content=b"{}"), 415, "UNSUPPORTED_MEDIA_TYPE")
     assert_error(httpx.get(f"{control}/nope"), 404, "NOT_FOUND")
     assert httpx.put(f"{control}/faults").status_code == 405
 

@@ -122,7 +122,9 @@ def test_oversized_body_with_content_length_is_413(http: httpx.Client, org: str)
     )
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
     # Exactly at the limit is read (and is then just bad JSON).
-    at_limit = http.post(f"/{org}/repos", content=body[:-1])
+    at_limit = http.post(
+        f"/{org}/repos", content=body[:-1], headers={"content-type": "application/json"}
+    )
     assert_error(at_limit, 400, "INVALID_REQUEST")
 
 

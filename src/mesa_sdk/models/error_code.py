@@ -15,14 +15,18 @@ class ErrorCode(str, Enum):
     """
 
     INVALID_REQUEST = "INVALID_REQUEST"
-    """The body is not valid JSON or does not match the operation's schema. (HTTP 400)"""
+    """The body is not strict JSON (UTF-8, nested at most 32 levels, no repeated key, no unpaired
+    surrogate, no integer over 100 digits) or does not match the operation's schema. (HTTP
+    400)"""
     INVALID_PARAMETER = "INVALID_PARAMETER"
     """A path, query or header parameter is malformed or out of range. (HTTP 400)"""
     INVALID_CURSOR = "INVALID_CURSOR"
     """The cursor was not issued for this list. (HTTP 400)"""
     INVALID_PATH = "INVALID_PATH"
-    """A repository path is absolute, empty, or has an empty, `.`, `..` or `.git` segment. (HTTP
-    400)"""
+    """A repository path git would refuse: absolute, empty, with a NUL or backslash, longer than
+    4096 bytes or 256 segments, with an empty, `.` or `..` segment, a segment git reads as
+    `.git` (`.GIT`, `git~1`, `.git.`, `.git` with a zero-width character...), or a
+    `.gitmodules` or `.gitattributes` folder. (HTTP 400)"""
     INVALID_REF_NAME = "INVALID_REF_NAME"
     """A branch name breaks git's ref-name rules. (HTTP 400)"""
     UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -65,6 +69,8 @@ class ErrorCode(str, Enum):
     """A request with this `Idempotency-Key` is still running. (HTTP 409)"""
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     """The request body is too large. (HTTP 413)"""
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    """The body's `Content-Type` is missing or not JSON. (HTTP 415)"""
     LFS_VERIFICATION_FAILED = "LFS_VERIFICATION_FAILED"
     """Bytes sent to an `upload_url` do not match the object's `oid` (SHA-256) or `size`; nothing
     was stored. (HTTP 422)"""
@@ -105,6 +111,7 @@ ERROR_CODE_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MERGE_CONFLICT: 409,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.LFS_VERIFICATION_FAILED: 422,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
     ErrorCode.LFS_OBJECT_NOT_FOUND: 404,

@@ -98,6 +98,9 @@ class Lfs(BaseResource):
                 written.
             ValidationError: 413: The request body is larger than 64 MiB
                 (`PAYLOAD_TOO_LARGE`).
+            ValidationError: 415: The request has a body whose `Content-Type` is not JSON
+                (`application/json` or `application/*+json`), or has none
+                (`UNSUPPORTED_MEDIA_TYPE`).
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
             RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
@@ -183,6 +186,9 @@ class Lfs(BaseResource):
                 written.
             ValidationError: 413: The request body is larger than 64 MiB
                 (`PAYLOAD_TOO_LARGE`).
+            ValidationError: 415: The request has a body whose `Content-Type` is not JSON
+                (`application/json` or `application/*+json`), or has none
+                (`UNSUPPORTED_MEDIA_TYPE`).
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
             RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
