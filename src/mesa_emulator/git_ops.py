@@ -41,6 +41,8 @@ from typing import Literal
 import pygit2
 from pygit2.enums import DiffFind, DiffOption, FileMode, RepositoryOpenFlag, SortMode
 
+from mesa_emulator.git_paths import file_content_problem, path_problem
+
 __all__ = [
     "BranchExists",
     "BranchMoved",
@@ -313,20 +315,14 @@ def is_valid_branch_name(name: str) -> bool:
 
 
 def _edit_path_parts(path: str) -> list[str]:
-    """Validate a path used for writing and return its segments."""
-    if not isinstance(path, str) or not path:
-        raise InvalidPath(str(path), "path must be a non-empty string")
-    if path.startswith("/"):
-        raise InvalidPath(path, f"path {path!r} must be relative")
-    if "\0" in path or "\\" in path:
-        raise InvalidPath(path, f"path {path!r} contains a forbidden character")
-    parts = path.split("/")
-    for part in parts:
-        if part in ("", ".", ".."):
-            raise InvalidPath(path, f"path {path!r} has an empty, '.' or '..' segment")
-        if part.lower() == ".git":
-            raise InvalidPath(path, f"path {path!r} has a '.git' segment")
-    return parts
+    """Validate a path used for writing (git's own rules, :mod:`mesa_emulator.git_paths`) and
+    return its segments."""
+    if not isinstance(path, str):
+        raise InvalidPath(str(path), "path must be a string")
+    problem = path_problem(path)
+    if problem is not None:
+        raise InvalidPath(path, f"path {path[:200]!r} {problem}")
+    return path.split("/")
 
 
 def _read_path_parts(path: str) -> list[str]:
@@ -573,25 +569,34 @@ class _TreeEditor:
             del chain[depth - 1].entries[parts[depth - 1]]
 
     def write(self) -> pygit2.Oid:
-        oid = self._write(self.root)
-        if oid is None:  # empty root tree
-            return self.repo.TreeBuilder().write()
-        return oid
+        """Write every changed folder, deepest first, and return the root tree's id.
 
-    def _write(self, node: _DirNode) -> pygit2.Oid | None:
-        if not node.dirty:
-            return node.oid
-        builder = self.repo.TreeBuilder()
-        for name, entry in node.entries.items():
-            if isinstance(entry, _DirNode):
-                child = self._write(entry)
-                if child is not None:
-                    builder.insert(name, child, _MODE_TREE)
-            else:
-                builder.insert(name, entry[0], entry[1])
-        if len(builder) == 0:
-            return None
-        return builder.write()
+        Iterative (an explicit stack), so a path's depth is bounded by the path rules, not
+        by Python's recursion limit."""
+        written: dict[int, pygit2.Oid | None] = {}  # id(node) -> its tree, None when empty
+        stack: list[tuple[_DirNode, bool]] = [(self.root, False)]
+        while stack:
+            node, children_written = stack.pop()
+            if not node.dirty:
+                written[id(node)] = node.oid
+                continue
+            if not children_written:
+                stack.append((node, True))
+                stack.extend(
+                    (entry, False) for entry in node.entries.values() if isinstance(entry, _DirNode)
+                )
+                continue
+            builder = self.repo.TreeBuilder()
+            for name, entry in node.entries.items():
+                if isinstance(entry, _DirNode):
+                    child = written[id(entry)]
+                    if child is not None:
+                        builder.insert(name, child, _MODE_TREE)
+                else:
+                    builder.insert(name, entry[0], entry[1])
+            written[id(node)] = builder.write() if len(builder) else None
+        root = written[id(self.root)]
+        return root if root is not None else self.repo.TreeBuilder().write()
 
 
 # --------------------------------------------------------------------------------------
@@ -780,6 +785,10 @@ class GitRepository:
                 raise GitOpsError(f"unknown edit action {edit.action!r} for {edit.path!r}")
             if edit.action != "delete" and not isinstance(edit.data, (bytes, bytearray)):
                 raise GitOpsError(f"edit {edit.action!r} of {edit.path!r} requires bytes data")
+            if edit.data is not None:
+                problem = file_content_problem(edit.path, bytes(edit.data))
+                if problem is not None:
+                    raise InvalidPath(edit.path, f"the content of {edit.path!r} {problem}")
             prepared.append((edit, parts))
 
         with self._lock, self._open() as repo:

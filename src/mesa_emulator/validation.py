@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from mesa_emulator.errors import ApiError
+from mesa_emulator.git_paths import path_problem
 
 __all__ = [
     "check_branch_name",
@@ -86,26 +87,10 @@ def check_branch_name(name: str, field: str) -> None:
 
 
 def check_repo_path(path: str, field: str) -> list[str]:
-    """A path inside a repository: relative, '/'-separated, no empty, '.', '..' or '.git'
-    segment, no NUL or backslash.  Returns its segments."""
-
-    def bad(why: str) -> ApiError:
-        return ApiError("INVALID_PATH", f"{field!r} {why}: {path!r}.", {"field": field})
-
-    if not path:
-        raise bad("is empty")
-    if path.startswith("/"):
-        raise bad("must be relative (no leading '/')")
-    if "\x00" in path or "\\" in path:
-        raise bad("contains a NUL or backslash character")
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise bad("is not valid UTF-8") from None
-    parts = path.split("/")
-    for part in parts:
-        if part in ("", ".", ".."):
-            raise bad("has an empty, '.' or '..' segment")
-        if part.lower() == ".git":
-            raise bad("has a '.git' segment")
-    return parts
+    """A path inside a repository that git would store (see :mod:`mesa_emulator.git_paths`),
+    or 400 ``INVALID_PATH`` saying why.  Returns its segments."""
+    problem = path_problem(path)
+    if problem is not None:
+        shown = repr(path) if len(path) <= 200 else repr(path[:200]) + "..."
+        raise ApiError("INVALID_PATH", f"{field!r} {problem}: {shown}.", {"field": field})
+    return path.split("/")

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
+from mesa_emulator.git_paths import file_content_problem
 from mesa_emulator.lfs import pointer_text
 from mesa_emulator.operations.base import (
     OperationContext,
@@ -169,6 +170,12 @@ def create_commit(ctx: OperationContext) -> Response:
                 )
             data = pointer_text(oid, size)
         assert data is not None
+        problem = file_content_problem(edit.path, data)
+        if problem is not None:
+            field = f"edits.{i}.lfs" if edit.lfs is not None else f"edits.{i}.content"
+            raise ApiError.invalid_request(
+                field, f"Field '{field}' cannot be the content of {edit.path!r}: it {problem}."
+            )
         edits.append(git_ops.Edit(edit.path, edit.action, data, edit.executable))
 
     try:
