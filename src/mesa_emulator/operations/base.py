@@ -104,12 +104,14 @@ def query_int(ctx: OperationContext, name: str, default: int, low: int, high: in
     raw = ctx.query.get(name)
     if raw is None:
         return default
+    shown = raw if len(raw) <= 40 else raw[:40] + "..."
     if not raw.isascii() or not raw.isdigit():
-        raise ApiError.invalid_parameter(name, f"'{name}' must be an integer, got {raw!r}.")
-    value = int(raw)
-    if not low <= value <= high:
+        raise ApiError.invalid_parameter(name, f"'{name}' must be an integer, got {shown!r}.")
+    # More digits than `high` has is out of range, and int() would refuse thousands of them.
+    value = int(raw) if len(raw.lstrip("0")) <= len(str(high)) else None
+    if value is None or not low <= value <= high:
         raise ApiError.invalid_parameter(
-            name, f"'{name}' must be between {low} and {high}, got {value}."
+            name, f"'{name}' must be between {low} and {high}, got {shown}."
         )
     return value
 
