@@ -146,7 +146,10 @@ def path_problem(path: str) -> str | None:
         if part in ("", ".", ".."):
             return "has an empty, '.' or '..' segment"
         if _git_reads_as(part, "git", b""):
-            return f"has the segment {part!r}, which git refuses as a name of '.git' on Windows or macOS"
+            return (
+                f"has the segment {part!r}, which git refuses as a name of '.git' "
+                "on Windows or macOS"
+            )
         if depth < len(parts) and (_is_dotgitmodules(part) or _is_dotgitattributes(part)):
             return f"makes {part!r} a folder; git requires it to be a file"
     return None

@@ -31,6 +31,7 @@ from mesa_sdk import (
     Mesa,
     NotFoundError,
     RateLimitError,
+    RequestOptions,
     ServerError,
     ValidationError,
 )
@@ -311,6 +312,16 @@ def _payload_too_large(client: Mesa, emu: Emulator, org: str) -> APIError:
     return error
 
 
+@scenario("UNSUPPORTED_MEDIA_TYPE")
+def _unsupported_media_type(client: Mesa, emu: Emulator, org: str) -> APIError:
+    # The SDK sends JSON as application/json; a caller's header can override it.
+    options: RequestOptions = {"headers": {"Content-Type": "text/plain"}}
+    error = raised(lambda: client.repos.create(body={"name": "r"}, request_options=options))
+    assert error.details == {"content_type": "text/plain"}
+    assert [r.name for r in client.repos.list()] == []
+    return error
+
+
 @scenario("IDEMPOTENCY_KEY_REUSED")
 def _idempotency_key_reused(client: Mesa, emu: Emulator, org: str) -> APIError:
     options = {"idempotency_key": "create-once"}
@@ -380,6 +391,7 @@ EXPECTED_CLASS: dict[int, type[APIError]] = {
     406: ValidationError,
     409: ConflictError,
     413: ValidationError,
+    415: ValidationError,
     422: ValidationError,
     429: RateLimitError,
     500: ServerError,
