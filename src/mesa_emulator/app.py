@@ -315,7 +315,9 @@ async def _api(request: Request) -> Response:
         body = await _read_body(request, state.max_body_bytes)
     if body:
         check_json_media_type(header(request, "content-type"))
-        parse_json_body(body)  # refuse what is not strict JSON before anything reads it
+        # Refuse what is not strict JSON before anything reads it (in a worker thread: 64 MiB
+        # of JSON takes seconds to parse).
+        await run_in_threadpool(parse_json_body, body)
 
     ctx = OperationContext(
         state=state,

@@ -161,23 +161,20 @@ def _no_constant(name: str) -> NoReturn:
     _bad_body(f"is not valid JSON: {name} is not a JSON number")
 
 
-def _check_strings(value: Any) -> None:
-    """Every string (keys too) is UTF-8: JSON's ``\\uXXXX`` escapes can spell a lone
-    surrogate, which no UTF-8 text holds.  Iterative: the depth is already bounded, but the
-    width is not."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                _bad_body("is not valid JSON: a string holds an unpaired surrogate")
-        elif isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
+# A \uXXXX escape of a high surrogate not followed by a low one, or of a low one not preceded
+# by a high one: no UTF-8 text holds it.  Searched once escaped backslashes are removed, so
+# that every backslash left starts an escape.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def _has_lone_surrogate(body: bytes) -> bool:
+    if _SURROGATE_ESCAPE.search(body) is None:
+        return False
+    return _LONE_SURROGATE.search(body.replace(b"\\\\", b"")) is not None
 
 
 def parse_json_body(body: bytes) -> Any:
@@ -188,6 +185,8 @@ def parse_json_body(body: bytes) -> Any:
         _bad_body(f"is not valid UTF-8 (byte {exc.start})")
     if _nesting_depth(body) > MAX_JSON_DEPTH:
         _bad_body(f"is nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects")
+    if _has_lone_surrogate(body):
+        _bad_body("is not valid JSON: a string holds an unpaired surrogate")
     try:
         value = json.loads(
             text,
@@ -198,7 +197,6 @@ def parse_json_body(body: bytes) -> Any:
         )
     except ValueError as exc:  # JSONDecodeError: where and what
         _bad_body(f"is not valid JSON: {exc}")
-    _check_strings(value)
     return value
 
 
