@@ -16,8 +16,8 @@ The rules are git's (read from its source; the names below are its functions):
   root (``check_submodule_url``); a ``.gitattributes`` has no line of 2048 bytes or more.
 
 git has no limit on a path's length, but ``fsck`` warns about a name of more than 4096 bytes,
-no file system checks out a longer path, and git for Windows refuses trees nested deeper than
-512 levels (``core.maxTreeDepth``).  Hence :data:`MAX_PATH_BYTES` and
+no file system checks out a longer path, and git built with Visual C++ refuses trees nested
+deeper than 512 levels (``core.maxTreeDepth``).  Hence :data:`MAX_PATH_BYTES` and
 :data:`MAX_PATH_SEGMENTS`.  Two rules are stricter than git on Linux: a backslash is refused
 (it separates folders on Windows), and a ``.gitmodules`` that does not parse is refused (fsck
 only notes it).
@@ -108,19 +108,18 @@ def _is_hfs_dot(name: str, dotname: str) -> bool:
     return visible.isascii() and visible.lower() == "." + dotname
 
 
-def _git_reads_as(name: str, dotname: str, short_prefix: bytes) -> bool:
-    raw = name.encode("utf-8")
-    if dotname == "git":
-        return _is_ntfs_dotgit(raw) or _is_hfs_dot(name, "git")
-    return _is_ntfs_dot(raw, dotname.encode(), short_prefix) or _is_hfs_dot(name, dotname)
+def _is_dotgit(name: str) -> bool:
+    return _is_ntfs_dotgit(name.encode("utf-8")) or _is_hfs_dot(name, "git")
 
 
 def _is_dotgitmodules(name: str) -> bool:
-    return _git_reads_as(name, "gitmodules", b"gi7eba")
+    raw = name.encode("utf-8")
+    return _is_ntfs_dot(raw, b"gitmodules", b"gi7eba") or _is_hfs_dot(name, "gitmodules")
 
 
 def _is_dotgitattributes(name: str) -> bool:
-    return _git_reads_as(name, "gitattributes", b"gi7d29")
+    raw = name.encode("utf-8")
+    return _is_ntfs_dot(raw, b"gitattributes", b"gi7d29") or _is_hfs_dot(name, "gitattributes")
 
 
 def path_problem(path: str) -> str | None:
@@ -145,11 +144,10 @@ def path_problem(path: str) -> str | None:
     for depth, part in enumerate(parts, 1):
         if part in ("", ".", ".."):
             return "has an empty, '.' or '..' segment"
-        if _git_reads_as(part, "git", b""):
-            return (
-                f"has the segment {part!r}, which git refuses as a name of '.git' "
-                "on Windows or macOS"
-            )
+        if part.lower() == ".git":
+            return "has a '.git' segment"
+        if _is_dotgit(part):
+            return f"has the segment {part!r}, which Windows or macOS would read as '.git'"
         if depth < len(parts) and (_is_dotgitmodules(part) or _is_dotgitattributes(part)):
             return f"makes {part!r} a folder; git requires it to be a file"
     return None

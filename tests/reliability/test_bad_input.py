@@ -635,8 +635,8 @@ EXACT: list[tuple[str, str, str, dict[str, Any], int, str, str]] = [
         _edit("GIT~1/config"),
         400,
         "INVALID_PATH",
-        "'edits.0.path' has the segment 'GIT~1', which git refuses as a name of '.git' on "
-        "Windows or macOS: 'GIT~1/config'.",
+        "'edits.0.path' has the segment 'GIT~1', which Windows or macOS would "
+        "read as '.git': 'GIT~1/config'.",
     ),
     (
         "ntfs-trailing-dot",
@@ -645,8 +645,8 @@ EXACT: list[tuple[str, str, str, dict[str, Any], int, str, str]] = [
         _edit(".git./config"),
         400,
         "INVALID_PATH",
-        "'edits.0.path' has the segment '.git.', which git refuses as a name of '.git' on "
-        "Windows or macOS: '.git./config'.",
+        "'edits.0.path' has the segment '.git.', which Windows or macOS would "
+        "read as '.git': '.git./config'.",
     ),
     (
         "ntfs-trailing-space",
@@ -655,8 +655,8 @@ EXACT: list[tuple[str, str, str, dict[str, Any], int, str, str]] = [
         _edit(".git /config"),
         400,
         "INVALID_PATH",
-        "'edits.0.path' has the segment '.git ', which git refuses as a name of '.git' on "
-        "Windows or macOS: '.git /config'.",
+        "'edits.0.path' has the segment '.git ', which Windows or macOS would "
+        "read as '.git': '.git /config'.",
     ),
     (
         "hfs-zero-width",
@@ -665,8 +665,8 @@ EXACT: list[tuple[str, str, str, dict[str, Any], int, str, str]] = [
         _edit(".git\u200c/config"),
         400,
         "INVALID_PATH",
-        "'edits.0.path' has the segment '.git\\u200c', which git refuses as a name of '.git' on "
-        "Windows or macOS: '.git\\u200c/config'.",
+        "'edits.0.path' has the segment '.git\\u200c', which Windows or macOS would "
+        "read as '.git': '.git\\u200c/config'.",
     ),
     (
         "gitmodules-folder",
