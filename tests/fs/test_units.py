@@ -111,9 +111,12 @@ def test_exec_cwd_stays_inside_the_mount() -> None:
             inside("/m", bad)
 
 
+OVERLAY_INFO = {"org": "acme", "repo": "app", "branch": "main", "base_sha": "a" * 40}
+
+
 @pytest.fixture
 def overlay(tmp_path: Path) -> Iterator[Overlay]:
-    o = Overlay(tmp_path / "overlay")
+    o = Overlay(tmp_path / "overlay", OVERLAY_INFO)
     yield o
     o.destroy()
 
