@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from mesa_sdk import Mesa, RequestOptions
     from mesa_sdk.models import CommitResult, CreateCommitTypedDict, Repo
 
-__all__ = ["DEFAULT_READ_TIMEOUT", "Entry", "Remote", "ResolvedRef", "bounded_options"]
+__all__ = [
+    "DEFAULT_READ_TIMEOUT",
+    "GONE_CODES",
+    "Entry",
+    "Remote",
+    "ResolvedRef",
+    "bounded_options",
+]
 
 DEFAULT_READ_TIMEOUT = 10.0
 """Seconds a read the mount makes may take in all before it fails (the reader gets EIO)."""
@@ -51,7 +58,7 @@ class ResolvedRef:
     """The commit's committer time (what the mount shows as every entry's time)."""
 
 
-_GONE = frozenset({"REPO_NOT_FOUND", "REF_NOT_FOUND", "COMMIT_NOT_FOUND"})
+GONE_CODES = frozenset({"REPO_NOT_FOUND", "REF_NOT_FOUND", "COMMIT_NOT_FOUND"})
 """404 codes that say the repository or the commit is gone, not that a path is missing."""
 
 
@@ -165,7 +172,7 @@ class Remote:
                 request_options=self._read_options,
             )
         except NotFoundError as error:
-            if error.code in _GONE:
+            if error.code in GONE_CODES:
                 raise
             return None
         if not isinstance(page, DirContent):
