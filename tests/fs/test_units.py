@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import threading
@@ -237,3 +238,48 @@ def test_exec_result_helpers() -> None:
     assert not result.ok
     with pytest.raises(subprocess.CalledProcessError):
         result.check()
+
+
+def test_overlay_replays_its_journal_and_ignores_a_torn_last_line(tmp_path: Path) -> None:
+    root = tmp_path / "overlay"
+    first = Overlay(root, OVERLAY_INFO)
+    name, fd = first.new_data()
+    os.write(fd, b"bytes\n")
+    os.close(fd)
+    first.put("a/new.txt", OverlayFile(executable=True, data=name))
+    first.put("gone.txt", WHITEOUT)
+    first.sync()
+    first.put("moved", OverlayDir(base="old"))
+    first.remove("gone.txt")
+    first.sync()
+    first.put("never-acknowledged.txt", WHITEOUT)  # recorded, never synced
+    journals = [p for p in root.iterdir() if p.name.startswith("changes.journal.")]
+    assert len(journals) == 1
+    with open(journals[0], "ab") as journal:
+        journal.write(b'[{"path":"torn.txt","entry":{"type":"del')  # a kill mid-write
+    first.close()  # no compaction: as a kill -9 leaves it
+
+    second = Overlay(root, OVERLAY_INFO)
+    assert second.describe() == {
+        "a/new.txt": {"type": "file", "executable": True, "data": f"files/{name}"},
+        "moved": {"type": "dir", "moved_from": "old"},
+    }
+    assert (root / "files" / name).read_bytes() == b"bytes\n"
+    manifest = json.loads((root / "changes.json").read_text())
+    assert manifest["base_sha"] == OVERLAY_INFO["base_sha"]
+    assert manifest["entries"] == second.describe()
+    second.close()
+
+
+def test_overlay_destroy_removes_only_what_it_made(tmp_path: Path) -> None:
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "notes.txt").write_text("the user's")
+    overlay = Overlay(root, OVERLAY_INFO)
+    _, fd = overlay.new_data()
+    os.close(fd)
+    overlay.destroy()
+    assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]
+    owned = Overlay(tmp_path / "temporary", OVERLAY_INFO, owned=True)
+    owned.destroy()
+    assert not (tmp_path / "temporary").exists()

@@ -86,7 +86,8 @@ _DATA_NAME = re.compile(r"[0-9]{8,}")
 _FORMAT = 1
 
 _COMPACT_AT = 1 << 20
-"""Journal bytes past which the manifest is rewritten (and the journal started afresh)."""
+"""Journal bytes past which the manifest is rewritten (and the journal started afresh), or
+the manifest's size if larger: rewriting stays a fraction of what was appended."""
 
 
 class OverlayError(Exception):
@@ -180,8 +181,10 @@ class Overlay:
         self._records: list[dict[str, Any]] = []  # changes not yet in the journal
         self._unlinks: list[str] = []  # data files to delete once the journal says so
         self._made_data = False  # a data file was made since the last sync
+        self._made: set[str] = set()  # the data files made by this overlay object
         self._journal_fd = -1
         self._journal_bytes = 0
+        self._manifest_bytes = 0
         self._generation = 0
         self._load()
         self.compact()
@@ -241,7 +244,7 @@ class Overlay:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name, dir_fd=self._dir_fd)
         self._unlinks.clear()
-        if self._journal_bytes > _COMPACT_AT:
+        if self._journal_bytes > max(_COMPACT_AT, self._manifest_bytes):
             self.compact()
 
     def compact(self, **extra: Any) -> Path:
@@ -259,11 +262,13 @@ class Overlay:
             "generation": self._generation,
             "entries": self.describe(),
         }
+        text = json.dumps(document, indent=2, sort_keys=True) + "\n"
         temp = self.root / _MANIFEST_TEMP
         with open(temp, "w", encoding="utf-8") as out:
-            out.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+            out.write(text)
             out.flush()
             os.fsync(out.fileno())
+        self._manifest_bytes = len(text)
         manifest = self.root / MANIFEST
         os.replace(temp, manifest)
         _fsync_folder(self.root)
@@ -381,6 +386,7 @@ class Overlay:
             except FileExistsError:
                 continue
             self._made_data = True
+            self._made.add(name)
             return name, fd
 
     def open_data(self, name: str, flags: int) -> int:
@@ -420,7 +426,7 @@ class Overlay:
         for entry in self.entries.values():
             if isinstance(entry, OverlayFile) and entry.data is not None:
                 self._unlinks.append(entry.data)
-        for name in self._unlinks:
+        for name in [*self._unlinks, *self._made]:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name, dir_fd=self._dir_fd)
         self._unlinks.clear()
