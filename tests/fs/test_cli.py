@@ -91,6 +91,7 @@ def test_cli_writable_commits_on_exit_with_a_message(repo: Repo, tmp_path: Path)
             process.kill()
             subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
     assert process.returncode == 0, stderr
+    assert b"(writable, changes journalled in /" in stderr
     with small.client() as client:
         head = client.commits.list(repo=small.name, limit=1).result.commits[0]
         assert head.message.strip() == "From the CLI"

@@ -25,15 +25,18 @@ from .test_write import BASE, commit_elsewhere, read_repo_file
 
 pytestmark = pytest.mark.skipif(fuse_unavailable() is not None, reason=str(fuse_unavailable()))
 
-# A process that mounts writable on an overlay folder and serves until it is killed.
+# A process that mounts writable on an overlay folder and serves until it is killed (its
+# blob cache in the test's folder: a killed process removes nothing).
 HOLDER = textwrap.dedent(
     """
     import sys, threading
     from mesa_sdk import Mesa
     from mesa_sdk.fs import mount
-    api_key, url, org, repo, path, overlay = sys.argv[1:]
+    api_key, url, org, repo, path, overlay, cache = sys.argv[1:]
     client = Mesa(api_key=api_key, server_url=url, org=org)
-    m = mount(client, repo=repo, path=path, writable=True, overlay_dir=overlay)
+    m = mount(
+        client, repo=repo, path=path, writable=True, overlay_dir=overlay, cache_dir=cache
+    )
     print("mounted", flush=True)
     threading.Event().wait()
     """
@@ -98,6 +101,7 @@ def killed_mount(small: Repo, overlay_dir: Path, tmp_path: Path) -> Iterator[Pat
             small.name,
             str(path),
             str(overlay_dir),
+            str(tmp_path / "cache"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -194,24 +194,32 @@ class Mount:
                     overlay = Overlay(Path(overlay_dir), info)
             except (OSError, OverlayError) as error:
                 raise MountError(f"cannot use the overlay folder: {error}") from error
-        self._owns_path = path is None or not os.path.exists(path)
-        if path is None:
-            self.path = os.path.realpath(tempfile.mkdtemp(prefix="mesa-fs-"))
-        else:
-            os.makedirs(path, exist_ok=True)
-            self.path = os.path.realpath(path)
-        self._owns_cache = cache_dir is None
-        cache_root = (
-            Path(tempfile.mkdtemp(prefix="mesa-fs-cache-"))
-            if cache_dir is None
-            else Path(cache_dir)
-        )
-        self._cache_root = cache_root
-        self._prefetcher = Prefetcher() if prefetch else None
-        snapshot = Snapshot(
-            remote, BlobCache(cache_root), commit, time_ns, prefetcher=self._prefetcher
-        )
-        self._tree = MountedTree(snapshot, overlay)
+        try:
+            self._owns_path = path is None or not os.path.exists(path)
+            if path is None:
+                self.path = os.path.realpath(tempfile.mkdtemp(prefix="mesa-fs-"))
+            else:
+                os.makedirs(path, exist_ok=True)
+                self.path = os.path.realpath(path)
+            self._owns_cache = cache_dir is None
+            cache_root = (
+                Path(tempfile.mkdtemp(prefix="mesa-fs-cache-"))
+                if cache_dir is None
+                else Path(cache_dir)
+            )
+            self._cache_root = cache_root
+            self._prefetcher = Prefetcher() if prefetch else None
+            snapshot = Snapshot(
+                remote, BlobCache(cache_root), commit, time_ns, prefetcher=self._prefetcher
+            )
+            self._tree = MountedTree(snapshot, overlay)
+        except BaseException:
+            # Nothing served yet: keep what an earlier mount left, remove what this made.
+            if overlay is not None and overlay.entries:
+                overlay.close()
+            elif overlay is not None:
+                overlay.destroy()
+            raise
         self._operations = operations_for(self._tree)
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
