@@ -15,7 +15,7 @@ import pytest
 
 from mesa_sdk.fs._lowlevel import _child, _Inodes, lowlevel_supported
 from mesa_sdk.fs.blobs import BlobCache, git_blob_id, git_blob_id_of_file
-from mesa_sdk.fs.overlay import WHITEOUT, Overlay, OverlayDir, OverlayFile
+from mesa_sdk.fs.overlay import WHITEOUT, Overlay, OverlayDir, OverlayError, OverlayFile
 from mesa_sdk.fs.paths import check_storable_name, inside, repo_path
 from mesa_sdk.fs.remote import Entry
 from mesa_sdk.fs.shell import ExecResult
@@ -283,3 +283,11 @@ def test_overlay_destroy_removes_only_what_it_made(tmp_path: Path) -> None:
     owned = Overlay(tmp_path / "temporary", OVERLAY_INFO, owned=True)
     owned.destroy()
     assert not (tmp_path / "temporary").exists()
+
+
+def test_an_overlay_folder_serves_one_overlay_at_a_time(tmp_path: Path) -> None:
+    first = Overlay(tmp_path / "overlay", OVERLAY_INFO)
+    with pytest.raises(OverlayError, match="is in use by another mount"):
+        Overlay(tmp_path / "overlay", OVERLAY_INFO)
+    first.close()
+    Overlay(tmp_path / "overlay", OVERLAY_INFO).destroy()

@@ -23,6 +23,7 @@ O_NOFOLLOW, so even a symlink planted in the folder is refused, not followed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mesa_sdk.fs.errors import FsError
 from mesa_sdk.fs.paths import is_within, relative_to
 from mesa_sdk.fs.remote import Entry
 
@@ -90,8 +92,9 @@ _COMPACT_AT = 1 << 20
 the manifest's size if larger: rewriting stays a fraction of what was appended."""
 
 
-class OverlayError(Exception):
-    """The overlay folder holds a manifest that cannot be read."""
+class OverlayError(FsError):
+    """The overlay folder is in use by another mount, or holds a manifest that cannot be
+    read."""
 
 
 def read_manifest(root: Path) -> dict[str, Any] | None:
@@ -173,6 +176,13 @@ class Overlay:
         root.mkdir(parents=True, exist_ok=True)
         self.files.mkdir(exist_ok=True)
         self._dir_fd = os.open(self.files, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            # One overlay object per folder at a time (the kernel drops the lock with the
+            # process, so a killed mount does not hold it).
+            fcntl.flock(self._dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._dir_fd)
+            raise OverlayError(f"{root} is in use by another mount") from None
         self.info = dict(info)
         self.entries: dict[str, OverlayEntry] = {}
         self._children: dict[str, set[str]] = {}
