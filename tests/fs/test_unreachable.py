@@ -20,8 +20,8 @@ from mesa_emulator.server import Emulator
 from mesa_sdk import Mesa
 from mesa_sdk.fs import mount
 
-from .conftest import FILES, Repo, fuse_unavailable, make_repo
-from .test_cli import mesa_fs
+from .conftest import FILES, Repo, fuse_unavailable, make_repo, mounted_paths
+from .test_cli import mesa_fs, wait_mounted
 
 pytestmark = pytest.mark.skipif(fuse_unavailable() is not None, reason=str(fuse_unavailable()))
 
@@ -198,3 +198,46 @@ def test_cli_stops_on_a_signal_while_connecting(
     assert f"stopped by {signal.Signals(sig).name} before the mount was ready".encode() in stderr
     assert stopped < 2.0
     assert not path.exists() or os.listdir(path) == []
+
+
+def test_cli_stops_on_a_signal_while_a_reader_waits_for_a_hung_server(
+    small: Repo, proxy: SwitchableProxy, tmp_path: Path
+) -> None:
+    path = tmp_path / "mnt"
+    env = {
+        **os.environ,
+        "MESA_API_KEY": small.emulator.api_key,
+        "MESA_SERVER_URL": small.emulator.url.replace(
+            f":{small.emulator.port}/", f":{proxy.port}/"
+        ),
+    }
+    process = subprocess.Popen(
+        [*mesa_fs(), "mount", f"{small.org}/{small.name}", str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    reader: subprocess.Popen[bytes] | None = None
+    try:
+        wait_mounted(process, path)
+        assert "README.md" in os.listdir(path)
+        proxy.blackhole()
+        reader = subprocess.Popen(
+            ["cat", str(path / "README.md")], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        time.sleep(0.5)  # the reader waits on the server
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+        stopped = time.monotonic() - sent
+        reader.communicate(timeout=READ_BOUND)
+    finally:
+        for running in (process, reader):
+            if running is not None and running.poll() is None:
+                running.kill()
+                running.wait(timeout=10)
+        subprocess.run(["fusermount", "-u", "-z", str(path)], capture_output=True, check=False)
+    assert process.returncode == 0, stderr
+    assert stopped < 2.0
+    assert reader.returncode != 0
+    assert str(path) not in mounted_paths()
