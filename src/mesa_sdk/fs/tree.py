@@ -387,6 +387,7 @@ class MountedTree:
                 data = self.overlay.open_data(name, os.O_RDWR)
             try:
                 os.ftruncate(data, length)
+                os.fsync(data)  # no descriptor of the caller's will flush this one
             finally:
                 os.close(data)
 
