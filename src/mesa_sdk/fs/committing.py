@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mesa_sdk.fs.blobs import BlobCache
 from mesa_sdk.fs.changes import file_edit
 from mesa_sdk.fs.errors import MountError, UnsupportedChangeError
-from mesa_sdk.fs.overlay import MANIFEST, Overlay, OverlayError, read_manifest
+from mesa_sdk.fs.overlay import MANIFEST, Overlay, OverlayError, overlay_info, read_manifest
 from mesa_sdk.fs.remote import DEFAULT_READ_TIMEOUT, Remote, ResolvedRef
 from mesa_sdk.fs.snapshot import Snapshot
 from mesa_sdk.fs.tree import MAX_EDITS, MountedTree
@@ -27,7 +27,6 @@ __all__ = [
     "DEFAULT_AUTHOR",
     "commit_changes",
     "commit_overlay",
-    "overlay_info",
     "recorded_manifest",
     "signature",
 ]
@@ -43,13 +42,6 @@ def signature(author: AuthorTypedDict | Mapping[str, str]) -> AuthorTypedDict:
         return {"name": str(author["name"]), "email": str(author["email"])}
     except KeyError as missing:
         raise ValueError(f"an author needs a name and an email, {missing} is missing") from None
-
-
-def overlay_info(
-    org: str | None, repo: str, branch: str | None, base: str | None
-) -> dict[str, Any]:
-    """What heads an overlay's manifest: where its changes go, and on top of which commit."""
-    return {"org": org, "repo": repo, "branch": branch, "base_sha": base}
 
 
 def recorded_manifest(

@@ -24,13 +24,12 @@ from mesa_sdk.fs.changes import PendingChange
 from mesa_sdk.fs.committing import (
     DEFAULT_AUTHOR,
     commit_changes,
-    overlay_info,
     recorded_manifest,
     signature,
 )
 from mesa_sdk.fs.errors import MountError, PendingChangesError, RebaseConflictError
 from mesa_sdk.fs.operations import operations_for
-from mesa_sdk.fs.overlay import Overlay, OverlayError
+from mesa_sdk.fs.overlay import Overlay, OverlayError, overlay_info
 from mesa_sdk.fs.paths import inside
 from mesa_sdk.fs.prefetch import Prefetcher
 from mesa_sdk.fs.remote import DEFAULT_READ_TIMEOUT, Remote, ResolvedRef

@@ -46,6 +46,7 @@ __all__ = [
     "OverlayError",
     "OverlayFile",
     "Whiteout",
+    "overlay_info",
     "read_manifest",
 ]
 
@@ -95,6 +96,13 @@ the manifest's size if larger: rewriting stays a fraction of what was appended."
 class OverlayError(FsError):
     """The overlay folder is in use by another mount, or holds a manifest that cannot be
     read."""
+
+
+def overlay_info(
+    org: str | None, repo: str, branch: str | None, base: str | None
+) -> dict[str, Any]:
+    """What heads an overlay's manifest: where its changes go, and on top of which commit."""
+    return {"org": org, "repo": repo, "branch": branch, "base_sha": base}
 
 
 def read_manifest(root: Path) -> dict[str, Any] | None:
