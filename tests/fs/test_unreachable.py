@@ -204,12 +204,15 @@ def test_cli_stops_on_a_signal_while_a_reader_waits_for_a_hung_server(
     small: Repo, proxy: SwitchableProxy, tmp_path: Path
 ) -> None:
     path = tmp_path / "mnt"
+    temporary = tmp_path / "tmp"  # where the process makes its temporary folders
+    temporary.mkdir()
     env = {
         **os.environ,
         "MESA_API_KEY": small.emulator.api_key,
         "MESA_SERVER_URL": small.emulator.url.replace(
             f":{small.emulator.port}/", f":{proxy.port}/"
         ),
+        "TMPDIR": str(temporary),
     }
     process = subprocess.Popen(
         [*mesa_fs(), "mount", f"{small.org}/{small.name}", str(path)],
@@ -241,3 +244,4 @@ def test_cli_stops_on_a_signal_while_a_reader_waits_for_a_hung_server(
     assert stopped < 2.0
     assert reader.returncode != 0
     assert str(path) not in mounted_paths()
+    assert list(temporary.iterdir()) == []  # its blob cache too, though a download hung

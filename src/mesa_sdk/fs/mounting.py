@@ -225,6 +225,7 @@ class Mount:
         self._after_serving: Callable[[], None] | None = None
         self._serving = threading.Lock()
         self._thread_done = False
+        self._files_removed = False
         self._unmounted = False
         self._closed = False
 
@@ -389,13 +390,23 @@ class Mount:
             with self._serving:
                 serving = self._thread is not None and not self._thread_done
                 if serving:
-                    # A detached mount still serves its last open files: clean up after it.
+                    # A detached mount still serves its last open files: clean up after it,
+                    # or when the program exits first (a reader still waits on the server).
                     self._after_serving = lambda: self._remove_files(keep_overlay)
-            if not serving:
+            if serving:
+                atexit.register(self._remove_files, keep_overlay)
+            else:
                 self._remove_files(keep_overlay)
             log.info("unmounted %s", self.path)
 
     def _remove_files(self, keep_overlay: bool) -> None:
+        """Removes the temporary folders and closes (or destroys) the overlay; once."""
+        with self._serving:
+            if self._files_removed:
+                return
+            self._files_removed = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self._remove_files)
         self._tree.snapshot.blobs.close()
         if self._owns_cache:
             shutil.rmtree(self._cache_root, ignore_errors=True)
