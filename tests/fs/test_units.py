@@ -291,3 +291,37 @@ def test_an_overlay_folder_serves_one_overlay_at_a_time(tmp_path: Path) -> None:
         Overlay(tmp_path / "overlay", OVERLAY_INFO)
     first.close()
     Overlay(tmp_path / "overlay", OVERLAY_INFO).destroy()
+
+
+def test_overlay_compacts_a_long_journal_and_replays_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mesa_sdk.fs.overlay as overlay_module
+
+    monkeypatch.setattr(overlay_module, "_COMPACT_AT", 200)
+    root = tmp_path / "overlay"
+    first = Overlay(root, OVERLAY_INFO)
+    for number in range(20):
+        first.put(f"gone/{number}.txt", WHITEOUT)
+        first.sync()
+    journals = sorted(p.name for p in root.iterdir() if p.name.startswith("changes.journal."))
+    assert journals != ["changes.journal.1"] and len(journals) == 1  # started afresh
+    described = first.describe()
+    first.close()
+    second = Overlay(root, OVERLAY_INFO)
+    assert second.describe() == described and len(described) == 20
+    second.close()
+
+
+def test_overlay_drops_an_entry_whose_bytes_never_reached_the_disk(tmp_path: Path) -> None:
+    root = tmp_path / "overlay"
+    first = Overlay(root, OVERLAY_INFO)
+    name, fd = first.new_data()
+    os.close(fd)
+    first.put("kept.txt", OverlayFile(executable=False, data=name))
+    first.put("lost.txt", OverlayFile(executable=False, data="00000999"))
+    first.sync()
+    first.close()
+    second = Overlay(root, OVERLAY_INFO)
+    assert list(second.describe()) == ["kept.txt"]
+    second.close()

@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import itertools
 import json
+import logging
 import os
 import re
 import shutil
@@ -78,6 +79,8 @@ class Whiteout:
 WHITEOUT = Whiteout()
 
 OverlayEntry = OverlayFile | OverlayDir | Whiteout
+
+log = logging.getLogger("mesa_sdk.fs")
 
 _DATA_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -234,6 +237,7 @@ class Overlay:
                     self.stat_data(entry.data)
                 except FileNotFoundError:
                     # Only a power loss in the middle of a change can leave this.
+                    log.warning("%s: %s names %s, which is missing", self.root, path, entry.data)
                     self.remove(path)
         self._records.clear()
 
