@@ -325,3 +325,30 @@ def test_overlay_drops_an_entry_whose_bytes_never_reached_the_disk(tmp_path: Pat
     second = Overlay(root, OVERLAY_INFO)
     assert list(second.describe()) == ["kept.txt"]
     second.close()
+
+
+def test_a_failed_journal_write_leaves_no_half_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "overlay"
+    first = Overlay(root, OVERLAY_INFO)
+    first.put("one.txt", WHITEOUT)
+    first.sync()
+    real_write = os.write
+
+    def disk_full(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data[:5]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    first.put("two.txt", WHITEOUT)
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", disk_full)
+        with pytest.raises(OSError) as caught:
+            first.sync()
+    assert caught.value.errno == errno.ENOSPC
+    first.put("three.txt", WHITEOUT)
+    first.sync()  # the change that failed to sync is written with this one
+    first.close()
+    second = Overlay(root, OVERLAY_INFO)
+    assert list(second.describe()) == ["one.txt", "three.txt", "two.txt"]
+    second.close()

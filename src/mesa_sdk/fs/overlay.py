@@ -207,8 +207,12 @@ class Overlay:
         self._journal_bytes = 0
         self._manifest_bytes = 0
         self._generation = 0
-        self._load()
-        self.compact()
+        try:
+            self._load()
+            self.compact()
+        except BaseException:
+            self.close()
+            raise
 
     # ---- the journal ------------------------------------------------------------------
 
@@ -256,11 +260,17 @@ class Overlay:
             self._made_data = False
         if self._records:
             line = json.dumps(self._records, separators=(",", ":")).encode() + b"\n"
+            try:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(self._journal_fd, view) :]
+                os.fsync(self._journal_fd)
+            except OSError:
+                # A disk full, say: no half line may stay before the next one. The records
+                # stay too, for the next sync.
+                os.ftruncate(self._journal_fd, self._journal_bytes)
+                raise
             self._records.clear()
-            view = memoryview(line)
-            while view:
-                view = view[os.write(self._journal_fd, view) :]
-            os.fsync(self._journal_fd)
             self._journal_bytes += len(line)
         for name in self._unlinks:
             with contextlib.suppress(FileNotFoundError):
