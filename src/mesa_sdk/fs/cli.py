@@ -119,6 +119,9 @@ def _mount(args: argparse.Namespace, author: dict[str, str] | None) -> int:
     if not slash or not org or not repo or "/" in repo:
         print(f"mesa-fs: expected ORG/REPO, got {args.repository!r}", file=sys.stderr)
         return 2
+    if (args.overlay_dir or args.message) and not args.writable:
+        print("mesa-fs: --overlay-dir and --message need --writable", file=sys.stderr)
+        return 2
 
     # Handlers first: libfuse then leaves these signals alone. Until the mount serves, a
     # signal unwinds whatever runs (a request to a server that does not answer included);
