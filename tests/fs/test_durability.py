@@ -175,19 +175,23 @@ def test_kill_9_then_a_new_mount_shows_the_changes_and_commits_them(
     assert sorted(p.name for p in killed_mount.iterdir()) == ["mine.txt"]
 
 
-def test_kill_9_then_mesa_fs_commit_commits_the_changes(small: Repo, killed_mount: Path) -> None:
+def mesa_fs_commit(repo: Repo, overlay: Path, message: str) -> subprocess.CompletedProcess[bytes]:
     env = {
         **os.environ,
-        "MESA_API_KEY": small.emulator.api_key,
-        "MESA_SERVER_URL": small.emulator.url,
+        "MESA_API_KEY": repo.emulator.api_key,
+        "MESA_SERVER_URL": repo.emulator.url,
     }
-    result = subprocess.run(
-        [*mesa_fs(), "commit", str(killed_mount), "--message", "m"],
+    return subprocess.run(
+        [*mesa_fs(), "commit", str(overlay), "--message", message],
         env=env,
         capture_output=True,
         timeout=60,
         check=False,
     )
+
+
+def test_kill_9_then_mesa_fs_commit_commits_the_changes(small: Repo, killed_mount: Path) -> None:
+    result = mesa_fs_commit(small, killed_mount, "m")
     assert result.returncode == 0, result.stderr
     assert_committed_once(small, "m")
     with small.client() as client:
@@ -201,6 +205,8 @@ def test_a_left_overlay_on_a_moved_branch_is_a_conflict_and_is_kept(
 ) -> None:
     with small.client() as client:
         theirs = commit_elsewhere(client, small, "theirs.txt", "theirs\n")
+        refused = mesa_fs_commit(small, killed_mount, "Would overwrite")
+        assert refused.returncode == 1 and b"409 BRANCH_MOVED" in refused.stderr, refused.stderr
         with pytest.raises(ConflictError) as caught:
             commit_overlay(client, killed_mount, "Would overwrite", author=AUTHOR)
         assert caught.value.code == "BRANCH_MOVED"
