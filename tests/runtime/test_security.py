@@ -91,7 +91,10 @@ def test_debug_logs_redact_credentials_and_leave_out_bodies(
     assert (
         messages[1] == "repos.create attempt 1: 503 Service Unavailable in 0 ms (request id req_1)"
     )
-    assert messages[2] == "repos.create: status 503 (backoff); retrying in 0.50 s (attempt 2)"
+    assert messages[2] == (
+        "repos.create: retrying POST /api/v1/acme/repos in 0.50 s "
+        "(attempt 2 of the call, 0.0 s elapsed): status 503"
+    )
     assert [r.levelname for r in caplog.records][:3] == ["DEBUG", "DEBUG", "INFO"]
     assert messages[-1] == "repos.create attempt 2: 201 Created in 0 ms (request id req_2)"
 
@@ -103,7 +106,12 @@ def test_logs_say_why_a_call_is_not_retried(
     router.get(REPO_URL).respond(404)
     with pytest.raises(APIError):
         make_core().call(GET_REPO, REPO_ARGS, None, None)
-    assert caplog.records[-1].getMessage() == "repos.get: not retrying: status 404 is not retryable"
+    # At DEBUG: an answer that was never worth retrying is the caller's to report.
+    assert caplog.records[-1].levelname == "DEBUG"
+    assert caplog.records[-1].getMessage() == (
+        "repos.get: giving up on GET /api/v1/acme/r after 1 attempt over 0.0 s: status 404; "
+        "not retryable"
+    )
 
 
 def test_the_log_filter_scrubs_keys_from_any_record(caplog: pytest.LogCaptureFixture) -> None:
