@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ import respx
 
 from mesa_sdk._runtime.client import BaseClient
 from mesa_sdk._runtime.errors import APIConnectionError, APIError, InvalidRequestError, MesaError
-from mesa_sdk._runtime.logs import redact_headers
+from mesa_sdk._runtime.logs import log_to_stderr_from_environment, redact_headers
 
 from .support import API_KEY, CREATE_REPO, GET_REPO, SERVER, envelope, make_core, repo_json
 
@@ -177,3 +178,54 @@ def test_a_key_that_contains_another_key_is_scrubbed_whole(
     caplog.set_level(logging.DEBUG, logger="mesa_sdk")
     logging.getLogger("mesa_sdk").info("abcdefgh_longer_key and abcdefgh")
     assert caplog.records[-1].getMessage() == "[redacted] and [redacted]"
+
+
+# -- MESA_LOG -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sdk_logger_restored() -> Iterator[logging.Logger]:
+    """The `mesa_sdk` logger, with its level and handlers put back after the test."""
+    logger = logging.getLogger("mesa_sdk")
+    level, handlers = logger.level, list(logger.handlers)
+    try:
+        yield logger
+    finally:
+        for handler in logger.handlers:
+            if handler not in handlers:
+                logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_mesa_log_info_prints_retries_on_stderr_without_the_key(
+    router: respx.MockRouter,
+    capsys: pytest.CaptureFixture[str],
+    sdk_logger_restored: logging.Logger,
+) -> None:
+    sdk_logger_restored.setLevel(logging.NOTSET)
+    handler = log_to_stderr_from_environment({"MESA_LOG": "INFO"})
+    assert handler is not None and sdk_logger_restored.level == logging.INFO
+    router.get(REPO_URL).mock(
+        side_effect=[
+            httpx.Response(503, text=f"echo {API_KEY}"),
+            httpx.Response(200, json=repo_json()),
+        ]
+    )
+    make_core().call(GET_REPO, REPO_ARGS, None, None)
+    sdk_logger_restored.info("the key %s", API_KEY)
+    lines = [line.split(" mesa_sdk ", 1)[1] for line in capsys.readouterr().err.splitlines()]
+    assert lines == [
+        "INFO: repos.get: retrying GET /api/v1/acme/r in 0.50 s (attempt 2 of the call, "
+        "0.0 s elapsed): status 503",
+        "INFO: the key [redacted]",
+    ]
+
+
+def test_mesa_log_unset_or_unknown_adds_no_handler(sdk_logger_restored: logging.Logger) -> None:
+    before = list(sdk_logger_restored.handlers)
+    assert log_to_stderr_from_environment({}) is None
+    with pytest.warns(
+        UserWarning, match="^MESA_LOG='loud' is ignored: expected one of info, debug$"
+    ):
+        assert log_to_stderr_from_environment({"MESA_LOG": "loud"}) is None
+    assert sdk_logger_restored.handlers == before

@@ -273,10 +273,9 @@ def _credentials_sent(response: httpx.Response) -> Iterator[str]:
         return
     for name, value in headers.items():
         if is_credential_header(name):
-            yield value
+            # `Bearer <key>` shows as `Bearer [redacted]`, as in the logs.
             scheme, _, token = value.partition(" ")
-            if token and scheme.lower() in ("bearer", "basic", "token"):
-                yield token
+            yield token if token and scheme.lower() in ("bearer", "basic", "token") else value
 
 
 def _read_envelope(
