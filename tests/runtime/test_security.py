@@ -14,7 +14,16 @@ from mesa_sdk._runtime.client import BaseClient
 from mesa_sdk._runtime.errors import APIConnectionError, APIError, InvalidRequestError, MesaError
 from mesa_sdk._runtime.logs import log_to_stderr_from_environment, redact_headers
 
-from .support import API_KEY, CREATE_REPO, GET_REPO, SERVER, envelope, make_core, repo_json
+from .support import (
+    API_KEY,
+    CREATE_REPO,
+    GET_REPO,
+    LIST_REPOS,
+    SERVER,
+    envelope,
+    make_core,
+    repo_json,
+)
 
 REPO_URL = f"{SERVER}/acme/r"
 REPO_ARGS = {"org": "acme", "repo": "r"}
@@ -229,3 +238,20 @@ def test_mesa_log_unset_or_unknown_adds_no_handler(sdk_logger_restored: logging.
     ):
         assert log_to_stderr_from_environment({"MESA_LOG": "loud"}) is None
     assert sdk_logger_restored.handlers == before
+
+
+EMPTY_LIST = {"repos": [], "next_cursor": None, "has_more": False}
+
+
+def test_retry_lines_show_the_path_as_sent_without_the_query(
+    router: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mesa_sdk")
+    router.get(url__startswith=f"{SERVER}/ac%2Fme/repos").mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json=EMPTY_LIST)]
+    )
+    make_core().call(LIST_REPOS, {"org": "ac/me", "cursor": "c_secretish"}, None, None)
+    assert [record.getMessage() for record in caplog.records] == [
+        "repos.list: retrying GET /api/v1/ac%2Fme/repos in 0.50 s (attempt 2 of the call, "
+        "0.0 s elapsed): status 503"
+    ]

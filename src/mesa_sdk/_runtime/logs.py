@@ -146,6 +146,11 @@ def log_transport_error(context: HookContext, error: Exception, elapsed_seconds:
     )
 
 
+def _path(request: httpx.Request) -> str:
+    # As sent (percent-encoded: `feature%2Fx` is one segment), without the query.
+    return request.url.raw_path.split(b"?", 1)[0].decode("ascii")
+
+
 def log_retry(
     context: HookContext,
     request: httpx.Request,
@@ -158,7 +163,7 @@ def log_retry(
         "%s: retrying %s %s in %.2f s (%sattempt %d of the call, %.1f s elapsed): %s",
         context.method_name,
         request.method,
-        request.url.path,
+        _path(request),
         delay_seconds,
         "Retry-After; " if wait_source == "Retry-After" else "",
         context.attempt + 1,
@@ -181,7 +186,7 @@ def log_final_failure(
         "%s: giving up on %s %s after %d attempt%s over %.1f s: %s; %s",
         context.method_name,
         request.method,
-        request.url.path,
+        _path(request),
         context.attempt,
         "" if context.attempt == 1 else "s",
         elapsed_seconds,

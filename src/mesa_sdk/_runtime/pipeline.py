@@ -127,8 +127,9 @@ class CallAttempts:
         decision = self._schedule.after_status(
             response.status_code, error.code, retry_after, self._clock.monotonic()
         )
-        # An answer that was never worth retrying is the caller's to report, not a log line's.
-        quiet = self._attempt == 1 and decision.note == "not retryable"
+        # A call that ends with its first answer (a 404, say) is the caller's to report; the
+        # log notes it at DEBUG only.
+        quiet = self._attempt == 1
         return self._wait_or_raise(context, request, decision, error, None, quiet=quiet)
 
     def failed_in_transport(
