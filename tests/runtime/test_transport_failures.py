@@ -389,3 +389,34 @@ async def test_async_refusals_are_retried_as_briefly() -> None:
         await core.call_async(GET_REPO, REPO_ARGS, None, None)
     assert len(attempts) == 6
     assert str(caught.value).endswith(": connection refused (6 attempts over 6.6 s)")
+
+
+def connect_times_out(core_clock: Callable[[], ClientCore]) -> Outcome:
+    """An attempt that spends its whole connect timeout (on the fake clock), then fails."""
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        clock_of(core_clock()).advance(request.extensions["timeout"]["connect"])
+        raise httpx.ConnectTimeout("timed out", request=request)
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    ("timeout_ms", "message_end"),
+    [
+        # One 30 s connect timeout is already past the 10 s allowed.
+        (30_000, "connect timed out after 30 s (1 attempt over 30.0 s)"),
+        # Attempts start at 0, 2.5, 5.25 and 8.4 s; the next would start past 10 s.
+        (2_000, "connect timed out after 2 s (4 attempts over 10.4 s)"),
+    ],
+)
+def test_unreachable_time_counts_from_the_start_of_the_first_failed_attempt(
+    timeout_ms: int, message_end: str
+) -> None:
+    holder: list[ClientCore] = []
+    fail = connect_times_out(lambda: holder[0])
+    core, _ = core_over(iter([fail] * 10), timeout_ms=timeout_ms)
+    holder.append(core)
+    with pytest.raises(APITimeoutError) as caught:
+        core.call(GET_REPO, REPO_ARGS, None, None)
+    assert str(caught.value) == f"repos.get: GET {REPO_URL} failed: {message_end}"

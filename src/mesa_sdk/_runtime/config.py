@@ -135,9 +135,9 @@ class RetryConfig:
 
     `max_unreachable_time` (milliseconds) bounds how long a server that cannot be reached at
     all (connection refused, no route, name not resolved, connect timed out) is retried:
-    no wait is started that would end more than this long after the first such failure in a
-    row. A restarting server is back within it; a dead one fails the call well before
-    `backoff.max_elapsed_time`, which still bounds every other retry.
+    no wait is started that would end more than this long after the start of the first attempt
+    of a run of such failures. A restarting server is back within it; a dead one fails the
+    call well before `backoff.max_elapsed_time`, which still bounds every other retry.
     """
 
     strategy: RetryStrategy

@@ -148,7 +148,7 @@ class CallAttempts:
             elapsed_seconds=now - self._started_at,
         )
         self._hooks.run_after_error(context, None, error)
-        decision = self._schedule.after_transport_error(described, now)
+        decision = self._schedule.after_transport_error(described, now, self._attempt_started_at)
         return self._wait_or_raise(context, request, decision, error, failure, quiet=False)
 
     def _wait_or_raise(

@@ -105,8 +105,10 @@ class RetrySchedule:
             return RetryDecision(None, failure, "not retryable")
         return self._plan(failure, retry_after, now, self.deadline)
 
-    def after_transport_error(self, failure: TransportFailure, now: float) -> RetryDecision:
-        """What to do after no response came."""
+    def after_transport_error(
+        self, failure: TransportFailure, now: float, attempt_started_at: float
+    ) -> RetryDecision:
+        """What to do after no response came to the attempt started at `attempt_started_at`."""
         if failure.kind != "unreachable":
             self._unreachable_since = None
         if failure.kind == "tls":
@@ -118,7 +120,9 @@ class RetrySchedule:
         if failure.kind == "interrupted":
             return self._plan(failure.reason, None, now, self.deadline)
         if self._unreachable_since is None:
-            self._unreachable_since = now
+            # From the attempt's start: a connect that timed out after 60 s has been
+            # unreachable for those 60 s.
+            self._unreachable_since = attempt_started_at
         give_up_at = self._unreachable_since + self._max_unreachable_time / 1000
         return self._plan(failure.reason, None, now, give_up_at)
 
