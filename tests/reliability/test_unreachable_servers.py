@@ -97,7 +97,7 @@ def test_a_closed_port_fails_within_seconds_saying_what_was_tried() -> None:
     )
     # The default backoff fits 5 to 7 waits in 10 s, whatever its jitter draws.
     assert 6 <= attempts <= 8 and caught.value.attempts == attempts
-    assert 4.0 <= reported <= elapsed
+    assert 4.0 <= reported <= elapsed + 0.05  # reported to a tenth of a second
 
 
 async def test_the_async_client_reads_the_refusal_behind_anyio_s_summary_error() -> None:
