@@ -606,6 +606,7 @@ class Builder:
                 max_elapsed_time=int(backoff["maxElapsedTime"]),
                 retry_connection_errors=bool(config.get("retryConnectionErrors", True)),
                 jitter=self.settings.defaults.retry_jitter,
+                max_unreachable_time=self.settings.defaults.retry_max_unreachable_time,
             )
         except KeyError as exc:
             raise SpecError(f"x-speakeasy-retries.backoff lacks {exc.args[0]}") from exc

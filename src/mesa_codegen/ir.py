@@ -200,6 +200,7 @@ class RetryDefaults:
     max_elapsed_time: int
     retry_connection_errors: bool
     jitter: float
+    max_unreachable_time: int
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class ClientSettings(_Strict):
 class DefaultSettings(_Strict):
     timeout_ms: int = Field(gt=0)
     retry_jitter: float = Field(ge=0, le=1)
+    retry_max_unreachable_time: int = Field(gt=0)
 
 
 class ModelSettings(_Strict):

@@ -42,6 +42,7 @@ DEFAULTS = SdkDefaults(
             jitter=0.25,
         ),
         retry_connection_errors=True,
+        max_unreachable_time=10000,
     ),
     api_key_env="MESA_API_KEY",
     server_url_env="MESA_SERVER_URL",
@@ -71,6 +72,15 @@ class Mesa(BaseClient):
         headers: Headers sent with every request.
         client: An `httpx.Client` to send sync requests with; the SDK does not close it.
         async_client: An `httpx.AsyncClient` for async requests; the SDK does not close it.
+
+    A client of yours (`client`, `async_client`) is used as it is: its timeout (unless
+    `timeout_ms` is given here or per call), transport, TLS settings, proxies, limits,
+    `follow_redirects`, event hooks, auth, cookies, query parameters and headers all apply.
+    The SDK's own headers win over the client's: `Authorization` (from `api_key`),
+    `User-Agent`, `Accept`, `Content-Type` and the idempotency key; pass `headers` to add
+    more. The SDK adds nothing to such a client: in particular not the event hook that strips
+    credential headers (other than `Authorization`, which httpx drops itself) from a redirect
+    to another host, which the clients the SDK opens have.
     """
 
     def __init__(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -202,6 +203,18 @@ def loopback_http_server(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port bound but not listening: every connection is refused, and no other
+    process can take the port while the test runs."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
 
 
 def server_port(server: QuietHTTPServer) -> int:

@@ -8,6 +8,7 @@ import http.server
 import json
 import logging
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from .support import (
     commit_body,
     fast_retries,
     loopback_http_server,
+    refusing_port,
     sdk_client,
     self_signed_certificate,
     server_port,
@@ -293,7 +295,15 @@ def test_tls_is_verified_by_default_and_a_bad_certificate_is_not_retried(
     error = caught.value
     assert isinstance(error.__cause__, httpx.ConnectError)
     assert any(isinstance(cause, ssl.SSLCertVerificationError) for cause in _chain(error))
-    assert "CERTIFICATE_VERIFY_FAILED" in str(error)
+    assert re.fullmatch(
+        re.escape(
+            f"repos.get: GET {url}/acme/r failed: cannot connect to https://127.0.0.1:"
+            f"{server_port(server)}: TLS handshake failed: certificate verify failed "
+            "(self-signed certificate) (1 attempt over "
+        )
+        + r"\d+\.\d s\)",
+        str(error),
+    ), str(error)
     # Not retried: one attempt, one connection.
     assert error.attempts == 1
     assert server.connections == 1
@@ -323,3 +333,60 @@ def test_the_same_server_is_reached_when_its_certificate_is_trusted(
             assert client.repos.get(repo="r").name == "r"
     finally:
         trusting.close()
+
+
+# -- MESA_LOG -------------------------------------------------------------------------------
+
+RETRYING_SCRIPT = """
+import logging, sys
+
+from mesa_sdk import APIConnectionError, Mesa
+
+key, url = sys.argv[1], sys.argv[2]
+retries = {
+    "strategy": "backoff",
+    "backoff": {"initial_interval": 50, "max_interval": 100},
+    "max_unreachable_time": 300,
+}
+with Mesa(api_key=key, server_url=url, org="acme", retry_config=retries) as client:
+    try:
+        client.repos.get(repo="r")
+    except APIConnectionError:
+        pass
+# A record that quotes the key on a child logger: the stderr handler scrubs it too.
+logging.getLogger("mesa_sdk.probe").info("the key is %s", key)
+"""
+
+
+def test_mesa_log_info_prints_retries_on_stderr_without_the_key(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    with refusing_port() as port:
+        url = f"http://127.0.0.1:{port}/api/v1"
+        result = subprocess.run(
+            [sys.executable, "-c", RETRYING_SCRIPT, KEY, url],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(root / "src"), "MESA_LOG": "info"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    assert result.stdout == ""
+    assert KEY not in result.stderr
+    # Each line: "<date> <time> <logger> <LEVEL>: <message>".
+    lines = [line.split(" ", 2)[2] for line in result.stderr.splitlines()]
+    refused = f"cannot connect to http://127.0.0.1:{port}: connection refused"
+    retrying = re.compile(
+        r"mesa_sdk INFO: repos\.get: retrying GET /api/v1/acme/r in 0\.\d\d s \(attempt (\d) of "
+        rf"the call, \d\.\d s elapsed\): {re.escape(refused)}"
+    )
+    retries = [retrying.fullmatch(line) for line in lines[:-2]]
+    assert all(retries) and len(retries) >= 2, lines
+    assert [int(match[1]) for match in retries if match] == list(range(2, len(retries) + 2))
+    assert re.fullmatch(
+        rf"mesa_sdk INFO: repos\.get: giving up on GET /api/v1/acme/r after {len(retries) + 1} "
+        rf"attempts over \d\.\d s: {re.escape(refused)}; waiting 0\.\d\d s \(backoff\) would pass "
+        r"max_unreachable_time \(300 ms\)",
+        lines[-2],
+    ), lines[-2]
+    assert lines[-1] == "mesa_sdk.probe INFO: the key is [redacted]"

@@ -1,5 +1,6 @@
-"""`max_elapsed_time` bounds a whole call in real time, and the server's `Retry-After` is
-honoured but never waited for past the deadline.
+"""`max_elapsed_time` bounds a whole call in real time, the server's `Retry-After` is
+honoured but never waited for past the deadline, and a caller's own httpx client keeps its
+timeout unless `timeout_ms` is given.
 
 These are the only timed assertions of the suite: the promise itself is a bound. The fake
 clock tests of tests/runtime/test_retries.py pin the arithmetic; these check it holds against
@@ -9,12 +10,15 @@ a real server, with margins of a few hundred milliseconds for a loaded machine.
 from __future__ import annotations
 
 import logging
+import re
 import time
+from typing import Any
 
+import httpx
 import pytest
 
 from mesa_emulator.server import Emulator
-from mesa_sdk import APITimeoutError, ServerError
+from mesa_sdk import APITimeoutError, Mesa, ServerError
 
 from .support import HookRecorder, fast_retries, script_for, sdk_client
 
@@ -97,7 +101,52 @@ def test_a_rate_limited_call_waits_as_long_as_the_server_says(
         finally:
             emu.set_rate_limit(None)
     assert recorder.outcomes() == ["ok", "RateLimitError", "ok"]
-    retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
-    assert retries == [
-        "repos.list: status 429 RATE_LIMITED (Retry-After); retrying in 1.00 s (attempt 2)"
-    ]
+    retries = [r.getMessage() for r in caplog.records if ": retrying " in r.getMessage()]
+    assert len(retries) == 1
+    assert re.fullmatch(
+        rf"repos\.list: retrying GET /api/v1/{org}/repos in 1\.00 s \(Retry-After; attempt 2 "
+        r"of the call, \d+\.\d s elapsed\): status 429 RATE_LIMITED",
+        retries[0],
+    ), retries[0]
+
+
+# -- a caller's own httpx client --------------------------------------------------------------
+
+NO_RETRIES = {"strategy": "none"}
+
+
+def _timed_out_after(client: Mesa, **options: Any) -> tuple[float, APITimeoutError]:
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError) as caught:
+        client.repos.list(**options)
+    return time.monotonic() - started, caught.value
+
+
+def test_a_given_httpx_client_keeps_its_own_timeout(emu: Emulator, org: str) -> None:
+    """`httpx.Client(timeout=1.0)` passed in cuts a hanging attempt at 1 s, not at the SDK's
+    60 s default."""
+    emu.script_faults(f"/api/v1/{org}/repos", [{"delay_ms": 4000}], "GET")
+    with (
+        httpx.Client(timeout=1.0) as given,
+        sdk_client(emu, org, client=given, retry_config=NO_RETRIES) as client,
+    ):
+        elapsed, error = _timed_out_after(client)
+    assert 1.0 - 0.05 <= elapsed <= 1.0 + SLACK_S, elapsed
+    assert re.fullmatch(
+        rf"repos\.list: GET {re.escape(emu.url)}/{org}/repos failed: read timed out after 1 s "
+        r"\(1 attempt over \d\.\d s\)",
+        str(error),
+    ), str(error)
+
+
+def test_timeout_ms_given_explicitly_wins_over_the_given_client_s(emu: Emulator, org: str) -> None:
+    emu.script_faults(f"/api/v1/{org}/repos", [{"delay_ms": 4000}] * 2, "GET")
+    with httpx.Client(timeout=5.0) as given:
+        with sdk_client(emu, org, client=given, retry_config=NO_RETRIES, timeout_ms=300) as client:
+            elapsed, error = _timed_out_after(client)
+        assert 0.3 - 0.05 <= elapsed <= 0.3 + SLACK_S, elapsed
+        assert "read timed out after 0.3 s" in str(error)
+        with sdk_client(emu, org, client=given, retry_config=NO_RETRIES) as client:
+            elapsed, error = _timed_out_after(client, request_options={"timeout_ms": 200})
+        assert 0.2 - 0.05 <= elapsed <= 0.2 + SLACK_S, elapsed
+        assert "read timed out after 0.2 s" in str(error)

@@ -90,7 +90,7 @@ def test_missing_backoff_keys_take_the_defaults() -> None:
         (
             {"strategy": "none", "retries": 3},
             "retry_config.retries: unknown key (expected one of strategy, backoff, "
-            "retry_connection_errors)",
+            "retry_connection_errors, max_unreachable_time)",
         ),
         (
             {"strategy": "backoff", "backoff": 5},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import httpx
@@ -245,3 +246,100 @@ def test_extra_fields_in_a_success_body_are_kept(router: respx.MockRouter) -> No
     router.get(f"{SERVER}/acme/x").respond(200, json={"id": "1", "name": "x", "stars": 3})
     repo = make_core().call(GET_REPO, REPO_ARGS, None, None)
     assert repo.model_extra == {"stars": 3}
+
+
+# -- server text that echoes a credential, and bodies that are not an envelope ------------------
+
+ECHOED_KEY = "mesa_echoed_key_0123456789abcdef"
+
+
+def echoing(status: int, body: str, **headers: str) -> httpx.Response:
+    request = httpx.Request(
+        "GET",
+        f"{SERVER}/acme/x",
+        headers={"Authorization": f"Bearer {ECHOED_KEY}", **headers},
+    )
+    return httpx.Response(status, request=request, text=body)
+
+
+def assert_nowhere(error: APIError, *secrets: str) -> None:
+    for secret in secrets:
+        for text in (str(error), repr(error), error.message, repr(error.details), error.body):
+            assert secret not in text, text
+
+
+def test_a_key_echoed_in_the_envelope_is_redacted_everywhere() -> None:
+    body = json.dumps(
+        envelope(
+            "UNAUTHORIZED",
+            f"bad header 'Authorization: Bearer {ECHOED_KEY}'",
+            received={"authorization": f"Bearer {ECHOED_KEY}", "also": [ECHOED_KEY]},
+            **{ECHOED_KEY: "as a key"},
+        )
+    )
+    error = api_error_from_response(echoing(401, body), ERROR_MAP)
+    assert type(error) is ClientError
+    assert error.message == "bad header 'Authorization: Bearer [redacted]'"
+    assert error.details == {
+        "received": {"authorization": "Bearer [redacted]", "also": ["[redacted]"]},
+        "[redacted]": "as a key",
+    }
+    assert_nowhere(error, ECHOED_KEY)
+
+
+def test_a_key_hidden_by_json_escapes_is_redacted_once_parsed() -> None:
+    escaped = "".join(f"\\u{ord(char):04x}" for char in ECHOED_KEY)
+    body = '{"error": {"code": "X", "message": "key ' + escaped + '"}}'
+    error = api_error_from_response(echoing(400, body), ERROR_MAP)
+    assert error.message == "key [redacted]"
+    assert_nowhere(error, ECHOED_KEY)
+
+
+def test_a_credential_header_of_the_caller_echoed_in_plain_text_is_redacted() -> None:
+    body = f"<html>proxy says: X-Api-Token: tok_custom_secret_42 and {ECHOED_KEY}</html>"
+    error = api_error_from_response(
+        echoing(502, body, **{"X-Api-Token": "tok_custom_secret_42"}), ERROR_MAP
+    )
+    assert type(error) is ServerError
+    assert error.message == (
+        "HTTP 502 Bad Gateway: <html>proxy says: X-Api-Token: [redacted] and [redacted]</html>"
+    )
+    assert_nowhere(error, ECHOED_KEY, "tok_custom_secret_42")
+
+
+@pytest.mark.parametrize(
+    ("status", "error_class"), [(400, ValidationError), (404, NotFoundError), (500, ServerError)]
+)
+def test_a_body_nested_ten_thousand_deep_raises_the_status_s_class(
+    status: int, error_class: type[APIError]
+) -> None:
+    body = "[" * 10_000 + "]" * 10_000
+    error = api_error_from_response(response(status, text=body), ERROR_MAP)
+    assert type(error) is error_class
+    assert error.code is None and error.details == {}
+    assert error.message.endswith(": " + "[" * 499 + "…")
+
+
+def test_details_nested_deeper_than_32_levels_are_cut() -> None:
+    deep: dict[str, object] = {"leaf": 1}
+    for _ in range(100):
+        deep = {"d": deep}
+    error = api_error_from_response(
+        response(409, json=envelope("CONFLICT", "deep", nested=deep)), ERROR_MAP
+    )
+    level: object = error.details
+    depth = 0
+    while isinstance(level, dict):
+        level = next(iter(level.values()))
+        depth += 1
+    assert (depth, level) == (32, "[nested too deeply]")
+    pickle.dumps(error)  # nothing left too deep to copy
+
+
+def test_a_huge_body_is_not_parsed_and_raises_the_status_s_class() -> None:
+    message = "x" * (2 << 20)
+    error = api_error_from_response(response(503, json=envelope("UNAVAILABLE", message)), ERROR_MAP)
+    assert type(error) is ServerError
+    assert error.code is None
+    assert len(error.message) == len("HTTP 503 Service Unavailable: ") + 500
+    assert len(error.body) > 2 << 20

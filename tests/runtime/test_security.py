@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,9 +12,18 @@ import respx
 
 from mesa_sdk._runtime.client import BaseClient
 from mesa_sdk._runtime.errors import APIConnectionError, APIError, InvalidRequestError, MesaError
-from mesa_sdk._runtime.logs import redact_headers
+from mesa_sdk._runtime.logs import log_to_stderr_from_environment, redact_headers
 
-from .support import API_KEY, CREATE_REPO, GET_REPO, SERVER, envelope, make_core, repo_json
+from .support import (
+    API_KEY,
+    CREATE_REPO,
+    GET_REPO,
+    LIST_REPOS,
+    SERVER,
+    envelope,
+    make_core,
+    repo_json,
+)
 
 REPO_URL = f"{SERVER}/acme/r"
 REPO_ARGS = {"org": "acme", "repo": "r"}
@@ -91,7 +101,10 @@ def test_debug_logs_redact_credentials_and_leave_out_bodies(
     assert (
         messages[1] == "repos.create attempt 1: 503 Service Unavailable in 0 ms (request id req_1)"
     )
-    assert messages[2] == "repos.create: status 503 (backoff); retrying in 0.50 s (attempt 2)"
+    assert messages[2] == (
+        "repos.create: retrying POST /api/v1/acme/repos in 0.50 s "
+        "(attempt 2 of the call, 0.0 s elapsed): status 503"
+    )
     assert [r.levelname for r in caplog.records][:3] == ["DEBUG", "DEBUG", "INFO"]
     assert messages[-1] == "repos.create attempt 2: 201 Created in 0 ms (request id req_2)"
 
@@ -103,7 +116,12 @@ def test_logs_say_why_a_call_is_not_retried(
     router.get(REPO_URL).respond(404)
     with pytest.raises(APIError):
         make_core().call(GET_REPO, REPO_ARGS, None, None)
-    assert caplog.records[-1].getMessage() == "repos.get: not retrying: status 404 is not retryable"
+    # At DEBUG: an answer that was never worth retrying is the caller's to report.
+    assert caplog.records[-1].levelname == "DEBUG"
+    assert caplog.records[-1].getMessage() == (
+        "repos.get: giving up on GET /api/v1/acme/r after 1 attempt over 0.0 s: status 404; "
+        "not retryable"
+    )
 
 
 def test_the_log_filter_scrubs_keys_from_any_record(caplog: pytest.LogCaptureFixture) -> None:
@@ -169,3 +187,71 @@ def test_a_key_that_contains_another_key_is_scrubbed_whole(
     caplog.set_level(logging.DEBUG, logger="mesa_sdk")
     logging.getLogger("mesa_sdk").info("abcdefgh_longer_key and abcdefgh")
     assert caplog.records[-1].getMessage() == "[redacted] and [redacted]"
+
+
+# -- MESA_LOG -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sdk_logger_restored() -> Iterator[logging.Logger]:
+    """The `mesa_sdk` logger, with its level and handlers put back after the test."""
+    logger = logging.getLogger("mesa_sdk")
+    level, handlers = logger.level, list(logger.handlers)
+    try:
+        yield logger
+    finally:
+        for handler in logger.handlers:
+            if handler not in handlers:
+                logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_mesa_log_info_prints_retries_on_stderr_without_the_key(
+    router: respx.MockRouter,
+    capsys: pytest.CaptureFixture[str],
+    sdk_logger_restored: logging.Logger,
+) -> None:
+    sdk_logger_restored.setLevel(logging.NOTSET)
+    handler = log_to_stderr_from_environment({"MESA_LOG": "INFO"})
+    assert handler is not None and sdk_logger_restored.level == logging.INFO
+    router.get(REPO_URL).mock(
+        side_effect=[
+            httpx.Response(503, text=f"echo {API_KEY}"),
+            httpx.Response(200, json=repo_json()),
+        ]
+    )
+    make_core().call(GET_REPO, REPO_ARGS, None, None)
+    sdk_logger_restored.info("the key %s", API_KEY)
+    lines = [line.split(" mesa_sdk ", 1)[1] for line in capsys.readouterr().err.splitlines()]
+    assert lines == [
+        "INFO: repos.get: retrying GET /api/v1/acme/r in 0.50 s (attempt 2 of the call, "
+        "0.0 s elapsed): status 503",
+        "INFO: the key [redacted]",
+    ]
+
+
+def test_mesa_log_unset_or_unknown_adds_no_handler(sdk_logger_restored: logging.Logger) -> None:
+    before = list(sdk_logger_restored.handlers)
+    assert log_to_stderr_from_environment({}) is None
+    with pytest.warns(
+        UserWarning, match="^MESA_LOG='loud' is ignored: expected one of info, debug$"
+    ):
+        assert log_to_stderr_from_environment({"MESA_LOG": "loud"}) is None
+    assert sdk_logger_restored.handlers == before
+
+
+EMPTY_LIST = {"repos": [], "next_cursor": None, "has_more": False}
+
+
+def test_retry_lines_show_the_path_as_sent_without_the_query(
+    router: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mesa_sdk")
+    router.get(url__startswith=f"{SERVER}/ac%2Fme/repos").mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json=EMPTY_LIST)]
+    )
+    make_core().call(LIST_REPOS, {"org": "ac/me", "cursor": "c_secretish"}, None, None)
+    assert [record.getMessage() for record in caplog.records] == [
+        "repos.list: retrying GET /api/v1/ac%2Fme/repos in 0.50 s (attempt 2 of the call, "
+        "0.0 s elapsed): status 503"
+    ]

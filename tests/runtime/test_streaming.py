@@ -145,7 +145,8 @@ def test_timeout_mid_stream_raises_api_timeout_error(router: respx.MockRouter) -
         chunks = stream.iter_bytes()
         assert next(chunks) == b"partial"
         with pytest.raises(
-            APITimeoutError, match=r"^content\.get: GET .*/acme/r/content timed out"
+            APITimeoutError,
+            match=r"^content\.get: GET .*/acme/r/content failed: read timed out after 30 s$",
         ):
             next(chunks)
 

@@ -39,6 +39,7 @@ class RetryConfigDict(_RetryConfigDictRequired, total=False):
 
     backoff: BackoffStrategyDict
     retry_connection_errors: bool
+    max_unreachable_time: int
 
 
 class RequestOptions(TypedDict, total=False):
@@ -121,17 +122,28 @@ _BACKOFF_CHECKS: dict[str, _Check] = {
 }
 
 
+_DEFAULT_MAX_UNREACHABLE_TIME = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class RetryConfig:
     """When and how a failed call is tried again.
 
     `strategy="none"` makes one attempt. `strategy="backoff"` retries the operation's retryable
-    statuses, and connection errors and timeouts when `retry_connection_errors` is true.
+    statuses, and connection errors and timeouts when `retry_connection_errors` is true. A
+    failed TLS handshake is never retried.
+
+    `max_unreachable_time` (milliseconds) bounds how long a server that cannot be reached at
+    all (connection refused, no route, name not resolved, connect timed out) is retried:
+    no wait is started that would end more than this long after the start of the first attempt
+    of a run of such failures. A restarting server is back within it; a dead one fails the
+    call well before `backoff.max_elapsed_time`, which still bounds every other retry.
     """
 
     strategy: RetryStrategy
     backoff: BackoffStrategy | None = None
     retry_connection_errors: bool = True
+    max_unreachable_time: int = _DEFAULT_MAX_UNREACHABLE_TIME
 
     def __post_init__(self) -> None:
         problems = _check_fields(self, _RETRY_CHECKS)
@@ -154,6 +166,7 @@ _RETRY_CHECKS: dict[str, _Check] = {
     "strategy": _strategy,
     "backoff": _backoff,
     "retry_connection_errors": _boolean,
+    "max_unreachable_time": _positive_int,
 }
 
 
@@ -211,6 +224,7 @@ def parse_retry_config(value: object, where: str) -> RetryConfig:
         strategy=value["strategy"],
         backoff=backoff,
         retry_connection_errors=value.get("retry_connection_errors", True),
+        max_unreachable_time=value.get("max_unreachable_time", _DEFAULT_MAX_UNREACHABLE_TIME),
     )
 
 

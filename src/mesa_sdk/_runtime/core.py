@@ -291,7 +291,7 @@ class ClientCore:
                     except BaseException:
                         response.close()
                         raise
-                delay = attempts.failed_with_status(context, response)
+                delay = attempts.failed_with_status(context, request, response)
             self.clock.sleep(delay)
 
     async def _send_async(self, call: PreparedCall, *, stream: bool) -> httpx.Response:
@@ -319,7 +319,7 @@ class ClientCore:
                     except BaseException:
                         await response.aclose()
                         raise
-                delay = attempts.failed_with_status(context, response)
+                delay = attempts.failed_with_status(context, request, response)
             await self.clock.async_sleep(delay)
 
     def _parse(self, call: PreparedCall, response: httpx.Response) -> Any:
@@ -339,7 +339,7 @@ class ClientCore:
 
     @property
     def _timeout_seconds(self) -> float:
-        return self.settings.timeout_ms / 1000
+        return (self.settings.timeout_ms or self.settings.default_timeout_ms) / 1000
 
     def _http_client(self) -> httpx.Client:
         if self._given_http_client is not None:

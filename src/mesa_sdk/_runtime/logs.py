@@ -2,12 +2,18 @@
 
 Headers are logged with credential-looking values replaced; bodies only by size, since they
 may carry file content. A filter on the logger also scrubs every API key the SDK has used
-from each record, in case one reaches a message some other way.
+from each record, in case one reaches a message some other way; the same scrubbing cleans
+the text of error responses.
+
+Retries and final failures are logged at INFO, each attempt at DEBUG. `MESA_LOG=info` or
+`MESA_LOG=debug` in the environment (read once, at import) prints them on stderr.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
@@ -41,14 +47,21 @@ class SecretRedactingFilter(logging.Filter):
             del self._secrets[next(iter(self._secrets))]
         self._longest_first = tuple(sorted(self._secrets, key=len, reverse=True))
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def scrub(self, text: str, also: Iterable[str] = ()) -> str:
+        """`text` with every known secret, and each of `also`, replaced by `[redacted]`."""
         secrets = self._longest_first
-        if not secrets:
+        extra = [secret for secret in also if len(secret) >= _MIN_SECRET_LENGTH]
+        if extra:
+            secrets = tuple(sorted({*secrets, *extra}, key=len, reverse=True))
+        for secret in secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._longest_first:
             return True
         message = record.getMessage()
-        redacted = message
-        for secret in secrets:
-            redacted = redacted.replace(secret, REDACTED)
+        redacted = self.scrub(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
@@ -64,6 +77,11 @@ def redact_secret(secret: str) -> None:
     _secret_filter.add(secret)
     if _secret_filter not in logger.filters:
         logger.addFilter(_secret_filter)
+
+
+def scrub_secrets(text: str, also: Iterable[str] = ()) -> str:
+    """`text` with every API key the SDK has used, and each of `also`, redacted."""
+    return _secret_filter.scrub(text, also)
 
 
 def redact_headers(headers: httpx.Headers) -> dict[str, str]:
@@ -128,15 +146,82 @@ def log_transport_error(context: HookContext, error: Exception, elapsed_seconds:
     )
 
 
-def log_retry(context: HookContext, reason: str, delay_seconds: float) -> None:
+def _path(request: httpx.Request) -> str:
+    # As sent (percent-encoded: `feature%2Fx` is one segment), without the query.
+    return request.url.raw_path.split(b"?", 1)[0].decode("ascii")
+
+
+def log_retry(
+    context: HookContext,
+    request: httpx.Request,
+    failure: str,
+    delay_seconds: float,
+    wait_source: str,
+    elapsed_seconds: float,
+) -> None:
     logger.info(
-        "%s: %s; retrying in %.2f s (attempt %d)",
+        "%s: retrying %s %s in %.2f s (%sattempt %d of the call, %.1f s elapsed): %s",
         context.method_name,
-        reason,
+        request.method,
+        _path(request),
         delay_seconds,
+        "Retry-After; " if wait_source == "Retry-After" else "",
         context.attempt + 1,
+        elapsed_seconds,
+        failure,
     )
 
 
-def log_no_retry(context: HookContext, reason: str) -> None:
-    logger.debug("%s: not retrying: %s", context.method_name, reason)
+def log_final_failure(
+    context: HookContext,
+    request: httpx.Request,
+    failure: str,
+    why_not_retried: str,
+    elapsed_seconds: float,
+    *,
+    level: int,
+) -> None:
+    logger.log(
+        level,
+        "%s: giving up on %s %s after %d attempt%s over %.1f s: %s; %s",
+        context.method_name,
+        request.method,
+        _path(request),
+        context.attempt,
+        "" if context.attempt == 1 else "s",
+        elapsed_seconds,
+        failure,
+        why_not_retried,
+    )
+
+
+_LEVELS = {"info": logging.INFO, "debug": logging.DEBUG}
+
+
+def log_to_stderr_from_environment(environ: Mapping[str, str]) -> logging.Handler | None:
+    """With `MESA_LOG=info` or `debug`, a stderr handler on the `mesa_sdk` logger at that level.
+
+    The handler scrubs secrets too, so that records of child loggers are covered. Returns the
+    handler added, if any.
+    """
+    value = environ.get("MESA_LOG", "").strip().lower()
+    if not value:
+        return None
+    level = _LEVELS.get(value)
+    if level is None:
+        import warnings
+
+        warnings.warn(
+            f"MESA_LOG={value!r} is ignored: expected one of {', '.join(_LEVELS)}", stacklevel=2
+        )
+        return None
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    handler.addFilter(_secret_filter)
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > level:
+        logger.setLevel(level)
+    return handler
+
+
+log_to_stderr_from_environment(os.environ)

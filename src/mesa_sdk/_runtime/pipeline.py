@@ -6,12 +6,14 @@ request this object builds, reports how it went, and sleeps for as long as it is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, NoReturn
 
 import httpx
 
 from mesa_sdk._runtime import logs
+from mesa_sdk._runtime.credentials import is_credential_header
 from mesa_sdk._runtime.errors import (
     APIConnectionError,
     APIError,
@@ -20,8 +22,9 @@ from mesa_sdk._runtime.errors import (
     MesaError,
 )
 from mesa_sdk._runtime.hooks import HookContext, Hooks
-from mesa_sdk._runtime.retries import RetrySchedule
+from mesa_sdk._runtime.retries import RetryDecision, RetrySchedule
 from mesa_sdk._runtime.retry_after import parse_retry_after
+from mesa_sdk._runtime.transport_failures import TransportFailure, classify
 
 if TYPE_CHECKING:
     from mesa_sdk._runtime.clock import Clock
@@ -30,6 +33,10 @@ if TYPE_CHECKING:
 
 # An error body in a message is cut to this many characters; `APIError.body` keeps it all.
 _MAX_BODY_IN_MESSAGE = 500
+# A larger error body is no envelope (those are a few hundred bytes), and is not parsed.
+_MAX_ENVELOPE_BYTES = 1 << 20
+# `details` nested deeper than this are cut, so that no reader of them runs out of stack.
+_MAX_DETAILS_DEPTH = 32
 
 
 class CallAttempts:
@@ -50,10 +57,11 @@ class CallAttempts:
         self._hooks = hooks
         self._error_map = error_map
         self._clock = clock
+        self._started_at = clock.monotonic()
         self._schedule = RetrySchedule(
             call.retry_config,
             call.operation,
-            started_at=clock.monotonic(),
+            started_at=self._started_at,
             random_fraction=random_fraction,
         )
         self._attempt = 0
@@ -63,14 +71,7 @@ class CallAttempts:
 
     def start(self, client: httpx.Client | httpx.AsyncClient) -> tuple[HookContext, httpx.Request]:
         """The next attempt's request, after the before-request hooks."""
-        timeout = self._schedule.attempt_timeout(
-            self._call.timeout_seconds, self._clock.monotonic()
-        )
-        if timeout is None:
-            # The deadline passed while waiting (a sleep may overrun): no new attempt.
-            if self._last_failure is not None:
-                _raise(*self._last_failure)
-            timeout = self._call.timeout_seconds
+        timeout = self._attempt_timeout(client)
         self._attempt += 1
         context = HookContext(
             operation_id=self._call.operation.operation_id,
@@ -84,17 +85,40 @@ class CallAttempts:
         request = _build_request(client, self._call, headers)
         request = self._hooks.run_before_request(context, request)
         # Set after the hooks, so that a replacement request keeps the call's timeout.
-        request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+        request.extensions["timeout"] = timeout
         logs.log_attempt(context, request)
         self._attempt_started_at = self._clock.monotonic()
         return context, request
+
+    def _attempt_timeout(self, client: httpx.Client | httpx.AsyncClient) -> dict[str, float | None]:
+        """The next attempt's timeout of each phase: the `timeout_ms` of the call or the SDK
+        client, else the httpx client's own, cut to the time left before the deadline."""
+        left = self._schedule.time_left(self._clock.monotonic())
+        if left is not None and left <= 0:
+            # The deadline passed while waiting (a sleep may overrun): no new attempt.
+            if self._last_failure is not None:
+                _raise(*self._last_failure)
+            left = None
+        seconds = self._call.timeout_seconds
+        if seconds is not None:
+            if left is not None and left < seconds:
+                seconds = left
+            return {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
+        limits = client.timeout.as_dict()
+        if left is None:
+            return limits
+        return {
+            phase: left if limit is None else min(limit, left) for phase, limit in limits.items()
+        }
 
     def succeeded(self, context: HookContext, response: httpx.Response) -> httpx.Response:
         """The response of a 2xx attempt, after the after-success hooks."""
         logs.log_response(context, response, self._clock.monotonic() - self._attempt_started_at)
         return self._hooks.run_after_success(context, response)
 
-    def failed_with_status(self, context: HookContext, response: httpx.Response) -> float:
+    def failed_with_status(
+        self, context: HookContext, request: httpx.Request, response: httpx.Response
+    ) -> float:
         """Seconds to wait before retrying an error response (read already), or raises its error."""
         logs.log_response(context, response, self._clock.monotonic() - self._attempt_started_at)
         error = api_error_from_response(response, self._error_map, attempts=self._attempt)
@@ -103,36 +127,54 @@ class CallAttempts:
         decision = self._schedule.after_status(
             response.status_code, error.code, retry_after, self._clock.monotonic()
         )
-        return self._wait_or_raise(context, decision.delay, decision.reason, error, None)
+        # A call that ends with its first answer (a 404, say) is the caller's to report; the
+        # log notes it at DEBUG only.
+        quiet = self._attempt == 1
+        return self._wait_or_raise(context, request, decision, error, None, quiet=quiet)
 
     def failed_in_transport(
         self, context: HookContext, request: httpx.Request, failure: httpx.RequestError
     ) -> float:
         """Seconds to wait before retrying an attempt that got no response, or raises."""
-        logs.log_transport_error(
-            context, failure, self._clock.monotonic() - self._attempt_started_at
-        )
+        now = self._clock.monotonic()
+        logs.log_transport_error(context, failure, now - self._attempt_started_at)
+        described = classify(failure)
         error = connection_error(
-            self._call.operation.method_name, request, failure, attempts=self._attempt
+            self._call.operation.method_name,
+            request,
+            failure,
+            described,
+            attempts=self._attempt,
+            elapsed_seconds=now - self._started_at,
         )
         self._hooks.run_after_error(context, None, error)
-        decision = self._schedule.after_transport_error(failure, self._clock.monotonic())
-        return self._wait_or_raise(context, decision.delay, decision.reason, error, failure)
+        decision = self._schedule.after_transport_error(described, now, self._attempt_started_at)
+        return self._wait_or_raise(context, request, decision, error, failure, quiet=False)
 
     def _wait_or_raise(
         self,
         context: HookContext,
-        delay: float | None,
-        reason: str,
+        request: httpx.Request,
+        decision: RetryDecision,
         error: MesaError,
         cause: BaseException | None,
+        *,
+        quiet: bool,
     ) -> float:
-        if delay is None:
-            logs.log_no_retry(context, reason)
+        elapsed = self._clock.monotonic() - self._started_at
+        if decision.delay is None:
+            logs.log_final_failure(
+                context,
+                request,
+                decision.failure,
+                decision.note,
+                elapsed,
+                level=logging.DEBUG if quiet else logging.INFO,
+            )
             _raise(error, cause)
-        logs.log_retry(context, reason, delay)
+        logs.log_retry(context, request, decision.failure, decision.delay, decision.note, elapsed)
         self._last_failure = (error, cause)
-        return delay
+        return decision.delay
 
 
 def _build_request(
@@ -141,10 +183,10 @@ def _build_request(
     """What `client.build_request` gives, without its costly merges where nothing needs them.
 
     The URL is absolute and parsed already, and the call's headers are a plain dict, so merging
-    them over the client's headers is one dict merge. A client holding cookies takes httpx's
-    own path, which merges them in.
+    them over the client's headers is one dict merge. A client holding cookies or query
+    parameters (a user's client may) takes httpx's own path, which merges them in.
     """
-    if client.cookies:
+    if client.cookies or client.params:
         return client.build_request(
             call.operation.http_method, call.url, headers=headers, content=call.content
         )
@@ -158,27 +200,28 @@ def _raise(error: MesaError, cause: BaseException | None) -> NoReturn:
 
 
 def connection_error(
-    method_name: str, request: httpx.Request, failure: httpx.RequestError, *, attempts: int = 1
+    method_name: str,
+    request: httpx.Request,
+    failure: httpx.RequestError,
+    described: TransportFailure,
+    *,
+    attempts: int = 1,
+    elapsed_seconds: float | None = None,
 ) -> APIConnectionError:
-    """The SDK's error for an attempt that got no response."""
+    """The SDK's error for an attempt that got no response.
+
+    Its message says what was tried and why it failed, and with `elapsed_seconds`, how many
+    attempts the call made over how long.
+    """
     # Without the query: only the endpoint is needed to tell what failed.
     url = str(request.url.copy_with(query=None, fragment=None))
-    method = method_name
-    tries = f", after {attempts} attempts" if attempts > 1 else ""
-    if isinstance(failure, httpx.TimeoutException):
-        seconds = request.extensions.get("timeout", {}).get("read")
-        limit = f", timeout {seconds:g} s" if isinstance(seconds, (int, float)) else ""
-        return APITimeoutError(
-            f"{method}: {request.method} {url} timed out ({type(failure).__name__}{limit}{tries})",
-            url=url,
-            attempts=attempts,
-        )
-    detail = str(failure) or "no detail"
-    return APIConnectionError(
-        f"{method}: {request.method} {url} failed ({type(failure).__name__}: {detail}{tries})",
-        url=url,
-        attempts=attempts,
+    tries = f"{attempts} attempt{'' if attempts == 1 else 's'}"
+    over = f" ({tries} over {elapsed_seconds:.1f} s)" if elapsed_seconds is not None else ""
+    message = f"{method_name}: {request.method} {url} failed: {described.reason}{over}"
+    error_class = (
+        APITimeoutError if isinstance(failure, httpx.TimeoutException) else APIConnectionError
     )
+    return error_class(message, url=url, attempts=attempts)
 
 
 def api_error_from_response(
@@ -187,25 +230,35 @@ def api_error_from_response(
     """The typed error for an error response, whatever its body holds.
 
     The `{"error": {"code", "message", "details"}}` envelope gives the code, message and
-    details. Any other body (HTML from a proxy, plain text, other JSON) still raises the
-    status's class, with the start of the body in the message.
+    details. Any other body (HTML from a proxy, plain text, other JSON, JSON nested too deep
+    to read) still raises the status's class, with the start of the body in the message.
+    Every credential the request carried, and every API key the SDK has used, is redacted
+    from the code, message, details and body: a server may echo the request back.
     """
-    body = response.text
-    code, message, details = _read_envelope(body)
+    sent = tuple(_credentials_sent(response))
+
+    def scrub(text: str) -> str:
+        return logs.scrub_secrets(text, sent)
+
+    body = scrub(response.text)
+    # Scrubbed again once parsed: a JSON escape (`\u0041`) can hide a secret in the raw text.
+    code, message, details = _read_envelope(body, scrub)
     if message is None:
         message = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
-        excerpt = " ".join(body.split())
+        # Only the start is shown: collapsing the whitespace of a huge body would cost.
+        excerpt = " ".join(body[: _MAX_BODY_IN_MESSAGE * 4].split())
         if excerpt:
             if len(excerpt) > _MAX_BODY_IN_MESSAGE:
                 excerpt = excerpt[: _MAX_BODY_IN_MESSAGE - 1] + "…"
             message = f"{message}: {excerpt}"
     error_class = error_map.error_class(response.status_code, code)
+    request_id = response.headers.get("x-request-id")
     return error_class(
         message,
         status_code=response.status_code,
         code=code,
         details=details,
-        request_id=response.headers.get("x-request-id"),
+        request_id=scrub(request_id) if request_id else None,
         headers=response.headers,
         body=body,
         response=response,
@@ -213,12 +266,31 @@ def api_error_from_response(
     )
 
 
-def _read_envelope(body: str) -> tuple[str | None, str | None, dict[str, object]]:
+def _credentials_sent(response: httpx.Response) -> Iterator[str]:
+    """The values of the credential headers of the request that got `response`."""
+    try:
+        headers = response.request.headers
+    except RuntimeError:  # a response built without a request
+        return
+    for name, value in headers.items():
+        if is_credential_header(name):
+            # `Bearer <key>` shows as `Bearer [redacted]`, as in the logs.
+            scheme, _, token = value.partition(" ")
+            yield token if token and scheme.lower() in ("bearer", "basic", "token") else value
+
+
+def _read_envelope(
+    body: str, scrub: Callable[[str], str]
+) -> tuple[str | None, str | None, dict[str, object]]:
+    """The code, message and details of an error envelope, each string passed through
+    `scrub`; Nones and {} for any other body."""
     import json
 
+    if len(body) > _MAX_ENVELOPE_BYTES:
+        return None, None, {}
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None, {}
     error = document.get("error") if isinstance(document, dict) else None
     if not isinstance(error, dict):
@@ -227,7 +299,25 @@ def _read_envelope(body: str) -> tuple[str | None, str | None, dict[str, object]
     message = error.get("message")
     details = error.get("details")
     return (
-        code if isinstance(code, str) and code else None,
-        message if isinstance(message, str) and message else None,
-        details if isinstance(details, dict) else {},
+        scrub(code) if isinstance(code, str) and code else None,
+        scrub(message) if isinstance(message, str) and message else None,
+        _cleaned(details, scrub) if isinstance(details, dict) else {},
     )
+
+
+def _cleaned(details: Mapping[str, object], scrub: Callable[[str], str]) -> dict[str, object]:
+    """`details` with every string passed through `scrub`, and what lies deeper than
+    `_MAX_DETAILS_DEPTH` levels replaced by a note saying so."""
+
+    def clean(value: object, depth: int) -> object:
+        if isinstance(value, str):
+            return scrub(value)
+        if isinstance(value, (dict, list)) and depth == 0:
+            return "[nested too deeply]"
+        if isinstance(value, dict):
+            return {scrub(key): clean(item, depth - 1) for key, item in value.items()}
+        if isinstance(value, list):
+            return [clean(item, depth - 1) for item in value]
+        return value
+
+    return {scrub(key): clean(value, _MAX_DETAILS_DEPTH - 1) for key, value in details.items()}

@@ -45,8 +45,9 @@ class PreparedCall:
     """Every header but `Authorization`, which is resolved for each attempt."""
     content: bytes | None
     idempotency_key: str | None
-    timeout_seconds: float
-    """Each attempt's timeout, before the deadline clips it."""
+    timeout_seconds: float | None
+    """Each attempt's timeout, before the deadline clips it; None when neither the call nor
+    the SDK client set `timeout_ms`, so that the httpx client's own timeout applies."""
     retry_config: RetryConfig
 
 
@@ -103,9 +104,13 @@ def prepare_call(
         headers=headers,
         content=content,
         idempotency_key=idempotency_key,
-        timeout_seconds=(call_options.timeout_ms or settings.timeout_ms) / 1000,
+        timeout_seconds=_timeout_seconds(call_options.timeout_ms or settings.timeout_ms),
         retry_config=call_options.retries or settings.retry_config,
     )
+
+
+def _timeout_seconds(timeout_ms: int | None) -> float | None:
+    return None if timeout_ms is None else timeout_ms / 1000
 
 
 def _wire_values(

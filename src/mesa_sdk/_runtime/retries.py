@@ -4,8 +4,11 @@ Pure decisions over times passed in, so the rules are tested without waiting.
 
 - Only failures that may succeed next time are retried: the operation's retryable statuses
   and error codes (`IDEMPOTENCY_KEY_IN_USE`: the first attempt is still running, and its
-  answer will be replayed), and (with `retry_connection_errors`) timeouts and dropped or
-  refused connections.
+  answer will be replayed), and (with `retry_connection_errors`) connections that could not
+  be made, timed out, or were reset or dropped. A failed TLS handshake is never retried.
+- A server that cannot be reached (refused, no route, name not resolved) is retried only
+  while it has been so for less than `max_unreachable_time`: a restarting server is back
+  within seconds, and a dead one should not hold the caller until the deadline.
 - A POST or PATCH is retried only when it carries an idempotency key; GET, PUT and DELETE
   are safe to repeat.
 - The n-th retry waits `min(initial * exponent**n, max_interval)`, less up to `jitter` of it,
@@ -21,11 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
-
 if TYPE_CHECKING:
     from mesa_sdk._runtime.config import BackoffStrategy, RetryConfig
     from mesa_sdk._runtime.operation import Operation
+    from mesa_sdk._runtime.transport_failures import TransportFailure
 
 # Methods whose repetition has no extra effect (RFC 9110 §9.2.2).
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -34,32 +36,6 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 def is_replayable(operation: Operation) -> bool:
     """Whether sending the operation twice is safe: an idempotent method or an idempotency key."""
     return operation.http_method in _IDEMPOTENT_METHODS or operation.idempotency_header is not None
-
-
-def is_transient_transport_error(error: httpx.RequestError) -> bool:
-    """Whether a failure to get a response may not happen again.
-
-    Timeouts, refused, reset and dropped connections may pass; an invalid certificate, a
-    malformed URL or too many redirects will not.
-    """
-    if isinstance(error, httpx.TimeoutException):
-        return True
-    if isinstance(error, (httpx.NetworkError, httpx.RemoteProtocolError)):
-        return not _caused_by_certificate_error(error)
-    return False
-
-
-def _caused_by_certificate_error(error: BaseException) -> bool:
-    import ssl
-
-    seen: set[int] = set()
-    cause: BaseException | None = error
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
 
 
 def backoff_delay(backoff: BackoffStrategy, retries_taken: int, random_fraction: float) -> float:
@@ -74,10 +50,15 @@ def backoff_delay(backoff: BackoffStrategy, retries_taken: int, random_fraction:
 
 @dataclass(frozen=True, slots=True)
 class RetryDecision:
-    """Whether to try again, and why: `delay` is the wait in seconds, or None to give up."""
+    """Whether to try again: `delay` is the wait in seconds, or None to give up.
+
+    `failure` says what went wrong; `note` says where the wait came from (`backoff`,
+    `Retry-After`) or, when giving up, why.
+    """
 
     delay: float | None
-    reason: str
+    failure: str
+    note: str
 
 
 class RetrySchedule:
@@ -93,6 +74,7 @@ class RetrySchedule:
     ) -> None:
         self._backoff = config.backoff if config.strategy == "backoff" else None
         self._retry_connection_errors = config.retry_connection_errors
+        self._max_unreachable_time = config.max_unreachable_time
         self._retry_statuses = operation.retry_status_codes
         self._retry_codes = operation.retry_error_codes
         self._replayable = is_replayable(operation)
@@ -105,39 +87,53 @@ class RetrySchedule:
             else None
         )
         """When the call must be over (monotonic seconds), or None without retries."""
+        # When the current run of failures to reach the server began, if one is running.
+        self._unreachable_since: float | None = None
 
-    def attempt_timeout(self, timeout: float, now: float) -> float | None:
-        """The next attempt's timeout: `timeout` clipped to the time left, None when none is."""
-        if self.deadline is None:
-            return timeout
-        left = self.deadline - now
-        return min(timeout, left) if left > 0 else None
+    def time_left(self, now: float) -> float | None:
+        """Seconds until the deadline (0 or less once it passed), or None without one."""
+        return None if self.deadline is None else self.deadline - now
 
     def after_status(
         self, status_code: int, code: str | None, retry_after: float | None, now: float
     ) -> RetryDecision:
         """What to do after an error response with error `code`; `retry_after` is the server's
         wait, if any."""
-        reason = f"status {status_code}" + (f" {code}" if code else "")
+        self._unreachable_since = None
+        failure = f"status {status_code}" + (f" {code}" if code else "")
         if status_code not in self._retry_statuses and code not in self._retry_codes:
-            return RetryDecision(None, f"{reason} is not retryable")
-        return self._plan(reason, retry_after, now)
+            return RetryDecision(None, failure, "not retryable")
+        return self._plan(failure, retry_after, now, self.deadline)
 
-    def after_transport_error(self, error: httpx.RequestError, now: float) -> RetryDecision:
-        """What to do after no response came."""
-        reason = type(error).__name__
-        if not is_transient_transport_error(error):
-            return RetryDecision(None, f"{reason} is not transient")
+    def after_transport_error(
+        self, failure: TransportFailure, now: float, attempt_started_at: float
+    ) -> RetryDecision:
+        """What to do after no response came to the attempt started at `attempt_started_at`."""
+        if failure.kind != "unreachable":
+            self._unreachable_since = None
+        if failure.kind == "tls":
+            return RetryDecision(None, failure.reason, "a failed TLS handshake is not retried")
+        if failure.kind == "final":
+            return RetryDecision(None, failure.reason, "not transient")
         if not self._retry_connection_errors:
-            return RetryDecision(None, f"{reason}: retry_connection_errors is off")
-        return self._plan(reason, None, now)
+            return RetryDecision(None, failure.reason, "retry_connection_errors is off")
+        if failure.kind == "interrupted":
+            return self._plan(failure.reason, None, now, self.deadline)
+        if self._unreachable_since is None:
+            # From the attempt's start: a connect that timed out after 60 s has been
+            # unreachable for those 60 s.
+            self._unreachable_since = attempt_started_at
+        give_up_at = self._unreachable_since + self._max_unreachable_time / 1000
+        return self._plan(failure.reason, None, now, give_up_at)
 
-    def _plan(self, reason: str, retry_after: float | None, now: float) -> RetryDecision:
-        if self._backoff is None or self.deadline is None:
-            return RetryDecision(None, f"{reason}; retries are off")
+    def _plan(
+        self, failure: str, retry_after: float | None, now: float, give_up_at: float | None
+    ) -> RetryDecision:
+        if self._backoff is None or self.deadline is None or give_up_at is None:
+            return RetryDecision(None, failure, "retries are off")
         if not self._replayable:
             return RetryDecision(
-                None, f"{reason}; a {self._method} without an idempotency key is never repeated"
+                None, failure, f"a {self._method} without an idempotency key is never repeated"
             )
         # A zero wait (or a date already past) would let a server pin the client in a tight
         # loop until the deadline; the backoff applies instead.
@@ -146,11 +142,14 @@ class RetrySchedule:
         else:
             delay = backoff_delay(self._backoff, self.retries_taken, self._random_fraction())
             source = "backoff"
-        if now + delay >= self.deadline:
+        if now + delay >= min(give_up_at, self.deadline):
+            limit = (
+                f"max_elapsed_time ({self._backoff.max_elapsed_time} ms)"
+                if self.deadline <= give_up_at
+                else f"max_unreachable_time ({self._max_unreachable_time} ms)"
+            )
             return RetryDecision(
-                None,
-                f"{reason}; waiting {delay:.2f} s ({source}) would pass the deadline "
-                f"(max_elapsed_time {self._backoff.max_elapsed_time} ms)",
+                None, failure, f"waiting {delay:.2f} s ({source}) would pass {limit}"
             )
         self.retries_taken += 1
-        return RetryDecision(delay, f"{reason} ({source})")
+        return RetryDecision(delay, failure, source)

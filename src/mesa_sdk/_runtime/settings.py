@@ -30,6 +30,7 @@ class ClientSettings:
     __slots__ = (
         "api_key",
         "client_name",
+        "default_timeout_ms",
         "error_map",
         "headers",
         "param_defaults",
@@ -45,7 +46,8 @@ class ClientSettings:
         server_url: str,
         api_key: ApiKey,
         param_defaults: Mapping[str, str | None],
-        timeout_ms: int,
+        timeout_ms: int | None,
+        default_timeout_ms: int,
         retry_config: RetryConfig,
         headers: Mapping[str, str],
         user_agent: str,
@@ -57,6 +59,9 @@ class ClientSettings:
         self.api_key = api_key
         self.param_defaults = param_defaults
         self.timeout_ms = timeout_ms
+        """The client's `timeout_ms`, or None when it was not given."""
+        self.default_timeout_ms = default_timeout_ms
+        """The timeout of the httpx clients the SDK opens, when `timeout_ms` is not given."""
         self.retry_config = retry_config
         self.headers = headers
         self.user_agent = user_agent
@@ -90,11 +95,8 @@ def resolve_settings(
         server_url=url,
         api_key=_resolve_api_key(api_key, defaults),
         param_defaults=_check_param_defaults(param_defaults),
-        timeout_ms=(
-            defaults.timeout_ms
-            if timeout_ms is None
-            else check_timeout_ms(timeout_ms, "timeout_ms")
-        ),
+        timeout_ms=None if timeout_ms is None else check_timeout_ms(timeout_ms, "timeout_ms"),
+        default_timeout_ms=defaults.timeout_ms,
         retry_config=(
             defaults.retry_config
             if retry_config is None

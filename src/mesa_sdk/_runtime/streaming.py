@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 
 from mesa_sdk._runtime.pipeline import connection_error
+from mesa_sdk._runtime.transport_failures import classify
 
 
 class _StreamBase:
@@ -30,7 +31,9 @@ class _StreamBase:
 
     def _error(self, failure: httpx.RequestError) -> Exception:
         # A read timeout or dropped connection mid-body raises the SDK's own errors.
-        return connection_error(self._method_name, self._response.request, failure)
+        return connection_error(
+            self._method_name, self._response.request, failure, classify(failure)
+        )
 
     def __repr__(self) -> str:
         return (
