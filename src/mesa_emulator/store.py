@@ -4,11 +4,13 @@ One SQLite database (stdlib ``sqlite3``, WAL journal) under the data directory. 
 connection is shared by every thread behind a lock: each method is one short transaction, so
 the lock is held for microseconds and requests never see a half-made change.
 
-Crash safety: ``synchronous=FULL`` makes every committed transaction durable before the call
-returns (the WAL is fsynced), so a journalled intent is on disk before the git ref it names
-moves.  A write that touches only this database records its idempotent answer in the same
-transaction (``answer=``); a write that moves a git ref journals its intent and answer first
-(:meth:`MetadataStore.idempotency_prepare`) and is settled against git at startup.
+Crash safety: a committed transaction is in the WAL file before the call returns, so it
+outlives the process (kill -9); ``synchronous=NORMAL`` does not fsync it, so power loss may
+undo the last ones (git's own writes are not fsynced either; ``docs/reliability.md`` says
+what making both durable would cost).  A write that touches only this database keeps its
+idempotent answer in the same transaction (``answer=``); a write that moves a git ref
+journals its intent and answer first (:meth:`MetadataStore.idempotency_prepare`) and is
+settled against git at startup.
 ``secure_delete`` zeroes what a redaction overwrites, and the WAL is truncated after one, so a
 key's secret leaves the disk when its replay window closes.
 """
@@ -192,7 +194,7 @@ class MetadataStore:
             str(self.path), isolation_level=None, check_same_thread=False, timeout=30
         )
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
         present = {str(row[1]) for row in self._db.execute("PRAGMA table_info(idempotency)")}
@@ -482,7 +484,7 @@ class MetadataStore:
 
     def idempotency_prepare(self, answer: IdempotentAnswer, intent: str) -> None:
         """Journal a write that is about to move git refs: ``intent`` says which, and
-        ``answer`` is what to answer once they have moved.  Durable when this returns."""
+        ``answer`` is what to answer once they have moved.  In the WAL when this returns."""
         self._execute(
             "UPDATE idempotency SET state = 'prepared', intent = ?, status = ?, headers = ?, "
             "body = ? WHERE scope = ? AND key = ? AND state = 'running'",

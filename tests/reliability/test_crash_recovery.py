@@ -653,7 +653,7 @@ def test_a_created_keys_secret_is_replayed_only_within_its_window(tmp_path: Path
     for error, made in ((after_revocation.value, revoked), (after_window.value, kept)):
         assert (error.status_code, error.code, error.details) == (
             409,
-            "API_KEY_SECRET_EXPIRED",
+            "API_KEY_ALREADY_CREATED",
             {"id": made.id},
         )
         assert error.headers["idempotent-replayed"] == "true"

@@ -75,7 +75,7 @@ def _secret_gone(record: ApiKeyRecord, window: float) -> Response:
     """The answer a retry of a key's creation gets once its secret is no longer kept."""
     return error_reply(
         ApiError(
-            "API_KEY_SECRET_EXPIRED",
+            "API_KEY_ALREADY_CREATED",
             f"This request already created API key {record.id!r}. Its secret is no longer "
             f"kept: it is replayed for {window:g} s after creation and not after revocation. "
             "Revoke the key if its secret was lost, and create a new one.",

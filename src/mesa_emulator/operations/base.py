@@ -66,8 +66,9 @@ class OperationContext:
         return self.idempotency.answer(response, secret)
 
     def journal(self, repo_id: str, updates: Sequence[git_ops.RefUpdate], reply: Response) -> None:
-        """Journal, durably, that this request is about to apply ``updates`` to the refs of
-        ``repo_id`` and then answer ``reply`` (nothing to do without an ``Idempotency-Key``)."""
+        """Journal, so that it outlives the process, that this request is about to apply
+        ``updates`` to the refs of ``repo_id`` and then answer ``reply`` (nothing to do
+        without an ``Idempotency-Key``)."""
         claim = self.idempotency
         if claim is None:
             return
