@@ -22,8 +22,10 @@ Concurrency model
 * A write can journal its ref moves before making them: ``journal`` is called, under the
   repository's lock and after every object is written, with the :class:`RefUpdate` list it
   is about to apply in order, so a crash between the two can be settled on restart by
-  looking at the refs (:meth:`GitRepository.has_moved`).  A lock file left by a crash is
-  removed at startup (:func:`remove_stale_locks`); one held at run time is :class:`RefLocked`.
+  looking at the refs (:meth:`GitRepository.has_moved`).  If the first move fails, nothing
+  moved: ``journal`` is called again, still under the lock, with no updates.  A lock file
+  left by a crash is removed at startup (:func:`remove_stale_locks`); one held at run time
+  is :class:`RefLocked`.
 """
 
 from __future__ import annotations
@@ -273,6 +275,37 @@ def _update(branch: str, old: pygit2.Oid | None, new: pygit2.Oid | None) -> RefU
 
 
 RefJournal = Callable[[Sequence[RefUpdate]], None]
+
+
+@dataclass(frozen=True)
+class _Move:
+    branch: str
+    old: pygit2.Oid | None
+    new: pygit2.Oid | None
+    log_message: str | None = None
+    expected_label: str | None = None
+
+
+def _make_moves(
+    repo: pygit2.Repository, moves: Sequence[_Move], journal: RefJournal | None
+) -> None:
+    """Journal ``moves`` (when asked to), then make them in order (see the module)."""
+    if journal is not None and moves:
+        journal([_update(m.branch, m.old, m.new) for m in moves])
+    for number, move in enumerate(moves):
+        try:
+            _cas_ref(
+                repo,
+                move.branch,
+                expected=move.old,
+                new=move.new,
+                expected_label=move.expected_label,
+                log_message=move.log_message,
+            )
+        except GitOpsError:
+            if journal is not None and number == 0:
+                journal([])
+            raise
 
 
 # --------------------------------------------------------------------------------------
@@ -790,9 +823,7 @@ class GitRepository:
             if conflict is not None:
                 raise BranchExists(name, f"branch {name!r} conflicts with branch {conflict!r}")
             commit = _lookup_commit(repo, sha)
-            if journal is not None:
-                journal([_update(name, None, commit.id)])
-            _cas_ref(repo, name, expected=None, new=commit.id, log_message="branch: Created")
+            _make_moves(repo, [_Move(name, None, commit.id, "branch: Created")], journal)
 
     def delete_branch(self, name: str, journal: RefJournal | None = None) -> None:
         if not _is_valid_branch_name(name):
@@ -801,9 +832,7 @@ class GitRepository:
             current = _direct_target(repo, _HEADS + name)
             if current is None:
                 raise BranchNotFound(name)
-            if journal is not None:
-                journal([_update(name, current, None)])
-            _cas_ref(repo, name, expected=current, new=None)
+            _make_moves(repo, [_Move(name, current, None)], journal)
 
     # ---- settling a journalled write after a crash ------------------------------------
 
@@ -913,16 +942,16 @@ class GitRepository:
             new_commit = repo.get(oid)
             assert isinstance(new_commit, pygit2.Commit)
             info = _commit_info(new_commit)
-            if journal is not None:
-                journal([_update(branch, current, oid)], info)
             summary = message.split("\n", 1)[0]
-            _cas_ref(
-                repo,
+            move = _Move(
                 branch,
-                expected=current,
-                new=oid,
-                expected_label=base_sha if base_sha is not None else str(current or ""),
+                current,
+                oid,
                 log_message=f"commit: {summary}" if parent is not None else "commit (initial)",
+                expected_label=base_sha if base_sha is not None else str(current or ""),
+            )
+            _make_moves(
+                repo, [move], None if journal is None else lambda updates: journal(updates, info)
             )
             return info
 
@@ -962,14 +991,14 @@ class GitRepository:
             )
 
             # Work out every object and ref move first, then journal them, then move the refs.
-            moves: list[tuple[str, pygit2.Oid | None, pygit2.Oid | None, str | None]] = []
+            moves: list[_Move] = []
             if head_oid == base_oid or repo.descendant_of(base_oid, head_oid):
                 merge_type: Literal["fast_forward", "merge_commit", "up_to_date"] = "up_to_date"
                 result = base_oid
             elif repo.descendant_of(head_oid, base_oid):
                 merge_type = "fast_forward"
                 result = head_oid
-                moves.append((base_branch, base_oid, head_oid, "merge: Fast-forward"))
+                moves.append(_Move(base_branch, base_oid, head_oid, "merge: Fast-forward"))
             else:
                 merge_type = "merge_commit"
                 index = repo.merge_commits(base_oid, head_oid)
@@ -985,22 +1014,23 @@ class GitRepository:
                     None, git_author, git_author, text, tree_oid, [base_oid, head_oid]
                 )
                 moves.append(
-                    (base_branch, base_oid, result, f"merge {head}: Merge made by libgit2")
+                    _Move(base_branch, base_oid, result, f"merge {head}: Merge made by libgit2")
                 )
 
             if deletable and head_branch is not None:
                 current = _direct_target(repo, _HEADS + head_branch)
                 if current is not None:
-                    moves.append((head_branch, current, None, None))
+                    moves.append(_Move(head_branch, current, None))
             outcome = MergeOutcome(
                 merge_type=merge_type,
                 sha=str(result),
-                branch_deleted=any(new is None for _, _, new, _ in moves),
+                branch_deleted=any(move.new is None for move in moves),
             )
-            if journal is not None and moves:
-                journal([_update(branch, old, new) for branch, old, new, _ in moves], outcome)
-            for branch, old, new, log_message in moves:
-                _cas_ref(repo, branch, expected=old, new=new, log_message=log_message)
+            _make_moves(
+                repo,
+                moves,
+                None if journal is None else lambda updates: journal(updates, outcome),
+            )
             return outcome
 
     @staticmethod

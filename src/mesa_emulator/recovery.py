@@ -81,6 +81,9 @@ def recover(state: EmulatorState) -> Recovery:
                 shutil.rmtree(folder / "tmp", ignore_errors=True)  # uploads cut short
 
     for repo_id, branch in state.store.default_branches().items():
+        if not state.repo_path(repo_id).is_dir():
+            logger.error("repository %s has a record but no folder", repo_id)
+            continue
         git = state.git(repo_id)
         if git.default_branch() != branch:
             git.set_default_branch(branch)
@@ -103,7 +106,7 @@ def recover(state: EmulatorState) -> Recovery:
 
 def _settle(state: EmulatorState, repo_id: str, updates: list[git_ops.RefUpdate]) -> bool:
     """Whether a journalled write happened; if it did, finish it."""
-    if repo_id not in state.store.repo_ids():
+    if repo_id not in state.store.repo_ids() or not state.repo_path(repo_id).is_dir():
         # Deleted by a later, acknowledged request: the write came before it, so it happened.
         return True
     git = state.git(repo_id)

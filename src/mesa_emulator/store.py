@@ -498,6 +498,14 @@ class MetadataStore:
             ),
         )
 
+    def idempotency_withdraw(self, scope: str, key: str) -> None:
+        """Back to ``running``: the journalled write moved no ref after all."""
+        self._execute(
+            "UPDATE idempotency SET state = 'running', intent = NULL, status = NULL, "
+            "headers = NULL, body = NULL WHERE scope = ? AND key = ? AND state = 'prepared'",
+            (scope, key),
+        )
+
     def idempotency_abandon(self, scope: str, key: str) -> None:
         self._execute("DELETE FROM idempotency WHERE scope = ? AND key = ?", (scope, key))
 

@@ -67,12 +67,16 @@ class OperationContext:
 
     def journal(self, repo_id: str, updates: Sequence[git_ops.RefUpdate], reply: Response) -> None:
         """Journal, so that it outlives the process, that this request is about to apply
-        ``updates`` to the refs of ``repo_id`` and then answer ``reply`` (nothing to do
-        without an ``Idempotency-Key``)."""
+        ``updates`` to the refs of ``repo_id`` and then answer ``reply``; no updates withdraw
+        the journal (nothing moved).  Nothing to do without an ``Idempotency-Key``."""
         claim = self.idempotency
         if claim is None:
             return
-        self.state.store.idempotency_prepare(claim.answer(reply), intent_text(repo_id, updates))
+        store = self.state.store
+        if not updates:
+            store.idempotency_withdraw(claim.scope, claim.key)
+            return
+        store.idempotency_prepare(claim.answer(reply), intent_text(repo_id, updates))
         claim.crash_if("after_journal")
 
     @cached_property
