@@ -84,6 +84,19 @@ class EmulatorState:
         except BaseException:
             os.close(self._data_lock)
             raise
+        try:
+            self._open(api_key, max_body_bytes)
+        except BaseException:
+            self.store.close()
+            os.close(self._data_lock)
+            raise
+        self._closing = threading.Event()
+        self._sweeper = threading.Thread(
+            target=self._sweep_secrets, name="mesa-emulator-secrets", daemon=True
+        )
+        self._sweeper.start()
+
+    def _open(self, api_key: str, max_body_bytes: int) -> None:
         secret = self.store.secret()
         self.cursors = CursorCodec(secret)
         self.lfs = LfsStorage(self.data_dir / "lfs", secret)
@@ -95,11 +108,6 @@ class EmulatorState:
         self.key_secret_window = KEY_SECRET_WINDOW_SECONDS
         self._reset_lock = threading.Lock()
         self.recovery = recover(self)
-        self._closing = threading.Event()
-        self._sweeper = threading.Thread(
-            target=self._sweep_secrets, name="mesa-emulator-secrets", daemon=True
-        )
-        self._sweeper.start()
 
     def _sweep_secrets(self) -> None:
         while not self._closing.wait(_SECRET_SWEEP_SECONDS):
