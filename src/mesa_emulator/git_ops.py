@@ -742,7 +742,10 @@ class GitRepository:
     def set_default_branch(self, name: str) -> None:
         _validate_branch_name(name)
         with self._lock, self._open() as repo:
-            repo.create_reference_symbolic("HEAD", _HEADS + name, True)
+            try:
+                repo.create_reference_symbolic("HEAD", _HEADS + name, True)
+            except (pygit2.GitError, OSError) as exc:  # most likely HEAD.lock held elsewhere
+                raise GitOpsError(f"could not point HEAD at {name!r}: {exc}") from exc
 
     def head_sha(self) -> str | None:
         with self._open() as repo:

@@ -507,7 +507,12 @@ class MetadataStore:
         )
 
     def idempotency_abandon(self, scope: str, key: str) -> None:
-        self._execute("DELETE FROM idempotency WHERE scope = ? AND key = ?", (scope, key))
+        """Free a claim whose request ended without an answer to keep.  An answer its write
+        kept in its own transaction stays: that write happened."""
+        self._execute(
+            "DELETE FROM idempotency WHERE scope = ? AND key = ? AND state != 'done'",
+            (scope, key),
+        )
 
     def prepared_writes(self) -> list[PreparedWrite]:
         rows = self._query(

@@ -136,6 +136,29 @@ def test_head_follows_the_recorded_default_branch(folder: Folder) -> None:
         state.close()
 
 
+def test_a_default_branch_change_stands_when_head_is_locked(folder: Folder) -> None:
+    (folder.repo / "HEAD.lock").write_text("")
+    with (
+        Emulator(data_dir=folder.data, api_key=API_KEY) as emu,
+        httpx.Client(
+            base_url=emu.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30
+        ) as http,
+    ):
+        # The start removed the stale lock; this one is held by "another writer".
+        (folder.repo / "HEAD.lock").write_text("")
+        answer = http.patch(
+            "/acme/r", json={"default_branch": "topic"}, headers={"Idempotency-Key": "k"}
+        )
+        assert (answer.status_code, answer.json()["default_branch"]) == (200, "topic")
+        assert folder.git("symbolic-ref", "HEAD") == "refs/heads/main"
+    state = _recover(folder)  # the lock is stale now
+    try:
+        assert state.recovery.heads_restored == [folder.repo_id]
+        assert folder.git("symbolic-ref", "HEAD") == "refs/heads/topic"
+    finally:
+        state.close()
+
+
 def test_a_failed_first_move_withdraws_the_journal(folder: Folder) -> None:
     journalled: list[list[RefUpdate]] = []
     repo = git_ops.GitRepository(folder.repo)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import secrets
 import shutil
 
@@ -22,6 +23,8 @@ from mesa_emulator.store import RepoNameTaken, RepoRecord, utc_now
 from mesa_emulator.validation import check_branch_name, repo_name_problem
 
 __all__ = ["create_repo", "delete_repo", "get_repo", "list_repos", "update_repo"]
+
+logger = logging.getLogger("mesa_emulator")
 
 
 def _check_name(name: str) -> None:
@@ -139,8 +142,11 @@ def update_repo(ctx: OperationContext) -> Response:
     if updated is None:
         raise ApiError("REPO_NOT_FOUND", f"Repository '{ctx.org}/{record.name}' not found.")
     if new_default is not None:
-        # HEAD follows the record; after a crash here the next start sets it.
-        git.set_default_branch(new_default)
+        # HEAD follows the record, which is updated: the next start sets HEAD if this fails.
+        try:
+            git.set_default_branch(new_default)
+        except git_ops.GitOpsError as exc:
+            logger.warning("repository %s: %s; the next start sets it", record.id, exc.message)
     return reply
 
 
