@@ -50,6 +50,7 @@ from mesa_emulator.auth import authenticate, authorize
 from mesa_emulator.control import ControlPlane
 from mesa_emulator.errors import ApiError, code_for_status
 from mesa_emulator.faults import Fault
+from mesa_emulator.idempotency import IdempotencyClaim
 from mesa_emulator.operations.base import OperationContext
 from mesa_emulator.replies import error_reply
 from mesa_emulator.request import (
@@ -74,8 +75,6 @@ logger = logging.getLogger("mesa_emulator")
 # How much of an oversized body is read (and thrown away) so the client sees the 413 instead
 # of a broken pipe; beyond this the connection is closed after answering.
 _DRAIN_LIMIT = 256 * 1024 * 1024
-# The headers of a response kept for idempotent replay (X-Request-Id is per request).
-_STORED_HEADERS = ("content-type", "location")
 
 
 def create_app(state: EmulatorState) -> ASGIApp:
@@ -146,6 +145,7 @@ class RequestPipeline:
         delay = _Delay(fault.delay_ms / 1000 if fault is not None else 0.0)
         request.state.request_id = request_id
         request.state.delay = delay
+        request.state.crash_at = fault.crash if fault is not None else None
         drop_after = fault is not None and fault.drop == "after"
         dropped = complete = False
 
@@ -376,6 +376,8 @@ async def _idempotent(
     if outcome == "replay" and record is not None and record.status is not None:
         headers = {**record.headers, "idempotent-replayed": "true"}
         return Response(record.body, record.status, headers)
+    claim = IdempotencyClaim(scope, key, request.state.crash_at)
+    ctx.idempotency = claim
     try:
         await delay.spend()
         response = await _run(route, ctx)
@@ -383,15 +385,9 @@ async def _idempotent(
         await run_in_threadpool(state.store.idempotency_abandon, scope, key)
         raise
     if _storable(response.status_code) and not isinstance(response, StreamingResponse):
-        stored = {k: v for k, v in response.headers.items() if k in _STORED_HEADERS}
-        await run_in_threadpool(
-            state.store.idempotency_finish,
-            scope,
-            key,
-            response.status_code,
-            stored,
-            bytes(response.body),
-        )
+        claim.crash_if("before_answer_kept")
+        # A no-op when the write kept its answer in its own transaction.
+        await run_in_threadpool(state.store.idempotency_finish, claim.answer(response))
     else:
         await run_in_threadpool(state.store.idempotency_abandon, scope, key)
     return response

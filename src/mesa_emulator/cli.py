@@ -79,14 +79,18 @@ def run(data: Path | None, api_key: str | None, command_line: list[str]) -> int:
 
 def serve(host: str, port: int, data: Path | None, api_key: str | None, log_level: str) -> int:
     from mesa_emulator.server import _url_host, bind_socket, make_server, resolve_api_key
-    from mesa_emulator.state import EmulatorState
+    from mesa_emulator.state import DataFolderInUse, EmulatorState
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     key = resolve_api_key(api_key)
     owned = data is None
     data_dir = Path(tempfile.mkdtemp(prefix="mesa-emulator-")) if data is None else data
     data_dir.mkdir(parents=True, exist_ok=True)
-    state = EmulatorState(data_dir, key)
+    try:
+        state = EmulatorState(data_dir, key)
+    except DataFolderInUse as exc:
+        print(f"mesa-emulator: {exc}", file=sys.stderr)
+        return 1
     try:
         try:
             sock = bind_socket(host, port)

@@ -14,6 +14,11 @@ Fault kinds (one object each; ``delay_ms`` may be combined with another kind):
 * ``{"drop": "before"}`` closes the connection without handling the request.
 * ``{"drop": "after"}`` handles the request fully, then closes the connection instead of
   answering.
+* ``{"crash": "<point>"}`` kills the whole emulator process (``os._exit``, as a ``kill -9``
+  would) when a write sent with an ``Idempotency-Key`` reaches that point, for testing
+  recovery: ``after_journal`` (its intent is journalled, no git ref has moved) or
+  ``before_answer_kept`` (the write is done, its answer not yet kept).  A request that does
+  not reach the point runs normally.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from typing import Any
 
 from mesa_emulator.errors import ApiError
 
-__all__ = ["Fault", "FaultRegistry", "RateLimiter", "parse_fault_script"]
+__all__ = ["CRASH_POINTS", "Fault", "FaultRegistry", "RateLimiter", "parse_fault_script"]
+
+CRASH_POINTS = ("after_journal", "before_answer_kept")
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"}
 
@@ -42,6 +49,7 @@ class Fault:
     message: str | None = None
     delay_ms: int = 0
     drop: str | None = None  # "before" | "after"
+    crash: str | None = None  # one of CRASH_POINTS
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -57,6 +65,8 @@ class Fault:
             out["delay_ms"] = self.delay_ms
         if self.drop is not None:
             out["drop"] = self.drop
+        if self.crash is not None:
+            out["crash"] = self.crash
         return out
 
 
@@ -111,7 +121,7 @@ def _number(value: Any, field_name: str, *, minimum: float = 0) -> float:
 def _parse_fault(raw: Any, where: str) -> Fault:
     if not isinstance(raw, dict):
         raise _bad(where, f"'{where}' must be an object")
-    known = {"status", "retry_after", "code", "message", "delay_ms", "drop"}
+    known = {"status", "retry_after", "code", "message", "delay_ms", "drop", "crash"}
     for name in raw:
         if name not in known:
             raise _bad(f"{where}.{name}", f"unknown field '{where}.{name}'")
@@ -130,8 +140,14 @@ def _parse_fault(raw: Any, where: str) -> Fault:
         raise _bad(f"{where}.drop", f"'{where}.drop' must be 'before' or 'after'")
     if status is not None and drop is not None:
         raise _bad(where, f"'{where}' cannot both answer a status and drop the connection")
-    if status is None and drop is None and not delay:
-        raise _bad(where, f"'{where}' needs 'status', 'delay_ms' or 'drop'")
+    crash = raw.get("crash")
+    if crash is not None and crash not in CRASH_POINTS:
+        points = "', '".join(CRASH_POINTS)
+        raise _bad(f"{where}.crash", f"'{where}.crash' must be one of '{points}'")
+    if crash is not None and (status is not None or drop is not None):
+        raise _bad(where, f"'{where}' cannot both crash and answer a status or drop")
+    if status is None and drop is None and crash is None and not delay:
+        raise _bad(where, f"'{where}' needs 'status', 'delay_ms', 'drop' or 'crash'")
     for text_field in ("code", "message"):
         value = raw.get(text_field)
         if value is not None and not isinstance(value, str):
@@ -143,6 +159,7 @@ def _parse_fault(raw: Any, where: str) -> Fault:
         message=raw.get("message"),
         delay_ms=delay,
         drop=drop,
+        crash=crash,
     )
 
 

@@ -19,6 +19,13 @@ Concurrency model
   disk (``<ref>.lock``), its current target is re-read *after* locking and compared with the
   expected value, and only then moved.  This makes the compare-and-swap safe even against
   other processes (e.g. ``git push`` into the same repository).
+* A write can journal its ref moves before making them: ``journal`` is called, under the
+  repository's lock and after every object is written, with the :class:`RefUpdate` list it
+  is about to apply in order, so a crash between the two can be settled on restart by
+  looking at the refs (:meth:`GitRepository.has_moved`).  If the first move fails, nothing
+  moved: ``journal`` is called again, still under the lock, with no updates.  A lock file
+  left by a crash is removed at startup (:func:`remove_stale_locks`); one held at run time
+  is :class:`RefLocked`.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import re
 import threading
 import time as _time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -62,12 +69,15 @@ __all__ = [
     "MergeOutcome",
     "PathExists",
     "PathNotFound",
+    "RefLocked",
     "RefNotFound",
+    "RefUpdate",
     "Signature",
     "TreeEntry",
     "init_repository",
     "is_valid_branch_name",
     "open_repository",
+    "remove_stale_locks",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -142,6 +152,14 @@ class BranchMoved(GitOpsError):
         self.branch = branch
         self.expected = expected
         self.actual = actual
+
+
+class RefLocked(GitOpsError):
+    """Another writer holds the branch's lock file (for longer than a brief wait)."""
+
+    def __init__(self, branch: str) -> None:
+        super().__init__(f"branch {branch!r} is locked by another update")
+        self.branch = branch
 
 
 class MergeConflict(GitOpsError):
@@ -243,6 +261,53 @@ class MergeOutcome:
     merge_type: Literal["fast_forward", "merge_commit", "up_to_date"]
     sha: str
     branch_deleted: bool
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    """One branch move of a write: from ``old`` to ``new`` (None: the branch is absent)."""
+
+    branch: str
+    old: str | None
+    new: str | None
+
+
+def _update(branch: str, old: pygit2.Oid | None, new: pygit2.Oid | None) -> RefUpdate:
+    return RefUpdate(branch, None if old is None else str(old), None if new is None else str(new))
+
+
+RefJournal = Callable[[Sequence[RefUpdate]], None]
+
+
+@dataclass(frozen=True)
+class _Move:
+    branch: str
+    old: pygit2.Oid | None
+    new: pygit2.Oid | None
+    log_message: str | None = None
+    expected_label: str | None = None
+
+
+def _make_moves(
+    repo: pygit2.Repository, moves: Sequence[_Move], journal: RefJournal | None
+) -> None:
+    """Journal ``moves`` (when asked to), then make them in order (see the module)."""
+    if journal is not None and moves:
+        journal([_update(m.branch, m.old, m.new) for m in moves])
+    for number, move in enumerate(moves):
+        try:
+            _cas_ref(
+                repo,
+                move.branch,
+                expected=move.old,
+                new=move.new,
+                expected_label=move.expected_label,
+                log_message=move.log_message,
+            )
+        except GitOpsError:
+            if journal is not None and number == 0:
+                journal([])
+            raise
 
 
 # --------------------------------------------------------------------------------------
@@ -464,7 +529,29 @@ def _cas_ref(
             # Most likely the ref is locked by another process; retry briefly.
             last_error = exc
             _time.sleep(_REF_LOCK_BACKOFF)
+    if "lock" in str(last_error):
+        raise RefLocked(branch)
     raise GitOpsError(f"could not update branch {branch!r}: {last_error}")
+
+
+# Lock files git and libgit2 take for a write, relative to a bare repository; any other
+# ``*.lock`` lies under ``refs/``.  libgit2 writes a loose object to a temporary file first.
+_TOP_LEVEL_LOCKS = ("HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock")
+_OBJECT_TEMPORARIES = "tmp_object_git2_*"
+
+
+def remove_stale_locks(path: Path) -> list[str]:
+    """Remove the lock and temporary files a killed writer left in the repository at
+    ``path``; returns their paths relative to it.  Only while nothing writes to it."""
+    path = Path(path)
+    found = [path / name for name in _TOP_LEVEL_LOCKS if (path / name).exists()]
+    found += (path / "refs").rglob("*.lock")
+    found += (path / "objects").glob(f"*/{_OBJECT_TEMPORARIES}")
+    removed = []
+    for stale in found:
+        stale.unlink(missing_ok=True)
+        removed.append(stale.relative_to(path).as_posix())
+    return removed
 
 
 # --------------------------------------------------------------------------------------
@@ -660,7 +747,10 @@ class GitRepository:
     def set_default_branch(self, name: str) -> None:
         _validate_branch_name(name)
         with self._lock, self._open() as repo:
-            repo.create_reference_symbolic("HEAD", _HEADS + name, True)
+            try:
+                repo.create_reference_symbolic("HEAD", _HEADS + name, True)
+            except (pygit2.GitError, OSError) as exc:  # most likely HEAD.lock held elsewhere
+                raise GitOpsError(f"could not point HEAD at {name!r}: {exc}") from exc
 
     def head_sha(self) -> str | None:
         with self._open() as repo:
@@ -732,7 +822,7 @@ class GitRepository:
             raise BranchNotFound(str(name))
         return str(oid)
 
-    def create_branch(self, name: str, sha: str) -> None:
+    def create_branch(self, name: str, sha: str, journal: RefJournal | None = None) -> None:
         _validate_branch_name(name)
         with self._lock, self._open() as repo:
             if _direct_target(repo, _HEADS + name) is not None:
@@ -741,16 +831,38 @@ class GitRepository:
             if conflict is not None:
                 raise BranchExists(name, f"branch {name!r} conflicts with branch {conflict!r}")
             commit = _lookup_commit(repo, sha)
-            _cas_ref(repo, name, expected=None, new=commit.id, log_message="branch: Created")
+            _make_moves(repo, [_Move(name, None, commit.id, "branch: Created")], journal)
 
-    def delete_branch(self, name: str) -> None:
+    def delete_branch(self, name: str, journal: RefJournal | None = None) -> None:
         if not _is_valid_branch_name(name):
             raise BranchNotFound(str(name))
         with self._lock, self._open() as repo:
             current = _direct_target(repo, _HEADS + name)
             if current is None:
                 raise BranchNotFound(name)
-            _cas_ref(repo, name, expected=current, new=None)
+            _make_moves(repo, [_Move(name, current, None)], journal)
+
+    # ---- settling a journalled write after a crash ------------------------------------
+
+    def has_moved(self, update: RefUpdate) -> bool:
+        """Whether ``update`` happened: the branch is no longer at ``old``.
+
+        Sound right after a restart, when the writer that journalled ``update`` held the
+        repository's lock until the crash: the branch was at ``old`` when it was journalled
+        and only that writer could move it (or, after it, a later write that was itself
+        acknowledged, which leaves the branch away from ``old`` too)."""
+        with self._open() as repo:
+            current = _direct_target(repo, _HEADS + update.branch)
+        return (None if current is None else str(current)) != update.old
+
+    def finish_update(self, update: RefUpdate) -> None:
+        """Apply ``update`` if the branch is still at ``old`` (the rest of a journalled
+        write whose first move happened); otherwise leave the branch as it is."""
+        old = None if update.old is None else pygit2.Oid(hex=update.old)
+        new = None if update.new is None else pygit2.Oid(hex=update.new)
+        with self._lock, self._open() as repo:
+            if _direct_target(repo, _HEADS + update.branch) == old:
+                _cas_ref(repo, update.branch, expected=old, new=new)
 
     # ---- writing ------------------------------------------------------------------------
 
@@ -763,6 +875,7 @@ class GitRepository:
         committer: Signature | None,
         edits: Sequence[Edit],
         base_sha: str | None,
+        journal: Callable[[Sequence[RefUpdate], CommitInfo], None] | None = None,
     ) -> CommitInfo:
         """Apply ``edits`` on top of ``branch`` and move it to the new commit.
 
@@ -838,18 +951,21 @@ class GitRepository:
             tree_oid = editor.write()
             parents = [parent.id] if parent is not None else []
             oid = repo.create_commit(None, git_author, git_committer, message, tree_oid, parents)
-            summary = message.split("\n", 1)[0]
-            _cas_ref(
-                repo,
-                branch,
-                expected=current,
-                new=oid,
-                expected_label=base_sha if base_sha is not None else str(current or ""),
-                log_message=f"commit: {summary}" if parent is not None else "commit (initial)",
-            )
             new_commit = repo.get(oid)
             assert isinstance(new_commit, pygit2.Commit)
-            return _commit_info(new_commit)
+            info = _commit_info(new_commit)
+            summary = message.split("\n", 1)[0]
+            move = _Move(
+                branch,
+                current,
+                oid,
+                log_message=f"commit: {summary}" if parent is not None else "commit (initial)",
+                expected_label=base_sha if base_sha is not None else str(current or ""),
+            )
+            _make_moves(
+                repo, [move], None if journal is None else lambda updates: journal(updates, info)
+            )
+            return info
 
     def merge(
         self,
@@ -859,6 +975,7 @@ class GitRepository:
         author: Signature,
         message: str | None,
         delete_branch: bool,
+        journal: Callable[[Sequence[RefUpdate], MergeOutcome], None] | None = None,
     ) -> MergeOutcome:
         """Merge ``head`` (branch name or sha) into ``base_branch``.
 
@@ -885,19 +1002,15 @@ class GitRepository:
                 and head_branch != default
             )
 
+            # Work out every object and ref move first, then journal them, then move the refs.
+            moves: list[_Move] = []
             if head_oid == base_oid or repo.descendant_of(base_oid, head_oid):
                 merge_type: Literal["fast_forward", "merge_commit", "up_to_date"] = "up_to_date"
                 result = base_oid
             elif repo.descendant_of(head_oid, base_oid):
                 merge_type = "fast_forward"
                 result = head_oid
-                _cas_ref(
-                    repo,
-                    base_branch,
-                    expected=base_oid,
-                    new=head_oid,
-                    log_message="merge: Fast-forward",
-                )
+                moves.append(_Move(base_branch, base_oid, head_oid, "merge: Fast-forward"))
             else:
                 merge_type = "merge_commit"
                 index = repo.merge_commits(base_oid, head_oid)
@@ -912,21 +1025,25 @@ class GitRepository:
                 result = repo.create_commit(
                     None, git_author, git_author, text, tree_oid, [base_oid, head_oid]
                 )
-                _cas_ref(
-                    repo,
-                    base_branch,
-                    expected=base_oid,
-                    new=result,
-                    log_message=f"merge {head}: Merge made by libgit2",
+                moves.append(
+                    _Move(base_branch, base_oid, result, f"merge {head}: Merge made by libgit2")
                 )
 
-            deleted = False
             if deletable and head_branch is not None:
                 current = _direct_target(repo, _HEADS + head_branch)
                 if current is not None:
-                    _cas_ref(repo, head_branch, expected=current, new=None)
-                    deleted = True
-            return MergeOutcome(merge_type=merge_type, sha=str(result), branch_deleted=deleted)
+                    moves.append(_Move(head_branch, current, None))
+            outcome = MergeOutcome(
+                merge_type=merge_type,
+                sha=str(result),
+                branch_deleted=any(move.new is None for move in moves),
+            )
+            _make_moves(
+                repo,
+                moves,
+                None if journal is None else lambda updates: journal(updates, outcome),
+            )
+            return outcome
 
     @staticmethod
     def _branch_for(repo: pygit2.Repository, ref: str) -> str | None:

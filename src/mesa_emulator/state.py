@@ -3,15 +3,21 @@ LFS objects, secrets, scripted faults and rate limit.
 
 Layout of the data directory::
 
+    emulator.lock           held (flock) by the one emulator serving this folder
     meta.sqlite3            repositories, API keys, idempotency records, LFS index
     repos/<repo id>.git     one bare git repository per repository (renames keep the folder)
     lfs/<repo id>/..        LFS objects by oid
+
+Opening a data folder recovers it from an unclean stop (:mod:`mesa_emulator.recovery`).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 from mesa_emulator.auth import hash_key
@@ -19,12 +25,46 @@ from mesa_emulator.cursors import CursorCodec
 from mesa_emulator.faults import FaultRegistry, RateLimiter
 from mesa_emulator.git_ops import GitRepository
 from mesa_emulator.lfs import LfsStorage
+from mesa_emulator.recovery import recover
 from mesa_emulator.store import MetadataStore
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "IDEMPOTENCY_TTL_SECONDS", "EmulatorState"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "IDEMPOTENCY_TTL_SECONDS",
+    "KEY_SECRET_WINDOW_SECONDS",
+    "DataFolderInUse",
+    "EmulatorState",
+]
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600.0
+# How long the answer of an API key's creation, secret included, is kept for replay: longer
+# than the SDK's default 300 s call deadline, so a retried creation gets its secret back.
+KEY_SECRET_WINDOW_SECONDS = 600.0
+# How often kept key secrets are checked for a closed window.
+_SECRET_SWEEP_SECONDS = 1.0
+
+
+class DataFolderInUse(Exception):
+    """Another emulator serves this data folder."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(
+            f"the data folder {str(data_dir)!r} is in use by another emulator "
+            "(it holds emulator.lock); stop it, or give another --data folder"
+        )
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Hold ``data_dir``'s lock file for this process: two emulators on one folder would undo
+    each other's writes when they recover it."""
+    fd = os.open(data_dir / "emulator.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataFolderInUse(data_dir) from None
+    return fd
 
 
 class EmulatorState:
@@ -38,7 +78,25 @@ class EmulatorState:
         self.data_dir = Path(data_dir)
         self.repos_dir = self.data_dir / "repos"
         self.repos_dir.mkdir(parents=True, exist_ok=True)
-        self.store = MetadataStore(self.data_dir / "meta.sqlite3")
+        self._data_lock = _lock_data_dir(self.data_dir)
+        try:
+            self.store = MetadataStore(self.data_dir / "meta.sqlite3")
+        except BaseException:
+            os.close(self._data_lock)
+            raise
+        try:
+            self._open(api_key, max_body_bytes)
+        except BaseException:
+            self.store.close()
+            os.close(self._data_lock)
+            raise
+        self._closing = threading.Event()
+        self._sweeper = threading.Thread(
+            target=self._sweep_secrets, name="mesa-emulator-secrets", daemon=True
+        )
+        self._sweeper.start()
+
+    def _open(self, api_key: str, max_body_bytes: int) -> None:
         secret = self.store.secret()
         self.cursors = CursorCodec(secret)
         self.lfs = LfsStorage(self.data_dir / "lfs", secret)
@@ -47,7 +105,13 @@ class EmulatorState:
         self.bootstrap_hash = hash_key(api_key)
         self.max_body_bytes = max_body_bytes
         self.idempotency_ttl = IDEMPOTENCY_TTL_SECONDS
+        self.key_secret_window = KEY_SECRET_WINDOW_SECONDS
         self._reset_lock = threading.Lock()
+        self.recovery = recover(self)
+
+    def _sweep_secrets(self) -> None:
+        while not self._closing.wait(_SECRET_SWEEP_SECONDS):
+            self.store.redact_expired_secrets(time.time())
 
     def repo_path(self, repo_id: str) -> Path:
         return self.repos_dir / f"{repo_id}.git"
@@ -77,4 +141,7 @@ class EmulatorState:
                             child.unlink(missing_ok=True)
 
     def close(self) -> None:
+        self._closing.set()
+        self._sweeper.join(timeout=5)
         self.store.close()
+        os.close(self._data_lock)

@@ -3,6 +3,16 @@
 One SQLite database (stdlib ``sqlite3``, WAL journal) under the data directory.  A single
 connection is shared by every thread behind a lock: each method is one short transaction, so
 the lock is held for microseconds and requests never see a half-made change.
+
+Crash safety: a committed transaction is in the WAL file before the call returns, so it
+outlives the process (kill -9); ``synchronous=NORMAL`` does not fsync it, so power loss may
+undo the last ones (git's own writes are not fsynced either; ``docs/reliability.md`` says
+what making both durable would cost).  A write that touches only this database keeps its
+idempotent answer in the same transaction (``answer=``); a write that moves a git ref
+journals its intent and answer first (:meth:`MetadataStore.idempotency_prepare`) and is
+settled against git at startup.
+``secure_delete`` zeroes what a redaction overwrites, and the WAL is truncated after one, so a
+key's secret leaves the disk when its replay window closes.
 """
 
 from __future__ import annotations
@@ -20,10 +30,14 @@ from typing import Literal
 
 __all__ = [
     "ApiKeyRecord",
+    "HeldSecret",
     "IdempotencyRecord",
+    "IdempotentAnswer",
     "MetadataStore",
+    "PreparedWrite",
     "RepoNameTaken",
     "RepoRecord",
+    "StoredAnswer",
 ]
 
 _SCHEMA = """
@@ -70,6 +84,20 @@ CREATE TABLE IF NOT EXISTS lfs_objects (
     PRIMARY KEY (repo_id, oid)
 );
 """
+
+
+# Idempotency columns added since the first schema (ALTER TABLE on an older data folder):
+# ``intent`` the ref updates of a ``prepared`` write; ``secret_of`` the API key whose secret
+# the stored body holds until ``secret_until``, after which ``expired_status``/``expired_body``
+# replace it.
+_IDEMPOTENCY_ADDED_COLUMNS = {
+    "intent": "TEXT",
+    "secret_of": "TEXT",
+    "secret_until": "REAL",
+    "expired_status": "INTEGER",
+    "expired_body": "BLOB",
+}
+_JSON_HEADERS = json.dumps({"content-type": "application/json"})
 
 
 def utc_now() -> datetime:
@@ -120,6 +148,44 @@ class IdempotencyRecord:
 IdempotencyOutcome = Literal["started", "running", "mismatch", "replay"]
 
 
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A response as kept for replay."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class HeldSecret:
+    """An answer that holds the secret of API key ``key_id``: kept until ``until`` (epoch
+    seconds) or the key's revocation, then replaced by ``then``."""
+
+    key_id: str
+    until: float
+    then: StoredAnswer
+
+
+@dataclass(frozen=True)
+class IdempotentAnswer:
+    """The answer of the request that claimed ``key`` in ``scope``."""
+
+    scope: str
+    key: str
+    answer: StoredAnswer
+    secret: HeldSecret | None = None
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    """A write that journalled its intent (``prepared``) and may or may not have happened."""
+
+    scope: str
+    key: str
+    intent: str
+
+
 class MetadataStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -129,9 +195,16 @@ class MetadataStore:
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
-        # A request that was running when the process stopped will never finish.
-        self._db.execute("DELETE FROM idempotency WHERE state = 'running'")
+        present = {str(row[1]) for row in self._db.execute("PRAGMA table_info(idempotency)")}
+        for column, kind in _IDEMPOTENCY_ADDED_COLUMNS.items():
+            if column not in present:
+                self._db.execute(f"ALTER TABLE idempotency ADD COLUMN {column} {kind}")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS idempotency_secrets ON idempotency (secret_until) "
+            "WHERE secret_until IS NOT NULL"
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -178,20 +251,29 @@ class MetadataStore:
 
     _REPO_COLUMNS = "id, org, name, default_branch, created_at"
 
-    def insert_repo(self, record: RepoRecord) -> None:
+    def insert_repo(self, record: RepoRecord, answer: IdempotentAnswer | None = None) -> None:
         try:
-            self._execute(
-                f"INSERT INTO repos ({self._REPO_COLUMNS}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
-                (
-                    record.id,
-                    record.org,
-                    record.name,
-                    record.default_branch,
-                    _iso(record.created_at),
-                ),
-            )
+            with self._transaction() as db:
+                db.execute(
+                    f"INSERT INTO repos ({self._REPO_COLUMNS}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
+                    (
+                        record.id,
+                        record.org,
+                        record.name,
+                        record.default_branch,
+                        _iso(record.created_at),
+                    ),
+                )
+                self._record(db, answer)
         except sqlite3.IntegrityError as exc:
             raise RepoNameTaken(record.name) from exc
+
+    def repo_ids(self) -> set[str]:
+        return {str(row[0]) for row in self._query("SELECT id FROM repos")}
+
+    def default_branches(self) -> dict[str, str]:
+        """Every repository's id and default branch."""
+        return {str(r[0]): str(r[1]) for r in self._query("SELECT id, default_branch FROM repos")}
 
     def get_repo(self, org: str, name: str) -> RepoRecord | None:
         rows = self._query(
@@ -217,7 +299,12 @@ class MetadataStore:
         return [self._repo(row) for row in rows]
 
     def update_repo(
-        self, repo_id: str, *, name: str | None = None, default_branch: str | None = None
+        self,
+        repo_id: str,
+        *,
+        name: str | None = None,
+        default_branch: str | None = None,
+        answer: IdempotentAnswer | None = None,
     ) -> RepoRecord | None:
         try:
             with self._transaction() as db:
@@ -232,14 +319,18 @@ class MetadataStore:
                     f"SELECT {self._REPO_COLUMNS} FROM repos WHERE id = ?",  # noqa: S608
                     (repo_id,),
                 ).fetchone()
+                if row is not None:
+                    self._record(db, answer)
         except sqlite3.IntegrityError as exc:
             raise RepoNameTaken(name or "") from exc
         return self._repo(row) if row is not None else None
 
-    def delete_repo(self, repo_id: str) -> bool:
+    def delete_repo(self, repo_id: str, answer: IdempotentAnswer | None = None) -> bool:
         with self._transaction() as db:
             deleted = db.execute("DELETE FROM repos WHERE id = ?", (repo_id,)).rowcount
             db.execute("DELETE FROM lfs_objects WHERE repo_id = ?", (repo_id,))
+            if deleted:
+                self._record(db, answer)
         return deleted > 0
 
     # ---- API keys -----------------------------------------------------------------------
@@ -260,19 +351,23 @@ class MetadataStore:
             revoked_at=_parse(None if row[6] is None else str(row[6])),
         )
 
-    def insert_key(self, record: ApiKeyRecord, key_hash: str) -> None:
-        self._execute(
-            "INSERT INTO api_keys (id, org, name, key_hash, scopes, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                record.id,
-                record.org,
-                record.name,
-                key_hash,
-                json.dumps(list(record.scopes)),
-                _iso(record.created_at),
-            ),
-        )
+    def insert_key(
+        self, record: ApiKeyRecord, key_hash: str, answer: IdempotentAnswer | None = None
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO api_keys (id, org, name, key_hash, scopes, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.org,
+                    record.name,
+                    key_hash,
+                    json.dumps(list(record.scopes)),
+                    _iso(record.created_at),
+                ),
+            )
+            self._record(db, answer)
 
     def find_key(self, key_hash: str) -> ApiKeyRecord | None:
         rows = self._query(
@@ -288,8 +383,13 @@ class MetadataStore:
         )
         return [self._key(row) for row in rows]
 
-    def revoke_key(self, org: str, key_id: str, when: datetime) -> ApiKeyRecord | None:
-        """Revoke a key of ``org`` (a no-op if already revoked); None if there is none."""
+    def revoke_key(
+        self, org: str, key_id: str, when: datetime, answer: IdempotentAnswer | None = None
+    ) -> ApiKeyRecord | None:
+        """Revoke a key of ``org`` (a no-op if already revoked); None if there is none.
+
+        A kept answer that still holds the key's secret loses it in the same transaction."""
+        redacted = 0
         with self._transaction() as db:
             db.execute(
                 "UPDATE api_keys SET revoked_at = ? "
@@ -300,7 +400,14 @@ class MetadataStore:
                 f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE org = ? AND id = ?",  # noqa: S608
                 (org, key_id),
             ).fetchone()
-        return self._key(row) if row is not None else None
+            if row is not None:
+                redacted = self._redact(db, "secret_of = ?", (key_id,))
+                self._record(db, answer)
+        if row is None:
+            return None
+        if redacted:
+            self._truncate_wal()
+        return self._key(row)
 
     def touch_key(self, key_id: str, when: datetime) -> None:
         self._execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (_iso(when), key_id))
@@ -318,6 +425,7 @@ class MetadataStore:
         """
         with self._transaction() as db:
             db.execute("DELETE FROM idempotency WHERE created_at < ?", (now - ttl,))
+            redacted = self._redact(db, "secret_until <= ?", (now,))
             row = db.execute(
                 "SELECT fingerprint, state, status, headers, body FROM idempotency "
                 "WHERE scope = ? AND key = ?",
@@ -329,7 +437,10 @@ class MetadataStore:
                     "VALUES (?, ?, ?, 'running', ?)",
                     (scope, key, fingerprint, now),
                 )
-                return "started", None
+        if redacted:
+            self._truncate_wal()
+        if row is None:
+            return "started", None
         record = IdempotencyRecord(
             fingerprint=str(row[0]),
             state="done" if row[1] == "done" else "running",
@@ -343,17 +454,117 @@ class MetadataStore:
             return "running", record
         return "replay", record
 
-    def idempotency_finish(
-        self, scope: str, key: str, status: int, headers: dict[str, str], body: bytes
-    ) -> None:
+    @staticmethod
+    def _record(db: sqlite3.Connection, answer: IdempotentAnswer | None) -> None:
+        """Keep ``answer`` for its claim, unless the claim already has one."""
+        if answer is None:
+            return
+        secret = answer.secret
+        db.execute(
+            "UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ?, "
+            "intent = NULL, secret_of = ?, secret_until = ?, expired_status = ?, "
+            "expired_body = ? WHERE scope = ? AND key = ? AND state != 'done'",
+            (
+                answer.answer.status,
+                json.dumps(answer.answer.headers),
+                answer.answer.body,
+                None if secret is None else secret.key_id,
+                None if secret is None else secret.until,
+                None if secret is None else secret.then.status,
+                None if secret is None else secret.then.body,
+                answer.scope,
+                answer.key,
+            ),
+        )
+
+    def idempotency_finish(self, answer: IdempotentAnswer) -> None:
+        """Keep the answer of a finished request (a no-op if its write already kept one)."""
+        with self._transaction() as db:
+            self._record(db, answer)
+
+    def idempotency_prepare(self, answer: IdempotentAnswer, intent: str) -> None:
+        """Journal a write that is about to move git refs: ``intent`` says which, and
+        ``answer`` is what to answer once they have moved.  In the WAL when this returns."""
         self._execute(
-            "UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ? "
-            "WHERE scope = ? AND key = ?",
-            (status, json.dumps(headers), body, scope, key),
+            "UPDATE idempotency SET state = 'prepared', intent = ?, status = ?, headers = ?, "
+            "body = ? WHERE scope = ? AND key = ? AND state = 'running'",
+            (
+                intent,
+                answer.answer.status,
+                json.dumps(answer.answer.headers),
+                answer.answer.body,
+                answer.scope,
+                answer.key,
+            ),
+        )
+
+    def idempotency_withdraw(self, scope: str, key: str) -> None:
+        """Back to ``running``: the journalled write moved no ref after all."""
+        self._execute(
+            "UPDATE idempotency SET state = 'running', intent = NULL, status = NULL, "
+            "headers = NULL, body = NULL WHERE scope = ? AND key = ? AND state = 'prepared'",
+            (scope, key),
         )
 
     def idempotency_abandon(self, scope: str, key: str) -> None:
-        self._execute("DELETE FROM idempotency WHERE scope = ? AND key = ?", (scope, key))
+        """Free a claim whose request ended without an answer to keep.  An answer its write
+        kept in its own transaction stays: that write happened."""
+        self._execute(
+            "DELETE FROM idempotency WHERE scope = ? AND key = ? AND state != 'done'",
+            (scope, key),
+        )
+
+    def prepared_writes(self) -> list[PreparedWrite]:
+        rows = self._query(
+            "SELECT scope, key, intent FROM idempotency WHERE state = 'prepared' "
+            "ORDER BY created_at"
+        )
+        return [PreparedWrite(str(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+    def settle_prepared(self, write: PreparedWrite, happened: bool) -> None:
+        """After a restart: keep the journalled answer of a write that happened, forget one
+        that did not (its retry then makes it, once)."""
+        if happened:
+            self._execute(
+                "UPDATE idempotency SET state = 'done', intent = NULL "
+                "WHERE scope = ? AND key = ? AND state = 'prepared'",
+                (write.scope, write.key),
+            )
+        else:
+            self.idempotency_abandon(write.scope, write.key)
+
+    def forget_running(self) -> int:
+        """After a restart: a request still ``running`` never wrote (a write journals its
+        intent, or keeps its answer in its own transaction), so its key is free again."""
+        return self._execute("DELETE FROM idempotency WHERE state = 'running'")
+
+    @staticmethod
+    def _redact(db: sqlite3.Connection, where: str, params: tuple[object, ...]) -> int:
+        """Replace the kept answers that hold a key's secret (rows matching ``where``) by
+        their answer without it."""
+        return int(
+            db.execute(
+                "UPDATE idempotency SET status = expired_status, body = expired_body, "  # noqa: S608
+                f"headers = ?, secret_of = NULL, secret_until = NULL, expired_status = NULL, "
+                f"expired_body = NULL WHERE secret_of IS NOT NULL AND {where}",
+                (_JSON_HEADERS, *params),
+            ).rowcount
+        )
+
+    def _truncate_wal(self) -> None:
+        """Empty the WAL, where the overwritten page (with a secret) may still lie."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def redact_expired_secrets(self, now: float) -> None:
+        """Drop every kept key secret whose replay window has closed."""
+        try:
+            with self._transaction() as db:
+                redacted = self._redact(db, "secret_until <= ?", (now,))
+            if redacted:
+                self._truncate_wal()
+        except sqlite3.ProgrammingError:  # closed meanwhile: the next start redacts it
+            return
 
     # ---- LFS ----------------------------------------------------------------------------
 

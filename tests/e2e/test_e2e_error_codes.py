@@ -298,6 +298,19 @@ def _idempotency_key_in_use(client: Mesa, emu: Emulator, org: str) -> APIError:
     return error
 
 
+@scenario("API_KEY_ALREADY_CREATED")
+def _api_key_already_created(client: Mesa, emu: Emulator, org: str) -> APIError:
+    options = {"idempotency_key": f"key-{org}"}
+    made = client.admin.create_api_key(body={"name": "once"}, request_options=options)
+    client.admin.revoke_api_key(id=made.id)  # which drops the kept secret
+    error = raised(
+        lambda: client.admin.create_api_key(body={"name": "once"}, request_options=options)
+    )
+    assert error.details == {"id": made.id}
+    assert [k.id for k in client.admin.list_api_keys().api_keys if k.name == "once"] == [made.id]
+    return error
+
+
 # ---- 413, 422 ------------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from mesa_emulator.git_ops import (
     MergeConflict,
     PathExists,
     PathNotFound,
+    RefLocked,
     RefNotFound,
     Signature,
     TreeEntry,
@@ -499,8 +500,12 @@ def test_ref_locked_by_another_process(
     monkeypatch.setattr(git_ops, "_REF_LOCK_ATTEMPTS", 2)
     lock = repo.path / "refs" / "heads" / "main.lock"
     lock.write_text("")
-    with pytest.raises(GitOpsError, match="could not update branch"):
+    with pytest.raises(RefLocked) as exc:
         commit(repo, [Edit("x", "create", b"x")])
+    assert (str(exc.value), exc.value.branch) == (
+        "branch 'main' is locked by another update",
+        "main",
+    )
     assert rev(repo, "refs/heads/main") == first.sha
     lock.unlink()
     assert commit(repo, [Edit("x", "create", b"x")]).parents == [first.sha]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import secrets
+import time
 from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
 from mesa_emulator.auth import generate_key, hash_key
 from mesa_emulator.errors import ApiError
+from mesa_emulator.idempotency import stored_answer
 from mesa_emulator.operations.base import OperationContext, parse_body
-from mesa_emulator.replies import json_reply
-from mesa_emulator.store import ApiKeyRecord, utc_now
+from mesa_emulator.replies import error_reply, json_reply
+from mesa_emulator.store import ApiKeyRecord, HeldSecret, utc_now
 
 if TYPE_CHECKING:
     from mesa_sdk.models import ApiKey
@@ -53,8 +55,7 @@ def create_api_key(ctx: OperationContext) -> Response:
         last_used_at=None,
         revoked_at=None,
     )
-    ctx.state.store.insert_key(record, hash_key(secret))
-    return json_reply(
+    reply = json_reply(
         201,
         ApiKeyCreated(
             id=record.id,
@@ -63,6 +64,23 @@ def create_api_key(ctx: OperationContext) -> Response:
             scopes=list(record.scopes),
             created_at=record.created_at,
         ),
+    )
+    window = ctx.state.key_secret_window
+    held = HeldSecret(record.id, time.time() + window, stored_answer(_secret_gone(record, window)))
+    ctx.state.store.insert_key(record, hash_key(secret), ctx.answer(reply, held))
+    return reply
+
+
+def _secret_gone(record: ApiKeyRecord, window: float) -> Response:
+    """The answer a retry of a key's creation gets once its secret is no longer kept."""
+    return error_reply(
+        ApiError(
+            "API_KEY_ALREADY_CREATED",
+            f"This request already created API key {record.id!r}. Its secret is no longer "
+            f"kept: it is replayed for {window:g} s after creation and not after revocation. "
+            "Revoke the key if its secret was lost, and create a new one.",
+            {"id": record.id},
+        )
     )
 
 
@@ -79,11 +97,12 @@ def revoke_api_key(ctx: OperationContext) -> Response:
     key_id = ctx.params["id"]
     if not 1 <= len(key_id) <= 64:
         raise ApiError.invalid_parameter("id", "'id' must have 1 to 64 characters.")
-    record = ctx.state.store.revoke_key(ctx.org, key_id, utc_now())
+    reply = json_reply(200, Success(success=True))
+    record = ctx.state.store.revoke_key(ctx.org, key_id, utc_now(), ctx.answer(reply))
     if record is None:
         raise ApiError(
             "API_KEY_NOT_FOUND",
             f"API key {key_id!r} not found in organization '{ctx.org}'.",
             {"id": key_id},
         )
-    return json_reply(200, Success(success=True))
+    return reply

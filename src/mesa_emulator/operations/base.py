@@ -3,7 +3,8 @@ git-error mapping and conversions between git values and the contract's models."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -14,11 +15,13 @@ from pydantic import BaseModel, ValidationError
 from mesa_emulator import git_ops
 from mesa_emulator.auth import Principal
 from mesa_emulator.errors import ApiError
-from mesa_emulator.store import RepoRecord
+from mesa_emulator.idempotency import IdempotencyClaim, intent_text
+from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord
 from mesa_emulator.validation import SHA_RE
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+    from starlette.responses import Response
 
     from mesa_emulator.state import EmulatorState
     from mesa_sdk.models import Author, Repo, Signature
@@ -37,6 +40,8 @@ __all__ = [
 
 M = TypeVar("M", bound=BaseModel)
 
+logger = logging.getLogger("mesa_emulator")
+
 
 @dataclass
 class OperationContext:
@@ -49,6 +54,30 @@ class OperationContext:
     accept: str | None
     request: Request
     request_id: str
+    idempotency: IdempotencyClaim | None = None
+
+    def answer(
+        self, response: Response, secret: HeldSecret | None = None
+    ) -> IdempotentAnswer | None:
+        """``response`` as the answer to keep for this request's ``Idempotency-Key``, for a
+        store write to keep in its own transaction (None without a key)."""
+        if self.idempotency is None:
+            return None
+        return self.idempotency.answer(response, secret)
+
+    def journal(self, repo_id: str, updates: Sequence[git_ops.RefUpdate], reply: Response) -> None:
+        """Journal, so that it outlives the process, that this request is about to apply
+        ``updates`` to the refs of ``repo_id`` and then answer ``reply``; no updates withdraw
+        the journal (nothing moved).  Nothing to do without an ``Idempotency-Key``."""
+        claim = self.idempotency
+        if claim is None:
+            return
+        store = self.state.store
+        if not updates:
+            store.idempotency_withdraw(claim.scope, claim.key)
+            return
+        store.idempotency_prepare(claim.answer(reply), intent_text(repo_id, updates))
+        claim.crash_if("after_journal")
 
     @cached_property
     def base_url(self) -> str:
@@ -251,4 +280,13 @@ def git_error(exc: git_ops.GitOpsError) -> ApiError:
             f"The merge conflicts in {len(exc.paths)} path(s): {', '.join(exc.paths[:10])}.",
             {"conflict_paths": exc.paths},
         )
-    return ApiError("INTERNAL_ERROR", f"Git operation failed: {exc.message}")
+    if isinstance(exc, git_ops.RefLocked):
+        return ApiError(
+            "SERVICE_UNAVAILABLE",
+            f"Branch {exc.branch!r} is being updated by another writer; retry in 1 s.",
+            {"branch": exc.branch},
+            headers={"Retry-After": "1"},
+        )
+    # Its message may name a server path: logged, never answered.
+    logger.error("git operation failed: %s", exc.message)
+    return ApiError("INTERNAL_ERROR", "A git operation failed unexpectedly.")

@@ -62,11 +62,7 @@ def create_branch(ctx: OperationContext) -> Response:
     check_branch_name(body.name, "name")
     record = load_repo(ctx)
     git = ctx.state.git(record.id)
-    try:
-        git.create_branch(body.name, body.head_sha)
-    except git_ops.GitOpsError as exc:
-        raise git_error(exc) from None
-    return json_reply(
+    reply = json_reply(
         201,
         Branch(
             name=body.name,
@@ -74,6 +70,13 @@ def create_branch(ctx: OperationContext) -> Response:
             is_default=body.name == record.default_branch,
         ),
     )
+    try:
+        git.create_branch(
+            body.name, body.head_sha, lambda updates: ctx.journal(record.id, updates, reply)
+        )
+    except git_ops.GitOpsError as exc:
+        raise git_error(exc) from None
+    return reply
 
 
 def delete_branch(ctx: OperationContext) -> Response:
@@ -93,8 +96,9 @@ def delete_branch(ctx: OperationContext) -> Response:
             f"Branch {name!r} is the default branch and cannot be deleted.",
             {"branch": name},
         )
+    reply = json_reply(200, Success(success=True))
     try:
-        git.delete_branch(name)
+        git.delete_branch(name, lambda updates: ctx.journal(record.id, updates, reply))
     except git_ops.GitOpsError as exc:
         raise git_error(exc) from None
-    return json_reply(200, Success(success=True))
+    return reply

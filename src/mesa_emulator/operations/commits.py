@@ -178,6 +178,14 @@ def create_commit(ctx: OperationContext) -> Response:
             )
         edits.append(git_ops.Edit(edit.path, edit.action, data, edit.executable))
 
+    def reply(info: git_ops.CommitInfo) -> Response:
+        return json_reply(
+            201,
+            CommitResult(
+                sha=info.sha, branch=body.branch, message=info.message, parents=list(info.parents)
+            ),
+        )
+
     try:
         info = state.git(record.id).commit_edits(
             branch=body.branch,
@@ -186,12 +194,8 @@ def create_commit(ctx: OperationContext) -> Response:
             committer=committer,
             edits=edits,
             base_sha=body.base_sha,
+            journal=lambda updates, made: ctx.journal(record.id, updates, reply(made)),
         )
     except git_ops.GitOpsError as exc:
         raise git_error(exc) from None
-    return json_reply(
-        201,
-        CommitResult(
-            sha=info.sha, branch=body.branch, message=info.message, parents=list(info.parents)
-        ),
-    )
+    return reply(info)

@@ -43,6 +43,19 @@ def merge_branch(ctx: OperationContext) -> Response:
             f"'head' names no branch, tag or commit: {body.head!r}.",
             {"field": "head", "ref": body.head},
         ) from None
+
+    def reply(outcome: git_ops.MergeOutcome) -> Response:
+        return json_reply(
+            200,
+            MergeResult(
+                merge_type=outcome.merge_type,
+                sha=outcome.sha,
+                base=base,
+                head=body.head,
+                branch_deleted=outcome.branch_deleted,
+            ),
+        )
+
     try:
         outcome = git.merge(
             base_branch=base,
@@ -50,16 +63,8 @@ def merge_branch(ctx: OperationContext) -> Response:
             author=author,
             message=body.message,
             delete_branch=bool(body.delete_branch),
+            journal=lambda updates, made: ctx.journal(record.id, updates, reply(made)),
         )
     except git_ops.GitOpsError as exc:
         raise git_error(exc) from None
-    return json_reply(
-        200,
-        MergeResult(
-            merge_type=outcome.merge_type,
-            sha=outcome.sha,
-            base=base,
-            head=body.head,
-            branch_deleted=outcome.branch_deleted,
-        ),
-    )
+    return reply(outcome)

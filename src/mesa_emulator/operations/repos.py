@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import secrets
 import shutil
 
@@ -21,6 +23,8 @@ from mesa_emulator.store import RepoNameTaken, RepoRecord, utc_now
 from mesa_emulator.validation import check_branch_name, repo_name_problem
 
 __all__ = ["create_repo", "delete_repo", "get_repo", "list_repos", "update_repo"]
+
+logger = logging.getLogger("mesa_emulator")
 
 
 def _check_name(name: str) -> None:
@@ -54,14 +58,16 @@ def create_repo(ctx: OperationContext) -> Response:
         default_branch=default_branch,
         created_at=utc_now(),
     )
-    # The git folder exists before the record does, so no reader finds a record without it.
+    # The git folder exists before the record does, so no reader finds a record without it;
+    # a crash in between leaves a folder without a record, which the next start removes.
     git_ops.init_repository(state.repo_path(record.id), default_branch)
+    reply = json_reply(201, repo_model(state, record))
     try:
-        state.store.insert_repo(record)
+        state.store.insert_repo(record, ctx.answer(reply))
     except RepoNameTaken:
         shutil.rmtree(state.repo_path(record.id), ignore_errors=True)
         raise _taken(ctx.org, body.name) from None
-    return json_reply(201, repo_model(state, record))
+    return reply
 
 
 def list_repos(ctx: OperationContext) -> Response:
@@ -121,21 +127,36 @@ def update_repo(ctx: OperationContext) -> Response:
             ) from None
     if new_name is not None and state.store.get_repo(ctx.org, new_name) is not None:
         raise _taken(ctx.org, new_name)
+    expected = dataclasses.replace(
+        record,
+        name=new_name if new_name is not None else record.name,
+        default_branch=new_default if new_default is not None else record.default_branch,
+    )
+    reply = json_reply(200, repo_model(state, expected))
     try:
-        updated = state.store.update_repo(record.id, name=new_name, default_branch=new_default)
+        updated = state.store.update_repo(
+            record.id, name=new_name, default_branch=new_default, answer=ctx.answer(reply)
+        )
     except RepoNameTaken:
         raise _taken(ctx.org, new_name or "") from None
     if updated is None:
         raise ApiError("REPO_NOT_FOUND", f"Repository '{ctx.org}/{record.name}' not found.")
     if new_default is not None:
-        git.set_default_branch(new_default)
-    return json_reply(200, repo_model(state, updated))
+        # HEAD follows the record, which is updated: the next start sets HEAD if this fails.
+        try:
+            git.set_default_branch(new_default)
+        except git_ops.GitOpsError as exc:
+            logger.warning("repository %s: %s; the next start sets it", record.id, exc.message)
+    return reply
 
 
 def delete_repo(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Success
 
     record = load_repo(ctx)
-    if ctx.state.store.delete_repo(record.id):
+    reply = json_reply(200, Success(success=True))
+    # The record goes first; a crash before the folder is gone leaves a folder without a
+    # record, which the next start removes.
+    if ctx.state.store.delete_repo(record.id, ctx.answer(reply)):
         ctx.state.remove_repo_data(record.id)
-    return json_reply(200, Success(success=True))
+    return reply

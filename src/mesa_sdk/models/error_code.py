@@ -67,6 +67,10 @@ class ErrorCode(str, Enum):
     """The branches change the same paths in incompatible ways. (HTTP 409)"""
     IDEMPOTENCY_KEY_IN_USE = "IDEMPOTENCY_KEY_IN_USE"
     """A request with this `Idempotency-Key` is still running. (HTTP 409)"""
+    API_KEY_ALREADY_CREATED = "API_KEY_ALREADY_CREATED"
+    """A retry of `createApiKey` under the `Idempotency-Key` of a key that was created: its
+    secret is no longer kept (10 minutes after creation, or after revocation). `details.id`
+    names the key; nothing new is created. (HTTP 409)"""
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     """The request body is too large. (HTTP 413)"""
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
@@ -110,6 +114,7 @@ ERROR_CODE_STATUS: dict[ErrorCode, int] = {
     ErrorCode.DEFAULT_BRANCH: 409,
     ErrorCode.MERGE_CONFLICT: 409,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
+    ErrorCode.API_KEY_ALREADY_CREATED: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.LFS_VERIFICATION_FAILED: 422,

@@ -157,7 +157,10 @@ class Admin(BaseResource):
         """Create an API key.
 
         Creates a key for the organization with the given scopes (`["repo:read", "git:read"]`
-        when omitted). The secret `key` is shown only in this response; it is stored hashed.
+        when omitted). The secret `key` is shown only in this response; it is stored hashed. A
+        retry under the same `Idempotency-Key` replays it for 10 minutes, unless the key is
+        revoked; after that the retry is answered `409 API_KEY_ALREADY_CREATED` and creates no
+        second key.
 
         Needs scope: admin.
 
