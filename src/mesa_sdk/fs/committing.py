@@ -182,8 +182,8 @@ def commit_changes(
 
 
 def _not_made(error: Exception) -> bool:
-    """Whether `error` says the API did not make the commit and sending this body under
-    this key cannot make it later: a final 4xx answer, or a body refused before sending."""
+    """Whether `error` says that this body under this key will not be made, now or later:
+    a final 4xx answer, or a body refused before sending."""
     if isinstance(error, InvalidRequestError):
         return True
     return (
