@@ -3,6 +3,8 @@ journalled, a new mount shows it again, and `m.commit()` or `mesa-fs commit` com
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import signal
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mesa_emulator.server import Emulator
-from mesa_sdk import ConflictError
+from mesa_sdk import APIConnectionError, ConflictError
 from mesa_sdk.fs import MountError, PendingChange, commit_overlay, mount
 
 from .conftest import AUTHOR, Repo, fuse_unavailable, make_repo, mounted_paths
@@ -85,16 +87,33 @@ def assert_user_file_kept(folder: Path) -> None:
     assert (folder / "mine.txt").read_bytes() == b"the user's own file\n"
 
 
-@pytest.fixture
-def killed_mount(small: Repo, overlay_dir: Path, tmp_path: Path) -> Iterator[Path]:
-    """Changes made through a writable mount held by another process, which is then killed
-    with SIGKILL right after the last change returned; yields the overlay folder."""
+def make_the_changes(path: Path) -> None:
+    """Every kind of change (EXPECTED_CHANGES, EXPECTED_BYTES) through the mount at `path`."""
+    os.makedirs(path / "added/deep")
+    (path / "added/deep/new.bin").write_bytes(BINARY)
+    (path / "draft.txt").write_text("written, then renamed into place\n")
+    os.rename(path / "draft.txt", path / "added/text.txt")
+    with open(path / "notes/todo.txt", "a") as todo:
+        todo.write("three\n")
+    os.rename(path / "notes/old-name.txt", path / "renamed.txt")
+    os.unlink(path / "obsolete.txt")
+    os.chmod(path / "scripts/build.sh", 0o755)
+    (path / "scratch.txt").write_text("made and deleted\n")
+    os.unlink(path / "scratch.txt")
+
+
+@contextlib.contextmanager
+def child_mount(
+    script: str, small: Repo, overlay_dir: Path, tmp_path: Path, *args: str
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A child process running `script`, which mounts writable on `overlay_dir` and prints
+    "mounted"; yields it and its mount point, and kills it and removes its mount after."""
     path = tmp_path / "mnt"
-    holder = subprocess.Popen(
+    child = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            HOLDER,
+            script,
             small.emulator.api_key,
             small.emulator.url,
             small.org,
@@ -102,32 +121,32 @@ def killed_mount(small: Repo, overlay_dir: Path, tmp_path: Path) -> Iterator[Pat
             str(path),
             str(overlay_dir),
             str(tmp_path / "cache"),
+            *args,
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == b"mounted\n", holder.stderr
-        os.makedirs(path / "added/deep")
-        (path / "added/deep/new.bin").write_bytes(BINARY)
-        (path / "draft.txt").write_text("written, then renamed into place\n")
-        os.rename(path / "draft.txt", path / "added/text.txt")
-        with open(path / "notes/todo.txt", "a") as todo:
-            todo.write("three\n")
-        os.rename(path / "notes/old-name.txt", path / "renamed.txt")
-        os.unlink(path / "obsolete.txt")
-        os.chmod(path / "scripts/build.sh", 0o755)
-        (path / "scratch.txt").write_text("made and deleted\n")
-        os.unlink(path / "scratch.txt")
-        holder.send_signal(signal.SIGKILL)
-        holder.wait(timeout=10)
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"mounted\n", child.stderr
+        yield child, path
     finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait(timeout=10)
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=10)
         unmount_lazily(path)
     assert str(path) not in mounted_paths()
+
+
+@pytest.fixture
+def killed_mount(small: Repo, overlay_dir: Path, tmp_path: Path) -> Iterator[Path]:
+    """Changes made through a writable mount held by another process, which is then killed
+    with SIGKILL right after the last change returned; yields the overlay folder."""
+    with child_mount(HOLDER, small, overlay_dir, tmp_path) as (holder, path):
+        make_the_changes(path)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
     yield overlay_dir
 
 
@@ -272,3 +291,150 @@ def test_an_overlay_of_another_repository_or_branch_is_refused(
         f"not {other.org}/{other.name} on 'main'"
     )
     assert json.loads((overlay / "changes.json").read_text())["entries"]["pending.txt"]
+
+
+# A process that mounts writable, waits for a line on stdin, then commits, and is killed with
+# SIGKILL by a hook of its own client: before the commit's request is sent ("before-send",
+# the intent is journalled) or once the API has answered it with the commit made ("answered",
+# before the manifest is rewritten).
+COMMITTER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from mesa_sdk import Mesa
+    from mesa_sdk.fs import mount
+    api_key, url, org, repo, path, overlay, cache, window = sys.argv[1:]
+    client = Mesa(api_key=api_key, server_url=url, org=org)
+    m = mount(
+        client, repo=repo, path=path, writable=True, overlay_dir=overlay, cache_dir=cache
+    )
+    print("mounted", flush=True)
+    sys.stdin.readline()
+
+    def die(context, *_):
+        if context.method_name == "commits.create":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    if window == "answered":
+        client.hooks.register_after_success(die)
+    else:
+        client.hooks.register_before_request(die)
+    m.commit("The original message", author={"name": "Bot", "email": "bot@example.com"})
+    print("not killed", flush=True)
+    """
+)
+
+ORIGINAL = "The original message"
+
+
+def kill_while_committing(small: Repo, overlay_dir: Path, tmp_path: Path, window: str) -> None:
+    with child_mount(COMMITTER, small, overlay_dir, tmp_path, window) as (committer, path):
+        make_the_changes(path)
+        _, errors = committer.communicate(b"commit\n", timeout=60)
+        assert committer.returncode == -signal.SIGKILL, errors
+
+
+def branch_history(small: Repo) -> list[tuple[str, str]]:
+    with small.client() as client:
+        commits = client.commits.list(repo=small.name, ref="main", limit=10).result.commits
+    return [(c.sha, c.message.strip()) for c in commits]
+
+
+def test_kill_9_after_the_api_made_the_commit_then_mesa_fs_commit_finishes_it_once(
+    small: Repo, overlay_dir: Path, tmp_path: Path
+) -> None:
+    kill_while_committing(small, overlay_dir, tmp_path, "answered")
+    made = branch_history(small)
+    assert [message for _, message in made[:1]] == [ORIGINAL]  # the API made it, once
+    assert json.loads((overlay_dir / "changes.json").read_text())["base_sha"] == small.head
+
+    result = mesa_fs_commit(small, overlay_dir, "other")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == made[0][0]
+    assert branch_history(small) == made and made[1][0] == small.head and len(made) == 2
+    assert_committed_once(small, ORIGINAL)
+    stderr = result.stderr.decode()
+    assert f"with its own message {ORIGINAL!r}: 'other' is not used" in stderr
+    assert "the API had made it and replayed its answer: Idempotent-Replayed" in stderr
+    assert sorted(p.name for p in overlay_dir.iterdir()) == ["mine.txt"]
+
+
+def test_kill_9_before_the_send_then_a_new_mount_makes_the_commit_once(
+    small: Repo, overlay_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    kill_while_committing(small, overlay_dir, tmp_path, "before-send")
+    assert branch_history(small) == [(small.head, "Add files")]
+    with (
+        small.client() as client,
+        mount(client, repo=small.name, writable=True, overlay_dir=overlay_dir) as m,
+    ):
+        # Mounting finished it: the mount shows the commit, nothing is pending.
+        made = branch_history(small)
+        assert [message for _, message in made] == [ORIGINAL, "Add files"]
+        assert m.sha == made[0][0] and m.pending() == []
+        assert (Path(m.path) / "added/deep/new.bin").read_bytes() == BINARY
+    assert_committed_once(small, ORIGINAL)
+    assert "the API had not made it before, and made it now" in caplog.text
+    assert sorted(p.name for p in overlay_dir.iterdir()) == ["mine.txt"]
+
+
+def test_kill_9_before_the_send_on_a_moved_branch_keeps_the_changes_pending(
+    small: Repo, overlay_dir: Path, tmp_path: Path
+) -> None:
+    kill_while_committing(small, overlay_dir, tmp_path, "before-send")
+    with small.client() as client:
+        theirs = commit_elsewhere(client, small, "theirs.txt", "theirs\n")
+        refused = mesa_fs_commit(small, overlay_dir, "other")
+        assert refused.returncode == 1 and b"409 BRANCH_MOVED" in refused.stderr, refused.stderr
+        # The intent is dropped: the changes are pending as before the commit began, and a
+        # new message is used once they are rebased.
+        with mount(client, repo=small.name, writable=True, overlay_dir=overlay_dir) as m:
+            assert m.sha == small.head and m.pending() == EXPECTED_CHANGES
+            assert m.rebase() == theirs
+            result = m.commit("On top", author=AUTHOR)
+            assert result is not None and result.parents == [theirs]
+    assert [message for _, message in branch_history(small)[:3]] == [
+        "On top",
+        "Elsewhere",
+        "Add files",
+    ]
+    assert_user_file_kept(overlay_dir)
+
+
+def test_a_commit_with_an_unknown_outcome_holds_changes_until_commit_finishes_it(
+    small: Repo, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The API makes the commit and the connection drops before its answer; no retry.
+    small.emulator.script_faults(
+        f"/api/v1/{small.org}/{small.name}/commits", [{"drop": "after"}], "POST"
+    )
+    with (
+        small.client() as client,
+        mount(
+            client,
+            repo=small.name,
+            writable=True,
+            request_options={"retries": {"strategy": "none"}},
+        ) as m,
+    ):
+        root = Path(m.path)
+        (root / "new.txt").write_text("once\n")
+        with pytest.raises(APIConnectionError):
+            m.commit(ORIGINAL, author=AUTHOR)
+        made = branch_history(small)
+        assert [message for _, message in made] == [ORIGINAL, "Add files"]
+        # Until it is finished, the pending changes are its body: they may not change.
+        with pytest.raises(OSError) as refused:
+            (root / "later.txt").write_text("later\n")
+        assert refused.value.errno == errno.EBUSY
+        with pytest.raises(MountError, match="a commit whose outcome is unknown is open"):
+            m.rebase()
+        assert m.pending() == [PendingChange("new.txt", "create", False)]
+        result = m.commit("other")
+        assert result is not None and result.sha == made[0][0] and m.sha == result.sha
+        assert m.pending() == []
+        (root / "later.txt").write_text("later\n")  # accepted again
+        assert m.pending() == [PendingChange("later.txt", "create", False)]
+        os.unlink(root / "later.txt")
+    assert branch_history(small) == made
+    assert "the API had made it and replayed its answer: Idempotent-Replayed" in caplog.text

@@ -271,6 +271,49 @@ def test_overlay_replays_its_journal_and_ignores_a_torn_last_line(tmp_path: Path
     second.close()
 
 
+INTENT = {
+    "key": "mesa-fs-0123",
+    "message": "Add notes",
+    "author": {"name": "Bot", "email": "bot@example.com"},
+    "branch": "main",
+    "base_sha": OVERLAY_INFO["base_sha"],
+}
+
+
+def test_overlay_journals_its_commit_intent_and_keeps_it_through_a_compaction(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "overlay"
+    first = Overlay(root, OVERLAY_INFO)
+    first.put("gone.txt", WHITEOUT)
+    first.sync()
+    first.set_intent(INTENT)
+    first.sync()
+    first.close()  # killed while the commit was under way
+
+    second = Overlay(root, OVERLAY_INFO)  # replays the journal, then compacts
+    assert second.intent == INTENT
+    assert json.loads((root / "changes.json").read_text())["commit_intent"] == INTENT
+    second.set_intent(None)  # the API said it did not make the commit
+    second.sync()
+    second.close()
+
+    third = Overlay(root, OVERLAY_INFO)
+    assert third.intent is None and third.describe() == {"gone.txt": {"type": "deleted"}}
+    assert "commit_intent" not in json.loads((root / "changes.json").read_text())
+    third.close()
+
+
+def test_an_overlay_with_a_bad_commit_intent_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "overlay"
+    Overlay(root, OVERLAY_INFO).close()
+    manifest = json.loads((root / "changes.json").read_text())
+    manifest["commit_intent"] = {**INTENT, "key": None}
+    (root / "changes.json").write_text(json.dumps(manifest))
+    with pytest.raises(OverlayError, match=r"cannot replay: ValueError\(.bad commit intent"):
+        Overlay(root, OVERLAY_INFO)
+
+
 def test_overlay_destroy_removes_only_what_it_made(tmp_path: Path) -> None:
     root = tmp_path / "mine"
     root.mkdir()

@@ -13,7 +13,9 @@ commit fails) keeps them in the overlay folder, says where, and exits 1.
 
 `commit` commits the changes a writable mount left in an overlay folder (a kill, a crash,
 no --message) as one commit on the recorded branch, only if that branch has not moved since
-(else the API's conflict error, exit 1); then removes the overlay's own files.
+(else the API's conflict error, exit 1); then removes the overlay's own files. A mount
+killed while committing left that commit open: it is finished with its own message (the
+given --message is not used, and a warning says so).
 """
 
 from __future__ import annotations
@@ -74,7 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         "commit", help="commit the changes a writable mount left in OVERLAY_DIR"
     )
     commit.add_argument("overlay_dir", metavar="OVERLAY_DIR")
-    commit.add_argument("--message", required=True, help="the commit message")
+    commit.add_argument(
+        "--message",
+        required=True,
+        help="the commit message (not used when finishing a commit a killed mount began)",
+    )
     _add_author(commit)
     return parser
 

@@ -24,6 +24,7 @@ from mesa_sdk.fs.changes import PendingChange
 from mesa_sdk.fs.committing import (
     DEFAULT_AUTHOR,
     commit_changes,
+    finish_open_commit,
     recorded_manifest,
     signature,
 )
@@ -291,6 +292,8 @@ class Mount:
 
     def _start(self, ready_timeout: float) -> None:
         try:
+            # A commit a killed mount was sending: its outcome first, so the mount shows it.
+            finish_open_commit(self._tree, self._remote)
             try:
                 fuse = load_fuse(read_only=not self.writable)
             except (ImportError, OSError) as error:
@@ -545,6 +548,11 @@ class Mount:
         """Turns every pending change into exactly one commit on the branch, made only if
         the branch is still at the mounted commit; returns it, or None (and sends nothing)
         when nothing is pending. The mount then shows the new commit.
+
+        Exactly once: the commit is sent under an idempotency key journalled with it first.
+        When the outcome is unknown (no answer came), the error is raised, changes to the
+        mount fail with EBUSY, and the next `commit()` sends the same commit again under the
+        same key, with its first message and author (the ones given then are not used).
 
         Raises:
             ConflictError: The branch moved (code `BRANCH_MOVED`): nothing was written, the

@@ -11,6 +11,10 @@ Three parts, all in the overlay folder:
   since, appended and fsync'd before the change returns). A new `Overlay` on the same folder
   replays both, so a mount killed with `kill -9` loses no acknowledged change.
 
+The journal also holds the open commit intent, if any (`commit_intent` in the manifest, an
+`{"intent": ...}` record in the journal): the idempotency key and the fields of a commit that
+was being sent, journalled before it was sent and dropped after (see `committing`).
+
 The folder is the user's: the overlay deletes only what it made there (those files, and
 `files/` when it empties), unless it made the whole folder itself (a temporary one).
 
@@ -133,6 +137,22 @@ def _fsync_folder(folder: Path | int) -> None:
             os.close(fd)
 
 
+_INTENT_FIELDS = {"key": str, "message": str, "author": dict, "branch": str}
+
+
+def _checked_intent(intent: Any) -> dict[str, Any] | None:
+    if intent is None:
+        return None
+    if not isinstance(intent, dict) or any(
+        not isinstance(intent.get(name), kind) for name, kind in _INTENT_FIELDS.items()
+    ):
+        raise ValueError(f"bad commit intent {intent!r}")
+    base = intent.get("base_sha")
+    if base is not None and not isinstance(base, str):
+        raise ValueError(f"bad commit intent {intent!r}")
+    return intent
+
+
 def _describe(entry: OverlayEntry) -> dict[str, Any]:
     if isinstance(entry, OverlayFile):
         item: dict[str, Any] = {"type": "file", "executable": entry.executable}
@@ -195,6 +215,8 @@ class Overlay:
             os.close(self._dir_fd)
             raise OverlayError(f"{root} is in use by another mount") from None
         self.info = dict(info)
+        self.intent: dict[str, Any] | None = None
+        """The commit being sent, or whose outcome is unknown (set with `set_intent`)."""
         self.entries: dict[str, OverlayEntry] = {}
         self._children: dict[str, set[str]] = {}
         self._weight: dict[str, int] = {}
@@ -222,6 +244,7 @@ class Overlay:
             return
         try:
             self._generation = int(manifest.get("generation", 0))
+            self.intent = _checked_intent(manifest.get("commit_intent"))
             for path, item in manifest["entries"].items():
                 self._apply(str(path), item)
             journal = self.root / _JOURNAL.format(self._generation)
@@ -232,7 +255,10 @@ class Overlay:
                     except ValueError:
                         break  # a torn last line: the change it held never returned
                     for record in records:
-                        self._apply(str(record["path"]), record.get("entry"))
+                        if "intent" in record:
+                            self.intent = _checked_intent(record["intent"])
+                        else:
+                            self._apply(str(record["path"]), record.get("entry"))
         except (KeyError, TypeError, ValueError) as error:
             raise OverlayError(f"{self.root / MANIFEST}: cannot replay: {error!r}") from None
         for path, entry in list(self.entries.items()):
@@ -294,6 +320,8 @@ class Overlay:
             "generation": self._generation,
             "entries": self.describe(),
         }
+        if self.intent is not None:
+            document["commit_intent"] = self.intent
         text = json.dumps(document, indent=2, sort_keys=True) + "\n"
         temp = self.root / _MANIFEST_TEMP
         with open(temp, "w", encoding="utf-8") as out:
@@ -320,6 +348,12 @@ class Overlay:
                 os.unlink(name, dir_fd=self._dir_fd)
         self._unlinks.clear()
         return manifest
+
+    def set_intent(self, intent: dict[str, Any] | None) -> None:
+        """Records the open commit intent (None: there is none any more), made durable by
+        the next `sync` or `compact` like any change."""
+        self.intent = None if intent is None else dict(intent)
+        self._records.append({"intent": self.intent})
 
     # ---- entries ----------------------------------------------------------------------
 

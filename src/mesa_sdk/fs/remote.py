@@ -6,12 +6,16 @@ point it at another repository. Every request the filesystem makes goes through 
 Reads are bounded: every GET the mount makes ends within `read_timeout` seconds (attempts,
 retries and waits together, through the per-call `timeout_ms` and a retry config whose
 `max_elapsed_time` is that bound), so a reader of the mount gets EIO instead of waiting out
-the client's 300 s deadline while the server is down. Commits keep the caller's options.
+the client's 300 s deadline while the server is down. Commits keep the caller's options,
+with the idempotency key the overlay journalled for them; whether the API answered one as a
+replay (`Idempotent-Replayed: true`, the commit was made by an earlier send) is seen through
+an after-success hook put once on each client that commits.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -19,7 +23,9 @@ from typing import TYPE_CHECKING, Literal
 from mesa_sdk.fs.paths import join
 
 if TYPE_CHECKING:
-    from mesa_sdk import Mesa, RequestOptions
+    import httpx
+
+    from mesa_sdk import HookContext, Hooks, Mesa, RequestOptions
     from mesa_sdk.models import CommitResult, CreateCommitTypedDict, Repo
 
 __all__ = [
@@ -56,6 +62,17 @@ class ResolvedRef:
     """The commit; None for an empty repository."""
     time_ns: int
     """The commit's committer time (what the mount shows as every entry's time)."""
+
+
+_replays: dict[str, bool] = {}
+"""Idempotency key of each commit under way -> whether its answer was a replay."""
+_hooked: weakref.WeakSet[Hooks] = weakref.WeakSet()
+
+
+def _note_replay(context: HookContext, response: httpx.Response) -> None:
+    key = context.idempotency_key
+    if key in _replays and response.headers.get("idempotent-replayed") == "true":
+        _replays[key] = True
 
 
 GONE_CODES = frozenset({"REPO_NOT_FOUND", "REF_NOT_FOUND", "COMMIT_NOT_FOUND"})
@@ -223,7 +240,21 @@ class Remote:
 
     # ---- writing --------------------------------------------------------------------
 
-    def create_commit(self, body: CreateCommitTypedDict) -> CommitResult:
-        return self._client.commits.create(
-            org=self.org, repo=self.repo, body=body, request_options=self._options
-        )
+    def create_commit(
+        self, body: CreateCommitTypedDict, idempotency_key: str
+    ) -> tuple[CommitResult, bool]:
+        """Sends `body` under `idempotency_key`; returns the commit, and whether the API
+        answered with a replay of an earlier send's answer."""
+        hooks = self._client.hooks
+        if hooks not in _hooked:
+            hooks.register_after_success(_note_replay)
+            _hooked.add(hooks)
+        options: RequestOptions = {**(self._options or {}), "idempotency_key": idempotency_key}
+        _replays[idempotency_key] = False
+        try:
+            result = self._client.commits.create(
+                org=self.org, repo=self.repo, body=body, request_options=options
+            )
+        finally:
+            replayed = _replays.pop(idempotency_key)
+        return result, replayed

@@ -28,10 +28,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mesa_sdk.fs.blobs import git_blob_id_of_file
-from mesa_sdk.fs.errors import UnsupportedChangeError
+from mesa_sdk.fs.errors import MountError, UnsupportedChangeError
 from mesa_sdk.fs.overlay import WHITEOUT, Overlay, OverlayDir, OverlayFile
 from mesa_sdk.fs.paths import check_storable_name, is_within, join, parent_of, relative_to
 from mesa_sdk.fs.remote import Entry, Kind
@@ -300,12 +300,28 @@ class MountedTree:
             raise OSError(errno.EROFS, "read-only mount")
         return self.overlay
 
+    def _check_no_intent(self, overlay: Overlay) -> None:
+        # The pending changes are the body of a commit whose outcome is unknown: sending it
+        # again (`commit()`) must send the same bytes, so nothing may change them until then.
+        if overlay.intent is not None:
+            raise OSError(errno.EBUSY, "a commit whose outcome is unknown is open: commit()")
+
+    def set_intent(self, intent: dict[str, Any] | None) -> None:
+        """Records the open commit intent (None: none) durably before returning. Hold
+        `_changes`."""
+        overlay = self._overlay()
+        with self._lock:
+            overlay.set_intent(intent)
+            overlay.sync()
+
     @contextlib.contextmanager
     def _changing(self) -> Iterator[Overlay]:
         """Holds `_changes` for one change and makes what it recorded durable before it
-        returns (also when it failed half-way: the journal then matches memory)."""
+        returns (also when it failed half-way: the journal then matches memory). Refused
+        (EBUSY) while a commit intent is open."""
         overlay = self._overlay()
         with self._changes:
+            self._check_no_intent(overlay)
             try:
                 yield overlay
             finally:
@@ -372,6 +388,7 @@ class MountedTree:
         with self._changes:
             if not self.is_writer(fd):
                 raise OSError(errno.EBADF, "not open for writing")
+            self._check_no_intent(self._overlay())
             return os.pwrite(fd, data, offset)
 
     def truncate(self, path: str | None, length: int, fd: int | None) -> None:
@@ -624,8 +641,9 @@ class MountedTree:
         for files still open for writing and for empty folders (git stores neither an empty
         folder nor a write not yet made). Hold `_changes`.
 
-        The manifest is rewritten for `commit` before any data file goes: a kill in between
-        leaves the changes pending on the old base, whose commit then fails as a conflict."""
+        The manifest is rewritten for `commit`, without the commit intent, in one rename
+        before any data file goes: a kill before it leaves the changes pending on the old base
+        with the intent open, and finishing that gets this commit back (replayed)."""
         overlay = self._overlay()
         with self._lock:
             writing = set(self._writers.values())
@@ -651,6 +669,7 @@ class MountedTree:
             for path in sorted(kept):
                 overlay.put(path, kept[path])
             overlay.info["base_sha"] = commit
+            overlay.intent = None  # made: dropped by the same rename as the entries
             overlay.compact()
             for blob_id, name in adopted:
                 self.snapshot.blobs.adopt(blob_id, overlay.data_path(name))
@@ -661,6 +680,8 @@ class MountedTree:
         returns the paths that differ (changed on both sides)."""
         overlay = self._overlay()
         with self._changes:
+            if overlay.intent is not None:
+                raise MountError("a commit whose outcome is unknown is open: commit() first")
             conflicts: list[str] = []
             for root in overlay.roots():
                 before = self.snapshot.files_under(root)
