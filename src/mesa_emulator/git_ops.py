@@ -29,7 +29,7 @@ import re
 import threading
 import time as _time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -171,7 +171,7 @@ class Signature:
 @dataclass(frozen=True)
 class Edit:
     path: str
-    action: Literal["create", "update", "delete"]
+    action: Literal["create", "update", "upsert", "delete"]
     data: bytes | None = None
     executable: bool | None = None
 
@@ -213,6 +213,8 @@ class Directory:
     path: str
     sha: str
     entries: list[TreeEntry]
+    child_count: int
+    """How many entries the directory holds directly, whatever the page and depth."""
     has_more: bool = False
     """``read_path`` with a ``limit``: entries beyond this page exist."""
 
@@ -380,6 +382,18 @@ def _commit_info(commit: pygit2.Commit) -> CommitInfo:
         parents=[str(p) for p in commit.parent_ids],
         tree_sha=str(commit.tree_id),
     )
+
+
+def _entry_id(commit: pygit2.Commit | None, path: str) -> pygit2.Oid | None:
+    """The id of what ``path`` ("" for the root) holds in ``commit``'s tree, if anything."""
+    if commit is None:
+        return None
+    if not path:
+        return commit.tree_id
+    try:
+        return commit.tree[path].id
+    except KeyError:
+        return None
 
 
 def _lookup_object(repo: pygit2.Repository, sha: str) -> pygit2.Object | None:
@@ -550,6 +564,20 @@ class _TreeEditor:
         if isinstance(entry, _DirNode) or entry[1] in (_MODE_TREE, _MODE_COMMIT):
             raise PathExists(path, f"cannot update {path!r}: it is not a file")
         parent.entries[parts[-1]] = (blob, entry[1] if mode is None else mode)
+        self._touch(chain)
+
+    def upsert(self, path: str, parts: list[str], blob: pygit2.Oid, mode: int | None) -> None:
+        """Write the file whether or not it exists: an existing file keeps its mode unless
+        ``mode`` is given, a new one gets ``mode`` or 100644."""
+        chain = self._parents(path, parts, create=True)
+        parent = chain[-1]
+        entry = parent.entries.get(parts[-1])
+        if entry is not None and (
+            isinstance(entry, _DirNode) or entry[1] in (_MODE_TREE, _MODE_COMMIT)
+        ):
+            raise PathExists(path, f"cannot write {path!r}: it is not a file")
+        kept = entry[1] if entry is not None else _MODE_BLOB
+        parent.entries[parts[-1]] = (blob, kept if mode is None else mode)
         self._touch(chain)
 
     def delete(self, path: str, parts: list[str]) -> None:
@@ -781,7 +809,7 @@ class GitRepository:
         prepared: list[tuple[Edit, list[str]]] = []
         for edit in edits:
             parts = _edit_path_parts(edit.path)
-            if edit.action not in ("create", "update", "delete"):
+            if edit.action not in ("create", "update", "upsert", "delete"):
                 raise GitOpsError(f"unknown edit action {edit.action!r} for {edit.path!r}")
             if edit.action != "delete" and not isinstance(edit.data, (bytes, bytearray)):
                 raise GitOpsError(f"edit {edit.action!r} of {edit.path!r} requires bytes data")
@@ -828,12 +856,15 @@ class GitRepository:
                 if edit.action == "create":
                     mode = _MODE_EXEC if edit.executable else _MODE_BLOB
                     editor.create(edit.path, parts, blob, mode)
+                    continue
+                mode_or_keep = (
+                    None
+                    if edit.executable is None
+                    else (_MODE_EXEC if edit.executable else _MODE_BLOB)
+                )
+                if edit.action == "upsert":
+                    editor.upsert(edit.path, parts, blob, mode_or_keep)
                 else:
-                    mode_or_keep = (
-                        None
-                        if edit.executable is None
-                        else (_MODE_EXEC if edit.executable else _MODE_BLOB)
-                    )
                     editor.update(edit.path, parts, blob, mode_or_keep)
             tree_oid = editor.write()
             parents = [parent.id] if parent is not None else []
@@ -1009,8 +1040,35 @@ class GitRepository:
             path=norm,
             sha=str(tree.id),
             entries=entries[:limit] if has_more else entries,
+            child_count=len(tree),
             has_more=has_more,
         )
+
+    def last_commit_times(self, commit_sha: str, paths: Iterable[str]) -> dict[str, datetime]:
+        """For each path (present at ``commit_sha``), the committer time of the newest commit
+        on the first-parent chain whose tree differs from its parent's at that path.
+
+        A path whose folder is the same tree in a commit and its parent is skipped without
+        looking at it, so a step costs one lookup per folder involved."""
+        pending = set(paths)
+        found: dict[str, datetime] = {}
+        with self._open() as repo:
+            commit: pygit2.Commit | None = _lookup_commit(repo, commit_sha)
+            while pending and commit is not None:
+                parent = commit.parents[0] if commit.parent_ids else None
+                when = _from_git_signature(commit.committer).time
+                folder_same: dict[str, bool] = {}
+                for path in sorted(pending):
+                    folder = path.rpartition("/")[0]
+                    if folder not in folder_same:
+                        folder_same[folder] = _entry_id(commit, folder) == _entry_id(parent, folder)
+                    if not folder_same[folder] and _entry_id(commit, path) != _entry_id(
+                        parent, path
+                    ):
+                        found[path] = when
+                        pending.discard(path)
+                commit = parent
+        return found
 
     @staticmethod
     def _tree_object(
