@@ -384,18 +384,6 @@ def _commit_info(commit: pygit2.Commit) -> CommitInfo:
     )
 
 
-def _entry_id(commit: pygit2.Commit | None, path: str) -> pygit2.Oid | None:
-    """The id of what ``path`` ("" for the root) holds in ``commit``'s tree, if anything."""
-    if commit is None:
-        return None
-    if not path:
-        return commit.tree_id
-    try:
-        return commit.tree[path].id
-    except KeyError:
-        return None
-
-
 def _lookup_object(repo: pygit2.Repository, sha: str) -> pygit2.Object | None:
     """Object by full or unique abbreviated (>= 7) hex sha; None if absent or ambiguous."""
     if not isinstance(sha, str) or not (_MIN_ABBREV <= len(sha) <= 40):
@@ -1046,27 +1034,27 @@ class GitRepository:
 
     def last_commit_times(self, commit_sha: str, paths: Iterable[str]) -> dict[str, datetime]:
         """For each path (present at ``commit_sha``), the committer time of the newest commit
-        on the first-parent chain whose tree differs from its parent's at that path.
+        on the first-parent chain that changed it (git log --first-parent semantics).
 
-        A path whose folder is the same tree in a commit and its parent is skipped without
-        looking at it, so a step costs one lookup per folder involved."""
+        Each step is a tree diff between a commit and its parent, which libgit2 prunes at
+        every unchanged folder, so a step costs what the commit changed, not the tree's size."""
         pending = set(paths)
         found: dict[str, datetime] = {}
         with self._open() as repo:
             commit: pygit2.Commit | None = _lookup_commit(repo, commit_sha)
             while pending and commit is not None:
                 parent = commit.parents[0] if commit.parent_ids else None
+                diff = (
+                    parent.tree.diff_to_tree(commit.tree)
+                    if parent is not None
+                    else commit.tree.diff_to_tree(swap=True)
+                )
                 when = _from_git_signature(commit.committer).time
-                folder_same: dict[str, bool] = {}
-                for path in sorted(pending):
-                    folder = path.rpartition("/")[0]
-                    if folder not in folder_same:
-                        folder_same[folder] = _entry_id(commit, folder) == _entry_id(parent, folder)
-                    if not folder_same[folder] and _entry_id(commit, path) != _entry_id(
-                        parent, path
-                    ):
-                        found[path] = when
-                        pending.discard(path)
+                for delta in diff.deltas:
+                    for path in (delta.new_file.path, delta.old_file.path):
+                        if path in pending:
+                            found[path] = when
+                            pending.discard(path)
                 commit = parent
         return found
 
