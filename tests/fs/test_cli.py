@@ -75,6 +75,16 @@ def test_cli_rejects_a_bad_repository_argument(tmp_path: Path) -> None:
     assert b"ORG/REPO" in result.stderr
 
 
+def test_cli_rejects_overlay_options_without_writable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*mesa_fs(), "mount", "a/b", str(tmp_path / "m"), "--overlay-dir", str(tmp_path)],
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == b"mesa-fs: --overlay-dir and --message need --writable\n"
+
+
 def test_cli_writable_commits_on_exit_with_a_message(repo: Repo, tmp_path: Path) -> None:
     from .conftest import make_repo
 
@@ -91,6 +101,7 @@ def test_cli_writable_commits_on_exit_with_a_message(repo: Repo, tmp_path: Path)
             process.kill()
             subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
     assert process.returncode == 0, stderr
+    assert b"(writable, changes journalled in /" in stderr
     with small.client() as client:
         head = client.commits.list(repo=small.name, limit=1).result.commits[0]
         assert head.message.strip() == "From the CLI"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import threading
@@ -14,7 +15,7 @@ import pytest
 
 from mesa_sdk.fs._lowlevel import _child, _Inodes, lowlevel_supported
 from mesa_sdk.fs.blobs import BlobCache, git_blob_id, git_blob_id_of_file
-from mesa_sdk.fs.overlay import WHITEOUT, Overlay, OverlayDir, OverlayFile
+from mesa_sdk.fs.overlay import WHITEOUT, Overlay, OverlayDir, OverlayError, OverlayFile
 from mesa_sdk.fs.paths import check_storable_name, inside, repo_path
 from mesa_sdk.fs.remote import Entry
 from mesa_sdk.fs.shell import ExecResult
@@ -111,9 +112,12 @@ def test_exec_cwd_stays_inside_the_mount() -> None:
             inside("/m", bad)
 
 
+OVERLAY_INFO = {"org": "acme", "repo": "app", "branch": "main", "base_sha": "a" * 40}
+
+
 @pytest.fixture
 def overlay(tmp_path: Path) -> Iterator[Overlay]:
-    o = Overlay(tmp_path / "overlay")
+    o = Overlay(tmp_path / "overlay", OVERLAY_INFO)
     yield o
     o.destroy()
 
@@ -234,3 +238,117 @@ def test_exec_result_helpers() -> None:
     assert not result.ok
     with pytest.raises(subprocess.CalledProcessError):
         result.check()
+
+
+def test_overlay_replays_its_journal_and_ignores_a_torn_last_line(tmp_path: Path) -> None:
+    root = tmp_path / "overlay"
+    first = Overlay(root, OVERLAY_INFO)
+    name, fd = first.new_data()
+    os.write(fd, b"bytes\n")
+    os.close(fd)
+    first.put("a/new.txt", OverlayFile(executable=True, data=name))
+    first.put("gone.txt", WHITEOUT)
+    first.sync()
+    first.put("moved", OverlayDir(base="old"))
+    first.remove("gone.txt")
+    first.sync()
+    first.put("never-acknowledged.txt", WHITEOUT)  # recorded, never synced
+    journals = [p for p in root.iterdir() if p.name.startswith("changes.journal.")]
+    assert len(journals) == 1
+    with open(journals[0], "ab") as journal:
+        journal.write(b'[{"path":"torn.txt","entry":{"type":"del')  # a kill mid-write
+    first.close()  # no compaction: as a kill -9 leaves it
+
+    second = Overlay(root, OVERLAY_INFO)
+    assert second.describe() == {
+        "a/new.txt": {"type": "file", "executable": True, "data": f"files/{name}"},
+        "moved": {"type": "dir", "moved_from": "old"},
+    }
+    assert (root / "files" / name).read_bytes() == b"bytes\n"
+    manifest = json.loads((root / "changes.json").read_text())
+    assert manifest["base_sha"] == OVERLAY_INFO["base_sha"]
+    assert manifest["entries"] == second.describe()
+    second.close()
+
+
+def test_overlay_destroy_removes_only_what_it_made(tmp_path: Path) -> None:
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "notes.txt").write_text("the user's")
+    overlay = Overlay(root, OVERLAY_INFO)
+    _, fd = overlay.new_data()
+    os.close(fd)
+    overlay.destroy()
+    assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]
+    owned = Overlay(tmp_path / "temporary", OVERLAY_INFO, owned=True)
+    owned.destroy()
+    assert not (tmp_path / "temporary").exists()
+
+
+def test_an_overlay_folder_serves_one_overlay_at_a_time(tmp_path: Path) -> None:
+    first = Overlay(tmp_path / "overlay", OVERLAY_INFO)
+    with pytest.raises(OverlayError, match="is in use by another mount"):
+        Overlay(tmp_path / "overlay", OVERLAY_INFO)
+    first.close()
+    Overlay(tmp_path / "overlay", OVERLAY_INFO).destroy()
+
+
+def test_overlay_compacts_a_long_journal_and_replays_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mesa_sdk.fs.overlay as overlay_module
+
+    monkeypatch.setattr(overlay_module, "_COMPACT_AT", 200)
+    root = tmp_path / "overlay"
+    first = Overlay(root, OVERLAY_INFO)
+    for number in range(20):
+        first.put(f"gone/{number}.txt", WHITEOUT)
+        first.sync()
+    journals = sorted(p.name for p in root.iterdir() if p.name.startswith("changes.journal."))
+    assert journals != ["changes.journal.1"] and len(journals) == 1  # started afresh
+    described = first.describe()
+    first.close()
+    second = Overlay(root, OVERLAY_INFO)
+    assert second.describe() == described and len(described) == 20
+    second.close()
+
+
+def test_overlay_drops_an_entry_whose_bytes_never_reached_the_disk(tmp_path: Path) -> None:
+    root = tmp_path / "overlay"
+    first = Overlay(root, OVERLAY_INFO)
+    name, fd = first.new_data()
+    os.close(fd)
+    first.put("kept.txt", OverlayFile(executable=False, data=name))
+    first.put("lost.txt", OverlayFile(executable=False, data="00000999"))
+    first.sync()
+    first.close()
+    second = Overlay(root, OVERLAY_INFO)
+    assert list(second.describe()) == ["kept.txt"]
+    second.close()
+
+
+def test_a_failed_journal_write_leaves_no_half_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "overlay"
+    first = Overlay(root, OVERLAY_INFO)
+    first.put("one.txt", WHITEOUT)
+    first.sync()
+    real_write = os.write
+
+    def disk_full(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data[:5]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    first.put("two.txt", WHITEOUT)
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", disk_full)
+        with pytest.raises(OSError) as caught:
+            first.sync()
+    assert caught.value.errno == errno.ENOSPC
+    first.put("three.txt", WHITEOUT)
+    first.sync()  # the change that failed to sync is written with this one
+    first.close()
+    second = Overlay(root, OVERLAY_INFO)
+    assert list(second.describe()) == ["one.txt", "three.txt", "two.txt"]
+    second.close()

@@ -15,7 +15,10 @@
 A read-only mount shows one commit (the ref resolved once, at mount) and caches everything
 about it: listings, attributes (also in the kernel) and file bytes (on disk, by blob id). A
 writable mount keeps changes in a local overlay and sends nothing until `commit()`, which
-makes exactly one commit with compare-and-swap on the mounted head.
+makes exactly one commit with compare-and-swap on the mounted head. Every change is
+journalled in the overlay folder before it returns: after a crash or `kill -9`, a new mount
+on the same `overlay_dir` shows the changes again, and `commit_overlay()` (or
+`mesa-fs commit OVERLAY_DIR --message ...`) commits them without mounting.
 
 Built on the public `mesa_sdk` client only.
 """
@@ -23,6 +26,7 @@ Built on the public `mesa_sdk` client only.
 from __future__ import annotations
 
 from mesa_sdk.fs.changes import PendingChange
+from mesa_sdk.fs.committing import commit_overlay
 from mesa_sdk.fs.errors import (
     FsError,
     MountError,
@@ -49,5 +53,6 @@ __all__ = [
     "RebaseConflictError",
     "UncommittedChangesError",
     "UnsupportedChangeError",
+    "commit_overlay",
     "mount",
 ]

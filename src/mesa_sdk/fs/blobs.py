@@ -83,8 +83,8 @@ class BlobCache:
         self._closed = False
 
     def close(self) -> None:
-        """No file is added after this (a download still under way is dropped), so the
-        folder can be removed without a late download bringing part of it back."""
+        """No file is added after this (a download still under way is dropped, none starts),
+        so the folder can be removed without a late download bringing part of it back."""
         with self._lock:
             self._closed = True
 
@@ -113,7 +113,10 @@ class BlobCache:
         if os.path.exists(target):  # another thread finished just before we started
             return target
         hasher = _hasher(object_id, size)
-        fd, incoming = tempfile.mkstemp(dir=self._incoming)
+        with self._lock:
+            if self._closed:
+                raise OSError(errno.ESHUTDOWN, "the mount is closed")
+            fd, incoming = tempfile.mkstemp(dir=self._incoming)
         try:
             received = 0
             chunks: Iterator[bytes] = iter(()) if size == 0 else fetch()  # no request for b""

@@ -1,11 +1,19 @@
-"""`mesa-fs`: mount a repository from the command line.
+"""`mesa-fs`: mount a repository from the command line, and commit what a mount left.
 
-    mesa-fs mount ORG/REPO PATH [--ref REF] [--writable [--message MSG]]
+    mesa-fs mount ORG/REPO PATH [--ref REF] [--writable [--message MSG] [--overlay-dir DIR]]
+    mesa-fs commit OVERLAY_DIR --message MSG
 
-Reads MESA_API_KEY (and MESA_SERVER_URL) like the SDK. Serves until Ctrl-C (SIGINT), SIGTERM
-or SIGHUP, or until the folder is unmounted (`fusermount -u PATH`), then unmounts and exits
-0. A writable mount commits its changes on the way out when --message was given; otherwise
-(or if that commit fails) it keeps them in the overlay folder, says where, and exits 1.
+Reads MESA_API_KEY (and MESA_SERVER_URL) like the SDK.
+
+`mount` serves until Ctrl-C (SIGINT), SIGTERM or SIGHUP, or until the folder is unmounted
+(`fusermount -u PATH`), then unmounts and exits 0. A signal while it is still connecting
+stops it at once (exit 128 + the signal's number). A writable mount says where its overlay
+is, commits its changes on the way out when --message was given, and otherwise (or if that
+commit fails) keeps them in the overlay folder, says where, and exits 1.
+
+`commit` commits the changes a writable mount left in an overlay folder (a kill, a crash,
+no --message) as one commit on the recorded branch, only if that branch has not moved since
+(else the API's conflict error, exit 1); then removes the overlay's own files.
 """
 
 from __future__ import annotations
@@ -18,7 +26,24 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from mesa_sdk.fs.remote import DEFAULT_READ_TIMEOUT
+
 __all__ = ["main"]
+
+
+class _Stopped(BaseException):
+    """A stop signal that came before the mount was serving: unwinds whatever is running
+    (a request, a wait for libfuse), like KeyboardInterrupt, so cleanup still runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _add_author(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--author-name", default=None)
+    parser.add_argument("--author-email", default=None)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,10 +57,25 @@ def _parser() -> argparse.ArgumentParser:
     mount.add_argument("--ref", help="branch, tag or commit SHA (default: the default branch)")
     mount.add_argument("--writable", action="store_true", help="allow changes (a branch only)")
     mount.add_argument("--message", help="commit pending changes with this message on exit")
-    mount.add_argument("--author-name", default=None)
-    mount.add_argument("--author-email", default=None)
+    mount.add_argument(
+        "--overlay-dir",
+        help="with --writable: journal changes in this folder (default: a temporary one)",
+    )
     mount.add_argument("--cache-dir", help="keep downloaded file bytes here (reused)")
-    mount.add_argument("-v", "--verbose", action="store_true", help="log what the mount does")
+    mount.add_argument(
+        "--read-timeout",
+        type=float,
+        default=DEFAULT_READ_TIMEOUT,
+        help=f"seconds a read may wait for the server before failing with EIO "
+        f"(default {DEFAULT_READ_TIMEOUT:g})",
+    )
+    _add_author(mount)
+    commit = commands.add_parser(
+        "commit", help="commit the changes a writable mount left in OVERLAY_DIR"
+    )
+    commit.add_argument("overlay_dir", metavar="OVERLAY_DIR")
+    commit.add_argument("--message", required=True, help="the commit message")
+    _add_author(commit)
     return parser
 
 
@@ -45,22 +85,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="mesa-fs: %(message)s",
     )
-    org, slash, repo = args.repository.partition("/")
-    if not slash or not org or not repo or "/" in repo:
-        print(f"mesa-fs: expected ORG/REPO, got {args.repository!r}", file=sys.stderr)
-        return 2
     author = None
     if args.author_name or args.author_email:
         if not (args.author_name and args.author_email):
             print("mesa-fs: give both --author-name and --author-email", file=sys.stderr)
             return 2
         author = {"name": args.author_name, "email": args.author_email}
+    if args.command == "commit":
+        return _commit(args.overlay_dir, args.message, author)
+    return _mount(args, author)
 
-    # Handlers first: libfuse then leaves these signals alone, and they stop us cleanly.
+
+def _commit(overlay_dir: str, message: str, author: dict[str, str] | None) -> int:
+    from mesa_sdk import Mesa, MesaError
+    from mesa_sdk.fs.committing import commit_overlay
+    from mesa_sdk.fs.errors import FsError
+
+    try:
+        with Mesa() as client:
+            result = commit_overlay(client, overlay_dir, message, author=author)
+    except (FsError, MesaError, OSError, ValueError) as error:
+        print(f"mesa-fs: {error}", file=sys.stderr)
+        return 1
+    if result is None:
+        print(f"mesa-fs: nothing was pending in {overlay_dir}", file=sys.stderr)
+    else:
+        print(result.sha)
+    return 0
+
+
+def _mount(args: argparse.Namespace, author: dict[str, str] | None) -> int:
+    org, slash, repo = args.repository.partition("/")
+    if not slash or not org or not repo or "/" in repo:
+        print(f"mesa-fs: expected ORG/REPO, got {args.repository!r}", file=sys.stderr)
+        return 2
+    if (args.overlay_dir or args.message) and not args.writable:
+        print("mesa-fs: --overlay-dir and --message need --writable", file=sys.stderr)
+        return 2
+
+    # Handlers first: libfuse then leaves these signals alone. Until the mount serves, a
+    # signal unwinds whatever runs (a request to a server that does not answer included);
+    # after, it asks the serving loop below to unmount.
     stop = threading.Event()
+    serving = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        first = not stop.is_set()
         stop.set()
+        if first and not serving.is_set():
+            raise _Stopped(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
@@ -81,17 +154,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 message=args.message,
                 author=author,
                 cache_dir=args.cache_dir,
+                overlay_dir=args.overlay_dir,
+                read_timeout=args.read_timeout,
             )
             with m:
+                serving.set()
+                mode = "read-only"
+                if m.writable:
+                    mode = f"writable, changes journalled in {m.overlay_path}"
                 print(
-                    f"mesa-fs: {org}/{repo}@{m.sha} mounted on {m.path} "
-                    f"({'writable' if m.writable else 'read-only'}); Ctrl-C unmounts",
+                    f"mesa-fs: {org}/{repo}@{m.sha} mounted on {m.path} ({mode}); Ctrl-C unmounts",
                     file=sys.stderr,
                     flush=True,
                 )
                 while not stop.wait(0.2):
                     if not m.mounted:
                         break  # unmounted from outside
+    except _Stopped as stopped:
+        name = signal.Signals(stopped.signum).name
+        print(f"mesa-fs: stopped by {name} before the mount was ready", file=sys.stderr)
+        return 128 + stopped.signum
     except PendingChangesError as error:
         print(f"mesa-fs: {error}", file=sys.stderr)
         return 1

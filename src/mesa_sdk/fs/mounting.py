@@ -20,32 +20,30 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from mesa_sdk.fs._fusepy import load_fuse
 from mesa_sdk.fs.blobs import BlobCache
-from mesa_sdk.fs.changes import PendingChange, file_edit
-from mesa_sdk.fs.errors import (
-    MountError,
-    PendingChangesError,
-    RebaseConflictError,
-    UnsupportedChangeError,
+from mesa_sdk.fs.changes import PendingChange
+from mesa_sdk.fs.committing import (
+    DEFAULT_AUTHOR,
+    commit_changes,
+    recorded_manifest,
+    signature,
 )
+from mesa_sdk.fs.errors import MountError, PendingChangesError, RebaseConflictError
 from mesa_sdk.fs.operations import operations_for
-from mesa_sdk.fs.overlay import Overlay
+from mesa_sdk.fs.overlay import Overlay, OverlayError, overlay_info
 from mesa_sdk.fs.paths import inside
 from mesa_sdk.fs.prefetch import Prefetcher
-from mesa_sdk.fs.remote import Remote, ResolvedRef
+from mesa_sdk.fs.remote import DEFAULT_READ_TIMEOUT, Remote, ResolvedRef
 from mesa_sdk.fs.shell import DEFAULT_EXEC_TIMEOUT, ExecResult, run
 from mesa_sdk.fs.snapshot import Snapshot
-from mesa_sdk.fs.tree import MAX_EDITS, MountedTree
+from mesa_sdk.fs.tree import MountedTree
 
 if TYPE_CHECKING:
     from mesa_sdk import Mesa, RequestOptions
-    from mesa_sdk.models import AuthorTypedDict, CommitResult, CreateCommitTypedDict
+    from mesa_sdk.models import AuthorTypedDict, CommitResult
 
 __all__ = ["DEFAULT_AUTHOR", "Mount", "mount"]
 
 log = logging.getLogger("mesa_sdk.fs")
-
-DEFAULT_AUTHOR: AuthorTypedDict = {"name": "mesa-fs", "email": "mesa-fs@localhost"}
-"""The commit author when neither `commit(author=...)` nor `mount(author=...)` gives one."""
 
 READ_ONLY_CACHE_SECONDS = 24 * 3600
 """Kernel attribute/entry cache lifetime on a read-only mount: the tree is a fixed commit."""
@@ -69,6 +67,7 @@ def mount(
     request_options: RequestOptions | None = None,
     prefetch: bool = True,
     ready_timeout: float = 15.0,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
 ) -> Mount:
     """Mounts `org/repo` at `ref` on `path` and returns the `Mount`, already serving.
 
@@ -89,29 +88,46 @@ def mount(
         author: `{"name", "email"}` of those commits (DEFAULT_AUTHOR when None).
         cache_dir: Where downloaded file bytes are kept, by blob id; a temporary folder,
             removed after unmounting, when None. A given folder is kept and reused.
-        overlay_dir: Where a writable mount keeps changed files; a temporary folder when None,
-            removed after unmounting unless changes were left pending.
-        request_options: `RequestOptions` for every request the mount makes.
+        overlay_dir: Where a writable mount journals its changes (a folder of yours: the mount
+            deletes only the files it made there, and only once nothing is pending). If an
+            earlier mount of the same repository and branch left changes there (a kill, a
+            crash, PendingChangesError), this mount shows them again, on the commit they were
+            made on. None: a temporary folder, removed after unmounting unless changes were
+            left pending.
+        request_options: `RequestOptions` for every request the mount makes (reads are
+            bounded by `read_timeout` over these).
         prefetch: When a folder's first file is downloaded, download its other small files
             (up to 1 MiB, 256 per folder, 4 at a time) in the background.
         ready_timeout: Seconds to wait for the mount to come up.
+        read_timeout: Seconds a request the mount makes to read may take in all (attempts
+            and retries); past it, the reader gets EIO.
 
     Raises:
         MountError: FUSE is unavailable, the mount point is unusable, a writable `ref` is
-            not a branch, or the mount did not become ready.
+            not a branch, `overlay_dir` holds changes for another repository or branch, or
+            the mount did not become ready.
         NotFoundError: The repository or the ref does not exist (from the SDK).
     """
-    remote = Remote(client, org, repo, request_options)
+    remote = Remote(client, org, repo, request_options, read_timeout)
+    recorded = None
     if writable:
-        branch = ref if ref is not None else remote.default_branch()
-        if remote.is_branch(branch):
+        info = remote.repository()  # also fixes remote.org (for the overlay's manifest)
+        branch = ref if ref is not None else info.default_branch
+        if overlay_dir is not None:
+            recorded = recorded_manifest(Path(overlay_dir), remote.org, repo, branch)
+        if recorded is not None:
+            # Pending changes from an earlier mount: show them on the commit they were
+            # made on, so a commit is a compare-and-swap against that base.
+            base = recorded.get("base_sha")
+            resolved = remote.resolve(str(base)) if base else ResolvedRef(None, 0)
+        elif remote.is_branch(branch):
             resolved = remote.resolve(branch)
-        elif remote.is_empty() and branch == remote.default_branch():
+        elif info.head_sha is None and branch == info.default_branch:
             resolved = ResolvedRef(None, 0)  # the first commit makes the branch
         else:
             raise MountError(
                 f"a writable mount needs a branch: {branch!r} is not a branch of "
-                f"{org or '<client org>'}/{repo}"
+                f"{remote.org}/{repo}"
             )
         ref_name: str | None = branch
     else:
@@ -125,7 +141,7 @@ def mount(
         path=path,
         writable=writable,
         message=message,
-        author=_signature(author) if author is not None else None,
+        author=signature(author) if author is not None else None,
         cache_dir=cache_dir,
         overlay_dir=overlay_dir,
         prefetch=prefetch,
@@ -166,38 +182,50 @@ class Mount:
         self.writable = writable
         self._message = message
         self._author = author
-        self._owns_path = path is None or not os.path.exists(path)
-        if path is None:
-            self.path = os.path.realpath(tempfile.mkdtemp(prefix="mesa-fs-"))
-        else:
-            os.makedirs(path, exist_ok=True)
-            self.path = os.path.realpath(path)
-        self._owns_cache = cache_dir is None
-        cache_root = (
-            Path(tempfile.mkdtemp(prefix="mesa-fs-cache-"))
-            if cache_dir is None
-            else Path(cache_dir)
-        )
         overlay: Overlay | None = None
         if writable:
-            root = (
-                Path(tempfile.mkdtemp(prefix="mesa-fs-overlay-"))
-                if overlay_dir is None
-                else Path(overlay_dir)
+            info = overlay_info(remote.org, remote.repo, ref, commit)
+            try:
+                if overlay_dir is None:
+                    root = Path(tempfile.mkdtemp(prefix="mesa-fs-overlay-"))
+                    overlay = Overlay(root, info, owned=True)
+                else:
+                    overlay = Overlay(Path(overlay_dir), info)
+            except (OSError, OverlayError) as error:
+                raise MountError(f"cannot use the overlay folder: {error}") from error
+        try:
+            self._owns_path = path is None or not os.path.exists(path)
+            if path is None:
+                self.path = os.path.realpath(tempfile.mkdtemp(prefix="mesa-fs-"))
+            else:
+                os.makedirs(path, exist_ok=True)
+                self.path = os.path.realpath(path)
+            self._owns_cache = cache_dir is None
+            cache_root = (
+                Path(tempfile.mkdtemp(prefix="mesa-fs-cache-"))
+                if cache_dir is None
+                else Path(cache_dir)
             )
-            overlay = Overlay(root)
-        self._cache_root = cache_root
-        self._prefetcher = Prefetcher() if prefetch else None
-        snapshot = Snapshot(
-            remote, BlobCache(cache_root), commit, time_ns, prefetcher=self._prefetcher
-        )
-        self._tree = MountedTree(snapshot, overlay)
+            self._cache_root = cache_root
+            self._prefetcher = Prefetcher() if prefetch else None
+            snapshot = Snapshot(
+                remote, BlobCache(cache_root), commit, time_ns, prefetcher=self._prefetcher
+            )
+            self._tree = MountedTree(snapshot, overlay)
+        except BaseException:
+            # Nothing served yet: keep what an earlier mount left, remove what this made.
+            if overlay is not None and overlay.entries:
+                overlay.close()
+            elif overlay is not None:
+                overlay.destroy()
+            raise
         self._operations = operations_for(self._tree)
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
         self._after_serving: Callable[[], None] | None = None
         self._serving = threading.Lock()
         self._thread_done = False
+        self._files_removed = False
         self._unmounted = False
         self._closed = False
 
@@ -304,7 +332,8 @@ class Mount:
                     if handler is not None:
                         signal.signal(sig, handler)
         except BaseException:
-            self._stop(keep_overlay=False)
+            # Changes recovered from an earlier mount stay for the next one.
+            self._stop(keep_overlay=self._has_entries())
             raise
         atexit.register(self._at_exit)
         log.info(
@@ -361,13 +390,23 @@ class Mount:
             with self._serving:
                 serving = self._thread is not None and not self._thread_done
                 if serving:
-                    # A detached mount still serves its last open files: clean up after it.
+                    # A detached mount still serves its last open files: clean up after it,
+                    # or when the program exits first (a reader still waits on the server).
                     self._after_serving = lambda: self._remove_files(keep_overlay)
-            if not serving:
+            if serving:
+                atexit.register(self._remove_files, keep_overlay)
+            else:
                 self._remove_files(keep_overlay)
             log.info("unmounted %s", self.path)
 
     def _remove_files(self, keep_overlay: bool) -> None:
+        """Removes the temporary folders and closes (or destroys) the overlay; once."""
+        with self._serving:
+            if self._files_removed:
+                return
+            self._files_removed = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self._remove_files)
         self._tree.snapshot.blobs.close()
         if self._owns_cache:
             shutil.rmtree(self._cache_root, ignore_errors=True)
@@ -378,10 +417,14 @@ class Mount:
             else:
                 overlay.destroy()
 
+    def _has_entries(self) -> bool:
+        overlay = self._tree.overlay
+        return overlay is not None and bool(overlay.entries)
+
     def _at_exit(self) -> None:
         if not self._closed:
             overlay = self._tree.overlay
-            keep = overlay is not None and bool(overlay.entries)
+            keep = self._has_entries()
             if keep and overlay is not None:
                 self._keep_overlay(None)
                 log.warning("exiting with uncommitted changes: kept in %s", overlay.root)
@@ -410,7 +453,7 @@ class Mount:
         if exc is not None:
             # The body failed: never commit half-done work, but keep it.
             overlay = self._tree.overlay
-            keep = overlay is not None and bool(overlay.entries)
+            keep = self._has_entries()
             if keep and overlay is not None:
                 self._keep_overlay(None)
                 note = f"mesa_sdk.fs: uncommitted changes were kept in {overlay.root}"
@@ -428,7 +471,7 @@ class Mount:
         try:
             self._unmount()
         except BaseException:
-            self._stop(keep_overlay=overlay is not None and bool(overlay.entries))
+            self._stop(keep_overlay=self._has_entries())
             raise
         if overlay is None or not overlay.entries:
             self._stop(keep_overlay=False)
@@ -451,21 +494,18 @@ class Mount:
         self._fail(changes, "no commit message was given at mount", None)
 
     def _keep_overlay(self, changes: list[PendingChange] | None) -> Path | None:
+        """Rewrites the manifest (already current, through the journal) whole, with the
+        pending changes listed when known, for a reader of the folder; returns its path."""
         overlay = self._tree.overlay
         if overlay is None:
             return None
-        info: dict[str, Any] = {
-            "org": self.org,
-            "repo": self.repo,
-            "branch": self.ref,
-            "base_sha": self.sha,
-        }
+        extra: dict[str, Any] = {}
         if changes is not None:
-            info["changes"] = [
+            extra["changes"] = [
                 {"path": c.path, "action": c.action, "executable": c.executable} for c in changes
             ]
         try:
-            return overlay.keep(info)
+            return overlay.compact(**extra)
         except OSError as error:
             log.warning("could not write the overlay's changes.json: %s", error)
             return None
@@ -519,45 +559,14 @@ class Mount:
             raise ValueError("a commit needs a message (commit(message) or mount(message=))")
         if self._closed:
             raise MountError("the mount is closed")
-        signature = _signature(author) if author is not None else (self._author or DEFAULT_AUTHOR)
-        tree = self._tree
-        with tree._changes:
-            plan = tree.plan()
-            if not plan.edits:
-                return None
-            if len(plan.edits) > MAX_EDITS:
-                raise UnsupportedChangeError(
-                    f"{len(plan.edits)} edits: one commit carries at most {MAX_EDITS}"
-                )
-            edits = [
-                file_edit(p.change, tree.read_bytes(p.node) if p.node is not None else None)
-                for p in plan.edits
-            ]
-            assert self.ref is not None
-            body: CreateCommitTypedDict = {
-                "branch": self.ref,
-                "message": text,
-                "author": signature,
-                "edits": edits,
-            }
-            if tree.snapshot.commit is not None:
-                body["base_sha"] = tree.snapshot.commit
-            del edits
-            try:
-                result = self._remote.create_commit(body)
-            except Exception as error:
-                log.warning("commit to %s/%s failed: %s", self.org, self.repo, error)
-                raise
-            tree.advance(result.sha, plan)
-        log.info(
-            "committed %d edit(s) to %s/%s %s: %s",
-            len(plan.edits),
-            self.org,
-            self.repo,
+        assert self.ref is not None
+        return commit_changes(
+            self._tree,
+            self._remote,
             self.ref,
-            result.sha,
+            text,
+            signature(author) if author is not None else (self._author or DEFAULT_AUTHOR),
         )
-        return result
 
     def rebase(self) -> str | None:
         """Moves the pending changes onto the branch's current head (after a commit failed
@@ -625,13 +634,6 @@ class Mount:
         )
 
     bash = exec
-
-
-def _signature(author: AuthorTypedDict | Mapping[str, str]) -> AuthorTypedDict:
-    try:
-        return {"name": str(author["name"]), "email": str(author["email"])}
-    except KeyError as missing:
-        raise ValueError(f"an author needs a name and an email, {missing} is missing") from None
 
 
 def _unmount_command(path: str, *, lazy: bool) -> list[str]:

@@ -2,9 +2,10 @@
 
 fusepy registers with libfuse exactly the operations this class has (it does not subclass
 `fuse.Operations`, whose defaults would register everything), and calls them through
-`__call__`, which turns every failure into an errno: an SDK `NotFoundError` is ENOENT, a
-missing credential or scope EACCES, anything else the server or the network did EIO (logged
-once, without the key, which this package never sees).
+`__call__`, which turns every failure into an errno: an SDK `NotFoundError` is ENOENT (EIO
+when the repository or the commit is gone), a missing credential or scope EACCES, anything
+else the server or the network did EIO (logged once, without the key, which this package
+never sees).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 from typing import Any
 
 from mesa_sdk.fs.paths import repo_path
+from mesa_sdk.fs.remote import GONE_CODES
 from mesa_sdk.fs.tree import MountedTree, Node
 
 __all__ = [
@@ -59,6 +61,13 @@ def _as_errno(op: str, args: tuple[Any, ...], error: Exception) -> OSError:
     """The errno a failed operation answers with (logged unless it is a plain miss)."""
     from mesa_sdk import AuthenticationError, AuthorizationError, MesaError, NotFoundError
 
+    if isinstance(error, OSError) and not isinstance(error, MesaError) and error.errno:
+        return error  # already an errno (the SDK's connection errors are OSErrors too)
+    if isinstance(error, NotFoundError) and error.code in GONE_CODES:
+        # EIO, not ENOENT: glibc's readdir takes ENOENT for the end of a folder, so a folder
+        # of a deleted repository would list as empty.
+        log.warning("%s %s: the repository or commit is gone: %s", op, args[:1], error)
+        return OSError(errno.EIO, "the repository or commit is gone")
     if isinstance(error, NotFoundError):
         return OSError(errno.ENOENT, "not found")
     if isinstance(error, (AuthenticationError, AuthorizationError)):
@@ -95,10 +104,11 @@ class ReadOperations:
     def __call__(self, op: str, *args: Any) -> Any:
         try:
             return getattr(self, op)(*args)
-        except OSError:
-            raise
         except Exception as error:
-            raise _as_errno(op, args, error) from None
+            answer = _as_errno(op, args, error)
+            if answer is error:
+                raise
+            raise answer from None
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -198,6 +208,13 @@ class WriteOperations(ReadOperations):
 
     def release(self, path: str | None, fh: int) -> None:
         self.tree.release(fh)
+
+    def flush(self, path: str | None, fh: int) -> None:
+        # Every close(2) waits for this: what was written is durable once close returns
+        # (a kill -9 or a power loss after it loses nothing). Writes themselves are not
+        # fsync'd one by one: a large copy would pay for each.
+        if self.tree.is_writer(fh):
+            os.fsync(fh)
 
     def fsync(self, path: str | None, datasync: int, fh: int) -> None:
         # The overlay is local files: make them durable; the commit is what publishes.

@@ -2,6 +2,11 @@
 
 `Remote` fixes the organization and repository when it is made; nothing that runs later can
 point it at another repository. Every request the filesystem makes goes through here.
+
+Reads are bounded: every GET the mount makes ends within `read_timeout` seconds (attempts,
+retries and waits together, through the per-call `timeout_ms` and a retry config whose
+`max_elapsed_time` is that bound), so a reader of the mount gets EIO instead of waiting out
+the client's 300 s deadline while the server is down. Commits keep the caller's options.
 """
 
 from __future__ import annotations
@@ -15,9 +20,19 @@ from mesa_sdk.fs.paths import join
 
 if TYPE_CHECKING:
     from mesa_sdk import Mesa, RequestOptions
-    from mesa_sdk.models import CommitResult, CreateCommitTypedDict
+    from mesa_sdk.models import CommitResult, CreateCommitTypedDict, Repo
 
-__all__ = ["Entry", "Remote", "ResolvedRef"]
+__all__ = [
+    "DEFAULT_READ_TIMEOUT",
+    "GONE_CODES",
+    "Entry",
+    "Remote",
+    "ResolvedRef",
+    "bounded_options",
+]
+
+DEFAULT_READ_TIMEOUT = 10.0
+"""Seconds a read the mount makes may take in all before it fails (the reader gets EIO)."""
 
 log = logging.getLogger("mesa_sdk.fs")
 
@@ -43,6 +58,28 @@ class ResolvedRef:
     """The commit's committer time (what the mount shows as every entry's time)."""
 
 
+GONE_CODES = frozenset({"REPO_NOT_FOUND", "REF_NOT_FOUND", "COMMIT_NOT_FOUND"})
+"""404 codes that say the repository or the commit is gone, not that a path is missing."""
+
+
+def bounded_options(options: RequestOptions | None, seconds: float) -> RequestOptions:
+    """`options` with the whole call bounded to `seconds`: each attempt's timeout, and
+    retries with short waits that stop at that deadline."""
+    milliseconds = max(1, int(seconds * 1000))
+    bounded: RequestOptions = dict(options or {})  # type: ignore[assignment]
+    bounded["timeout_ms"] = min(bounded.get("timeout_ms", milliseconds), milliseconds)
+    bounded["retries"] = {
+        "strategy": "backoff",
+        "backoff": {
+            "initial_interval": 200,
+            "max_interval": 2000,
+            "exponent": 2.0,
+            "max_elapsed_time": milliseconds,
+        },
+    }
+    return bounded
+
+
 def _valid_name(name: str) -> bool:
     return name not in ("", ".", "..") and "/" not in name and "\x00" not in name
 
@@ -56,25 +93,35 @@ class Remote:
         org: str | None,
         repo: str,
         request_options: RequestOptions | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         self._client = client
         self.org = org
+        """The organization; the client's default until `repository()` resolves it."""
         self.repo = repo
         self._options = request_options
+        self._read_options = bounded_options(request_options, read_timeout)
 
     # ---- refs -----------------------------------------------------------------------
+
+    def repository(self) -> Repo:
+        """The repository as the API describes it now; fixes `org` to the one it is in (the
+        client's default organization, resolved)."""
+        info = self._client.repos.get(
+            org=self.org, repo=self.repo, request_options=self._read_options
+        )
+        self.org = info.org
+        return info
 
     def resolve(self, ref: str | None) -> ResolvedRef:
         """The commit `ref` (a branch, tag or SHA; the default branch when None) names now."""
         if ref is None:
-            info = self._client.repos.get(
-                org=self.org, repo=self.repo, request_options=self._options
-            )
+            info = self.repository()
             if info.head_sha is None:
                 return ResolvedRef(None, 0)
             ref = info.head_sha
         page = self._client.commits.list(
-            org=self.org, repo=self.repo, ref=ref, limit=1, request_options=self._options
+            org=self.org, repo=self.repo, ref=ref, limit=1, request_options=self._read_options
         )
         if not page.result.commits:
             return ResolvedRef(None, 0)
@@ -83,17 +130,9 @@ class Remote:
         when = commit.committer.date
         return ResolvedRef(commit.sha, int(when.timestamp() * 1e9) if when is not None else 0)
 
-    def default_branch(self) -> str:
-        info = self._client.repos.get(org=self.org, repo=self.repo, request_options=self._options)
-        return info.default_branch
-
-    def is_empty(self) -> bool:
-        info = self._client.repos.get(org=self.org, repo=self.repo, request_options=self._options)
-        return info.head_sha is None
-
     def is_branch(self, name: str) -> bool:
         page = self._client.branches.list(
-            org=self.org, repo=self.repo, limit=100, request_options=self._options
+            org=self.org, repo=self.repo, limit=100, request_options=self._read_options
         )
         return any(branch.name == name for branch in page)
 
@@ -118,7 +157,8 @@ class Remote:
     ) -> tuple[list[Entry], str | None] | None:
         """One page (up to 1,000 entries, in path order) of folder `path`'s entries up to
         `depth` levels below it, and the cursor of the next page (None: this was the last);
-        None when `path` is not a folder at `commit`."""
+        None when `path` is not a folder at `commit`. Any other 404 (the repository or the
+        commit is gone) is raised: an empty folder is never made up."""
         from mesa_sdk import NotFoundError
         from mesa_sdk.models import DirContent
 
@@ -131,9 +171,11 @@ class Remote:
                 depth=depth,
                 limit=1000,
                 cursor=cursor,
-                request_options=self._options,
+                request_options=self._read_options,
             )
-        except NotFoundError:
+        except NotFoundError as error:
+            if error.code in GONE_CODES:
+                raise
             return None
         if not isinstance(page, DirContent):
             return None
@@ -172,13 +214,13 @@ class Remote:
     def stream(self, commit: str, path: str) -> Iterator[bytes]:
         """The raw bytes of the file at `path` at `commit`, as they arrive."""
         with self._client.content.get_stream(
-            org=self.org, repo=self.repo, ref=commit, path=path, request_options=self._options
+            org=self.org, repo=self.repo, ref=commit, path=path, request_options=self._read_options
         ) as stream:
             yield from stream.iter_bytes()
 
     def read_raw(self, commit: str, path: str) -> bytes:
         return self._client.content.get_raw(
-            org=self.org, repo=self.repo, ref=commit, path=path, request_options=self._options
+            org=self.org, repo=self.repo, ref=commit, path=path, request_options=self._read_options
         )
 
     # ---- writing --------------------------------------------------------------------

@@ -10,16 +10,23 @@ Locks: `_lock` guards the overlay and the snapshot swap and is never held while 
 under way (a resolve that needs a listing drops it, lists, and starts over). `_changes` is
 held by each change for its whole length and by `commit` and `plan`, so a commit sees a
 still overlay and no acknowledged write slips between what was sent and what was cleared.
+
+Durability: each change ends with `Overlay.sync()` (`_changing`), so what it did to the
+overlay's entries is journalled and fsync'd before the change returns to the kernel. File
+bytes are fsync'd when the file is flushed (every `close`) or fsync'd, as POSIX requires,
+not on each `write`; bytes copied up from the commit are fsync'd before the entry naming
+them is recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -293,6 +300,18 @@ class MountedTree:
             raise OSError(errno.EROFS, "read-only mount")
         return self.overlay
 
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[Overlay]:
+        """Holds `_changes` for one change and makes what it recorded durable before it
+        returns (also when it failed half-way: the journal then matches memory)."""
+        overlay = self._overlay()
+        with self._changes:
+            try:
+                yield overlay
+            finally:
+                with self._lock:
+                    overlay.sync()
+
     def _copy_up(self, path: str, empty: bool) -> str:
         """Gives the file at `path` its own data file (a copy of its bytes, or empty) and
         returns that file's name. Hold `_changes`."""
@@ -307,6 +326,7 @@ class MountedTree:
         try:
             if source is not None:
                 _copy_file(source, fd)
+                os.fsync(fd)  # the entry below names these bytes: they must be there
         finally:
             os.close(fd)
         with self._lock:
@@ -314,8 +334,7 @@ class MountedTree:
         return name
 
     def open_write(self, path: str, flags: int) -> int:
-        overlay = self._overlay()
-        with self._changes:
+        with self._changing() as overlay:
             truncate = bool(flags & os.O_TRUNC)
             name = self._copy_up(path, empty=truncate)
             with self._lock:
@@ -326,9 +345,9 @@ class MountedTree:
             return fd
 
     def create(self, path: str, mode: int) -> int:
-        overlay = self._overlay()
+        self._overlay()
         check_storable_name(path)
-        with self._changes:
+        with self._changing() as overlay:
 
             def run() -> int:
                 self._check_new(path)
@@ -356,8 +375,7 @@ class MountedTree:
             return os.pwrite(fd, data, offset)
 
     def truncate(self, path: str | None, length: int, fd: int | None) -> None:
-        self._overlay()
-        with self._changes:
+        with self._changing():
             if fd is not None and self.is_writer(fd):
                 os.ftruncate(fd, length)
                 return
@@ -369,6 +387,7 @@ class MountedTree:
                 data = self.overlay.open_data(name, os.O_RDWR)
             try:
                 os.ftruncate(data, length)
+                os.fsync(data)  # no descriptor of the caller's will flush this one
             finally:
                 os.close(data)
 
@@ -389,8 +408,7 @@ class MountedTree:
             overlay.put(path, WHITEOUT)
 
     def unlink(self, path: str) -> None:
-        self._overlay()
-        with self._changes:
+        with self._changing():
 
             def run() -> None:
                 node = self._resolve(path)
@@ -403,9 +421,9 @@ class MountedTree:
             self._locked(run)
 
     def mkdir(self, path: str) -> None:
-        overlay = self._overlay()
+        self._overlay()
         check_storable_name(path)
-        with self._changes:
+        with self._changing() as overlay:
 
             def run() -> None:
                 self._check_new(path)
@@ -417,7 +435,7 @@ class MountedTree:
         self._overlay()
         if not path:
             raise OSError(errno.EBUSY, "the mount's root")
-        with self._changes:
+        with self._changing():
 
             def run() -> None:
                 node = self._resolve(path)
@@ -432,8 +450,7 @@ class MountedTree:
             self._locked(run)
 
     def chmod(self, path: str, mode: int) -> None:
-        overlay = self._overlay()
-        with self._changes:
+        with self._changing() as overlay:
 
             def run() -> None:
                 node = self._resolve(path)
@@ -445,6 +462,7 @@ class MountedTree:
                 item = overlay.get(path)
                 if isinstance(item, OverlayFile):
                     item.executable = executable
+                    overlay.put(path, item)  # recorded again, with its new mode
                 else:
                     overlay.put(path, OverlayFile(executable=executable, source=node.entry))
 
@@ -457,7 +475,7 @@ class MountedTree:
         if not old or not new or is_within(new, old):
             raise OSError(errno.EINVAL, "cannot move a folder into itself", new)
         check_storable_name(new)
-        with self._changes:
+        with self._changing():
             source = self.getattr(old)
             if source.kind in ("symlink", "submodule"):
                 # The API makes regular files only: a symlink cannot be made at its new path.
@@ -604,11 +622,15 @@ class MountedTree:
     def advance(self, commit: str, plan: Plan) -> None:
         """After `plan` was committed as `commit`: show that commit, and clear the overlay but
         for files still open for writing and for empty folders (git stores neither an empty
-        folder nor a write not yet made). Hold `_changes`."""
+        folder nor a write not yet made). Hold `_changes`.
+
+        The manifest is rewritten for `commit` before any data file goes: a kill in between
+        leaves the changes pending on the old base, whose commit then fails as a conflict."""
         overlay = self._overlay()
         with self._lock:
             writing = set(self._writers.values())
             kept: dict[str, OverlayFile | OverlayDir] = {}
+            adopted: list[tuple[str, str]] = []  # (blob id, data file) now in the commit
             for path, item in overlay.entries.items():
                 if isinstance(item, OverlayFile) and item.data is not None:
                     if item.data in writing:
@@ -616,7 +638,7 @@ class MountedTree:
                         continue
                     blob_id = plan.data_ids.get(item.data)
                     if blob_id is not None:
-                        self.snapshot.blobs.adopt(blob_id, overlay.data_path(item.data))
+                        adopted.append((blob_id, item.data))
                     else:
                         overlay.drop_data(item.data)
                 elif isinstance(item, OverlayDir) and not any(
@@ -628,6 +650,10 @@ class MountedTree:
             overlay.clear()
             for path in sorted(kept):
                 overlay.put(path, kept[path])
+            overlay.info["base_sha"] = commit
+            overlay.compact()
+            for blob_id, name in adopted:
+                self.snapshot.blobs.adopt(blob_id, overlay.data_path(name))
 
     def rebase(self, head: Snapshot) -> list[str]:
         """Puts the overlay on `head` (a later commit of the branch) if no path the overlay
@@ -647,6 +673,8 @@ class MountedTree:
             if not conflicts:
                 with self._lock:
                     self.snapshot = head
+                    overlay.info["base_sha"] = head.commit
+                    overlay.compact()
             return conflicts
 
 
