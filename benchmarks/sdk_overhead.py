@@ -6,6 +6,10 @@
    `json.loads` of the same answer, from a loopback server in another process, so that
    only the client's CPU is counted (goal: at most 1.10x).
 
+Both tables add a row for the official client `mesa-sdk==0.1.2` (Speakeasy), measured the
+same way in the interpreter of its own environment (`make official-client` prepares it;
+without it the rows say so).
+
 Run: `.venv/bin/python -m benchmarks.sdk_overhead` (or `make bench`).
 """
 
@@ -18,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -31,7 +36,37 @@ REPO = {
     "head_sha": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
     "size_bytes": 1234,
     "created_at": "2026-11-22T08:00:00Z",
+    "upstream": None,  # the real service sends it; the official client requires it
 }
+
+OFFICIAL_PYTHON = (
+    Path(__file__).resolve().parent.parent
+    / ".cache"
+    / "official-client"
+    / "venv"
+    / "bin"
+    / "python"
+)
+OFFICIAL_IMPORT = "import mesa_sdk; mesa_sdk.Mesa(api_key='mesa_bench')"
+
+# The official client's per-call CPU, measured as `cpu_per_call_us` does, in its interpreter:
+# argv is the server URL, calls per round and rounds; it prints the best round in us.
+OFFICIAL_PER_CALL = r"""
+import sys, time
+from mesa_sdk import Mesa
+url, calls, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+client = Mesa(api_key="mesa_bench", server_url=url + "/api/v1")
+call = lambda: client.repos.get(org="acme", repo="widgets")
+for _ in range(20):
+    call()
+best = float("inf")
+for _ in range(rounds):
+    start = time.process_time()
+    for _ in range(calls):
+        call()
+    best = min(best, (time.process_time() - start) / calls * 1e6)
+print(best)
+"""
 
 SERVER = r"""
 import json, sys
@@ -57,11 +92,15 @@ server.serve_forever()
 """
 
 
-def median_wall_ms(code: str, runs: int) -> float:
+def official_available() -> bool:
+    return OFFICIAL_PYTHON.exists()
+
+
+def median_wall_ms(code: str, runs: int, python: str = sys.executable) -> float:
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
+        subprocess.run([python, "-c", code], check=True)
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples)
 
@@ -76,10 +115,18 @@ def import_rows(runs: int = 21) -> list[list[object]]:
         baseline.append(median_wall_ms(baseline_code, 1))
         sdk.append(median_wall_ms(sdk_code, 1))
     b, s = statistics.median(baseline), statistics.median(sdk)
-    return [
+    rows: list[list[object]] = [
         ["import httpx, pydantic", f"{b:.1f}", "1.00x", ""],
         ["import mesa_sdk + Mesa(...)", f"{s:.1f}", f"{s / b:.2f}x", "<= 1.15x"],
     ]
+    if official_available():
+        python = str(OFFICIAL_PYTHON)
+        median_wall_ms(OFFICIAL_IMPORT, 3, python)
+        o = statistics.median(median_wall_ms(OFFICIAL_IMPORT, 1, python) for _ in range(runs))
+        rows.append(["official mesa-sdk 0.1.2 + Mesa(...)", f"{o:.1f}", f"{o / b:.2f}x", ""])
+    else:
+        rows.append(["official mesa-sdk 0.1.2", "-", "-", "make official-client first"])
+    return rows
 
 
 @contextmanager
@@ -126,12 +173,28 @@ def per_call_rows(calls: int = 150, rounds: int = 61) -> list[list[object]]:
             raw_us.append(cpu_per_call_us(raw_call, calls))
             sdk_us.append(cpu_per_call_us(sdk_call, calls))
         client.close()
+        official = official_per_call_us(url, calls, rounds) if official_available() else None
     # The minimum: noise on a shared machine only ever adds time (as timeit advises).
     r, s = min(raw_us), min(sdk_us)
-    return [
+    rows: list[list[object]] = [
         ["httpx.Client GET + json.loads", f"{r:.0f}", "1.00x", ""],
         ["client.repos.get (parsed Repo)", f"{s:.0f}", f"{s / r:.2f}x", "<= 1.10x"],
     ]
+    if official is None:
+        rows.append(["official mesa-sdk 0.1.2", "-", "-", "make official-client first"])
+    else:
+        rows.append(["official repos.get (0.1.2)", f"{official:.0f}", f"{official / r:.2f}x", ""])
+    return rows
+
+
+def official_per_call_us(url: str, calls: int, rounds: int) -> float:
+    done = subprocess.run(
+        [str(OFFICIAL_PYTHON), "-c", OFFICIAL_PER_CALL, url, str(calls), str(rounds)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(done.stdout)
 
 
 def main() -> None:

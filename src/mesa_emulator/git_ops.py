@@ -36,7 +36,7 @@ import re
 import threading
 import time as _time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -189,7 +189,7 @@ class Signature:
 @dataclass(frozen=True)
 class Edit:
     path: str
-    action: Literal["create", "update", "delete"]
+    action: Literal["create", "update", "upsert", "delete"]
     data: bytes | None = None
     executable: bool | None = None
 
@@ -231,6 +231,8 @@ class Directory:
     path: str
     sha: str
     entries: list[TreeEntry]
+    child_count: int
+    """How many entries the directory holds directly, whatever the page and depth."""
     has_more: bool = False
     """``read_path`` with a ``limit``: entries beyond this page exist."""
 
@@ -639,6 +641,20 @@ class _TreeEditor:
         parent.entries[parts[-1]] = (blob, entry[1] if mode is None else mode)
         self._touch(chain)
 
+    def upsert(self, path: str, parts: list[str], blob: pygit2.Oid, mode: int | None) -> None:
+        """Write the file whether or not it exists: an existing file keeps its mode unless
+        ``mode`` is given, a new one gets ``mode`` or 100644."""
+        chain = self._parents(path, parts, create=True)
+        parent = chain[-1]
+        entry = parent.entries.get(parts[-1])
+        if entry is not None and (
+            isinstance(entry, _DirNode) or entry[1] in (_MODE_TREE, _MODE_COMMIT)
+        ):
+            raise PathExists(path, f"cannot write {path!r}: it is not a file")
+        kept = entry[1] if entry is not None else _MODE_BLOB
+        parent.entries[parts[-1]] = (blob, kept if mode is None else mode)
+        self._touch(chain)
+
     def delete(self, path: str, parts: list[str]) -> None:
         chain = self._parents(path, parts, create=False)
         parent = chain[-1]
@@ -894,7 +910,7 @@ class GitRepository:
         prepared: list[tuple[Edit, list[str]]] = []
         for edit in edits:
             parts = _edit_path_parts(edit.path)
-            if edit.action not in ("create", "update", "delete"):
+            if edit.action not in ("create", "update", "upsert", "delete"):
                 raise GitOpsError(f"unknown edit action {edit.action!r} for {edit.path!r}")
             if edit.action != "delete" and not isinstance(edit.data, (bytes, bytearray)):
                 raise GitOpsError(f"edit {edit.action!r} of {edit.path!r} requires bytes data")
@@ -941,12 +957,15 @@ class GitRepository:
                 if edit.action == "create":
                     mode = _MODE_EXEC if edit.executable else _MODE_BLOB
                     editor.create(edit.path, parts, blob, mode)
+                    continue
+                mode_or_keep = (
+                    None
+                    if edit.executable is None
+                    else (_MODE_EXEC if edit.executable else _MODE_BLOB)
+                )
+                if edit.action == "upsert":
+                    editor.upsert(edit.path, parts, blob, mode_or_keep)
                 else:
-                    mode_or_keep = (
-                        None
-                        if edit.executable is None
-                        else (_MODE_EXEC if edit.executable else _MODE_BLOB)
-                    )
                     editor.update(edit.path, parts, blob, mode_or_keep)
             tree_oid = editor.write()
             parents = [parent.id] if parent is not None else []
@@ -1126,8 +1145,35 @@ class GitRepository:
             path=norm,
             sha=str(tree.id),
             entries=entries[:limit] if has_more else entries,
+            child_count=len(tree),
             has_more=has_more,
         )
+
+    def last_commit_times(self, commit_sha: str, paths: Iterable[str]) -> dict[str, datetime]:
+        """For each path (present at ``commit_sha``), the committer time of the newest commit
+        on the first-parent chain that changed it (git log --first-parent semantics).
+
+        Each step is a tree diff between a commit and its parent, which libgit2 prunes at
+        every unchanged folder, so a step costs what the commit changed, not the tree's size."""
+        pending = set(paths)
+        found: dict[str, datetime] = {}
+        with self._open() as repo:
+            commit: pygit2.Commit | None = _lookup_commit(repo, commit_sha)
+            while pending and commit is not None:
+                parent = commit.parents[0] if commit.parent_ids else None
+                diff = (
+                    parent.tree.diff_to_tree(commit.tree)
+                    if parent is not None
+                    else commit.tree.diff_to_tree(swap=True)
+                )
+                when = _from_git_signature(commit.committer).time
+                for delta in diff.deltas:
+                    for path in (delta.new_file.path, delta.old_file.path):
+                        if path in pending:
+                            found[path] = when
+                            pending.discard(path)
+                commit = parent
+        return found
 
     @staticmethod
     def _tree_object(

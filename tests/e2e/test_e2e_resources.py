@@ -209,7 +209,8 @@ def test_content_get_get_raw_get_stream(client: Mesa) -> None:
             create("data/deep/x.txt", "x"),
         ],
     ).sha
-    commit(client, "r", [update("README.md", "# v2\n")])
+    new = commit(client, "r", [update("README.md", "# v2\n")]).sha
+    changed_at = client.commits.get(repo="r", sha=new).committer.date
 
     readme = client.content.get(repo="r", path="README.md")
     assert readme == FileContent(
@@ -221,6 +222,7 @@ def test_content_get_get_raw_get_stream(client: Mesa) -> None:
         encoding="base64",
         content=base64.b64encode(b"# v2\n").decode(),
         executable=False,
+        last_commit_at=changed_at,
     )
     at_old = client.content.get(repo="r", path="README.md", ref=old)
     assert isinstance(at_old, FileContent) and base64.b64decode(at_old.content) == b"# v1\n"
@@ -243,7 +245,9 @@ def test_content_get_get_raw_get_stream(client: Mesa) -> None:
         sha=git_blob_sha(b"# v2\n"),
         size=5,
         executable=False,
+        last_commit_at=changed_at,
     )
+    assert root.child_count == 3
     assert [(e.type, e.path, e.size) for e in root.entries] == [
         ("file", "README.md", 5),
         ("dir", "bin", None),
@@ -318,7 +322,8 @@ def test_diffs_get_and_get_text(client: Mesa) -> None:
     diff = client.diffs.get(repo="r", base="main", head="feature")
     assert (diff.base, diff.head, diff.base_sha, diff.head_sha) == ("main", "feature", root, head)
     assert diff.stats.model_dump() == {"files": 3, "additions": 1, "deletions": 2, "changes": 3}
-    assert [f.model_dump() for f in diff.files] == [
+    assert diff.filtered_files == []
+    assert [f.model_dump(exclude_unset=True) for f in diff.files] == [
         {
             "path": "a.txt",
             "status": "M",
@@ -373,6 +378,7 @@ def test_admin_create_list_revoke(client: Mesa, emu: Emulator, mesa_org: str) ->
                 scopes=["git:read", "git:write"],
                 created_at=made.created_at,
                 last_used_at=None,
+                expires_at=None,
                 revoked_at=None,
             ),
             ApiKey(
@@ -381,6 +387,7 @@ def test_admin_create_list_revoke(client: Mesa, emu: Emulator, mesa_org: str) ->
                 scopes=["repo:read", "git:read"],
                 created_at=default.created_at,
                 last_used_at=None,
+                expires_at=None,
                 revoked_at=None,
             ),
         ]

@@ -47,7 +47,16 @@ def test_create_list_revoke_keys(http: httpx.Client, org: str, emu: Emulator) ->
     assert set(listed) == {"api_keys"}
     assert [k["id"] for k in listed["api_keys"]] == [key["id"], default["id"]]
     first = listed["api_keys"][0]
-    assert set(first) == {"id", "name", "scopes", "created_at", "last_used_at", "revoked_at"}
+    assert set(first) == {
+        "id",
+        "name",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    }
+    assert first["expires_at"] is None
     assert first["last_used_at"] is None and first["revoked_at"] is None
     assert "key" not in first
 

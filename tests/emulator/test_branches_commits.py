@@ -54,7 +54,14 @@ def test_branch_errors(http: httpx.Client, org: str, api: Api) -> None:
         assert_error(post({"name": bad, "head_sha": sha}), 400, "INVALID_REF_NAME")
     assert_error(post({"name": "n", "head_sha": "f" * 40}), 404, "COMMIT_NOT_FOUND")
     assert_error(post({"name": "n", "head_sha": "abc"}), 400, "INVALID_REQUEST", field="head_sha")
-    assert_error(post({"name": "n"}), 400, "INVALID_REQUEST", field="head_sha")
+    assert_error(post({"name": "n"}), 400, "INVALID_REQUEST", field="from")
+    assert_error(
+        post({"name": "n", "from": "main", "head_sha": sha}),
+        400,
+        "INVALID_REQUEST",
+        field="head_sha",
+    )
+    assert_error(post({"name": "n", "from": "nope"}), 404, "REF_NOT_FOUND")
     assert_error(
         http.post(f"/{org}/nope/branches", json={"name": "n", "head_sha": sha}),
         404,

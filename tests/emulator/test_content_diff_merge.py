@@ -46,7 +46,19 @@ def test_file_content_json_and_raw(http: httpx.Client, org: str, api: Api) -> No
     file = http.get(f"/{org}/r/content", params={"path": "bin/blob"})
     assert file.status_code == 200
     body = file.json()
-    assert set(body) == {"type", "name", "path", "sha", "size", "encoding", "content", "executable"}
+    assert set(body) == {
+        "type",
+        "name",
+        "path",
+        "sha",
+        "size",
+        "encoding",
+        "content",
+        "executable",
+        "last_commit_at",
+    }
+    head = http.get(f"/{org}/r/commits").json()["commits"][0]
+    assert body["last_commit_at"] == head["committer"]["date"]
     assert body["type"] == "file" and body["name"] == "blob" and body["path"] == "bin/blob"
     assert (
         body["size"] == len(data) and body["encoding"] == "base64" and body["executable"] is False
@@ -116,7 +128,17 @@ def test_directory_listing_depth_and_pagination(http: httpx.Client, org: str, ap
     files |= {"README.md": "r", "src/pkg/deep/x.py": "x", "docs/a.md": "a"}
     api.write("r", files)
     root = http.get(f"/{org}/r/content").json()
-    assert set(root) == {"type", "name", "path", "sha", "entries", "next_cursor", "has_more"}
+    assert set(root) == {
+        "type",
+        "name",
+        "path",
+        "sha",
+        "child_count",
+        "entries",
+        "next_cursor",
+        "has_more",
+    }
+    assert root["child_count"] == 3
     assert root["type"] == "dir" and root["path"] == "" and root["name"] == ""
     assert [(e["type"], e["path"]) for e in root["entries"]] == [
         ("file", "README.md"),
@@ -124,9 +146,9 @@ def test_directory_listing_depth_and_pagination(http: httpx.Client, org: str, ap
         ("dir", "src"),
     ]
     readme, docs = root["entries"][0], root["entries"][1]
-    assert set(readme) == {"type", "name", "path", "sha", "size", "executable"}
+    assert set(readme) == {"type", "name", "path", "sha", "size", "executable", "last_commit_at"}
     assert readme["size"] == 1 and readme["executable"] is False
-    assert set(docs) == {"type", "name", "path", "sha", "size"} and docs["size"] is None
+    assert set(docs) == {"type", "name", "path", "sha"}
 
     deep = http.get(f"/{org}/r/content", params={"path": "src", "depth": 3}).json()
     paths = [e["path"] for e in deep["entries"]]
@@ -178,15 +200,23 @@ def test_symlink_and_submodule(http: httpx.Client, org: str, api: Api, emu: Emul
         "size": len("docs/guide.md"),
         "encoding": "base64",
         "content": base64.b64encode(b"docs/guide.md").decode(),
+        "executable": False,
+        "last_commit_at": link["last_commit_at"],
         "target": "docs/guide.md",
     }
+    assert link["last_commit_at"] is not None
     raw = http.get(
         f"/{org}/r/content", params={"path": "link"}, headers={"Accept": "application/octet-stream"}
     )
     assert raw.content == b"docs/guide.md"
     entries = {e["path"]: e for e in http.get(f"/{org}/r/content").json()["entries"]}
     assert entries["link"]["type"] == "symlink" and entries["link"]["size"] == 13
-    assert entries["vendored"]["type"] == "submodule" and entries["vendored"]["size"] is None
+    assert entries["vendored"] == {
+        "type": "submodule",
+        "name": "vendored",
+        "path": "vendored",
+        "sha": entries["vendored"]["sha"],
+    }
 
 
 def test_content_refs_and_errors(http: httpx.Client, org: str, api: Api) -> None:
@@ -241,7 +271,8 @@ def test_diff_json_and_text(http: httpx.Client, org: str, api: Api) -> None:
         ],
     )["sha"]
     diff = http.get(f"/{org}/r/diff", params={"base": base, "head": "main"}).json()
-    assert set(diff) == {"base", "head", "base_sha", "head_sha", "stats", "files"}
+    assert set(diff) == {"base", "head", "base_sha", "head_sha", "stats", "files", "filtered_files"}
+    assert diff["filtered_files"] == []
     assert diff["base"] == base and diff["head"] == "main"
     assert diff["base_sha"] == base and diff["head_sha"] == head
     by_path = {f["path"]: f for f in diff["files"]}

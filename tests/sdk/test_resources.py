@@ -228,6 +228,7 @@ def test_content_is_told_apart_by_type(client: Mesa, api: respx.MockRouter) -> N
         "encoding": "base64",
         "content": base64.b64encode(b"hi\n").decode(),
         "executable": True,
+        "last_commit_at": None,
     }
     link_json = {**file_json, "type": "symlink", "name": "l", "path": "l", "target": "bin/run.sh"}
     dir_json = {
@@ -235,6 +236,7 @@ def test_content_is_told_apart_by_type(client: Mesa, api: respx.MockRouter) -> N
         "name": "bin",
         "path": "bin",
         "sha": SHA,
+        "child_count": 1,
         "entries": [
             {
                 "type": "file",
@@ -243,6 +245,7 @@ def test_content_is_told_apart_by_type(client: Mesa, api: respx.MockRouter) -> N
                 "sha": SHA,
                 "size": 3,
                 "executable": True,
+                "last_commit_at": None,
             }
         ],
         "next_cursor": None,
@@ -265,7 +268,15 @@ def test_content_is_told_apart_by_type(client: Mesa, api: respx.MockRouter) -> N
     directory = client.content.get(repo="widgets", path="bin")
     assert isinstance(directory, DirContent)
     assert directory.entries == [
-        DirEntry(type="file", name="run.sh", path="bin/run.sh", sha=SHA, size=3, executable=True)
+        DirEntry(
+            type="file",
+            name="run.sh",
+            path="bin/run.sh",
+            sha=SHA,
+            size=3,
+            executable=True,
+            last_commit_at=None,
+        )
     ]
 
     future = client.content.get(repo="widgets", path="vendor")
@@ -309,6 +320,7 @@ def test_diff_as_model_and_as_text(client: Mesa, api: respx.MockRouter) -> None:
             },
             {"path": "b.py", "status": "X", "additions": 0, "deletions": 0, "binary": False},
         ],
+        "filtered_files": [],
     }
     route = api.get("/acme/widgets/diff").mock(
         side_effect=lambda r: (

@@ -32,6 +32,7 @@ def _key_model(record: ApiKeyRecord) -> ApiKey:
         scopes=list(record.scopes),
         created_at=record.created_at,
         last_used_at=record.last_used_at,
+        expires_at=None,  # keys made here never expire
         revoked_at=record.revoked_at,
     )
 

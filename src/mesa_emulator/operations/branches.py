@@ -1,4 +1,4 @@
-"""Branches: list (by name, cursor = last name seen), create at a commit, delete."""
+"""Branches: list (by name, cursor = last name seen), create from a ref, delete."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from mesa_emulator.operations.base import (
     load_repo,
     parse_body,
     query_int,
+    resolve_ref,
 )
 from mesa_emulator.replies import json_reply
 from mesa_emulator.validation import check_branch_name
@@ -59,21 +60,28 @@ def create_branch(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Branch, CreateBranch
 
     body = parse_body(CreateBranch, ctx.body)
+    if body.from_ is not None and body.head_sha is not None:
+        raise ApiError.invalid_request(
+            "head_sha", "Give either 'from' or 'head_sha', not both ('head_sha' is the second)."
+        )
+    if body.from_ is None and body.head_sha is None:
+        raise ApiError.invalid_request("from", "Field 'from' (or 'head_sha') is required.")
     check_branch_name(body.name, "name")
     record = load_repo(ctx)
     git = ctx.state.git(record.id)
+    # `from` is a branch name or a commit SHA, resolved here; `head_sha` is taken as given.
+    start = resolve_ref(git, body.from_, "from") if body.from_ is not None else body.head_sha
+    assert start is not None
     reply = json_reply(
         201,
         Branch(
             name=body.name,
-            head_sha=body.head_sha,
+            head_sha=start,
             is_default=body.name == record.default_branch,
         ),
     )
     try:
-        git.create_branch(
-            body.name, body.head_sha, lambda updates: ctx.journal(record.id, updates, reply)
-        )
+        git.create_branch(body.name, start, lambda updates: ctx.journal(record.id, updates, reply))
     except git_ops.GitOpsError as exc:
         raise git_error(exc) from None
     return reply

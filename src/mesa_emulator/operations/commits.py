@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.responses import Response
 
@@ -30,7 +31,7 @@ from mesa_emulator.store import utc_now
 from mesa_emulator.validation import check_branch_name, check_repo_path
 
 if TYPE_CHECKING:
-    from mesa_sdk.models import Commit, FileEdit
+    from mesa_sdk.models import Commit, CreateCommit, LfsPointer
 
 __all__ = ["create_commit", "get_commit", "list_commits"]
 
@@ -103,7 +104,41 @@ def get_commit(ctx: OperationContext) -> Response:
     return json_reply(200, _commit_model(info))
 
 
-def _decode_content(edit: FileEdit, where: str) -> bytes:
+@dataclass(frozen=True)
+class _Change:
+    """One file change of either body form: ``files`` (the real Depot form, whose upsert
+    writes whatever the path holds) or ``edits`` (create / update / delete, checked)."""
+
+    where: str
+    path: str
+    action: Literal["create", "update", "upsert", "delete"]
+    content: str | None
+    encoding: str | None
+    executable: bool | None
+    lfs: LfsPointer | None
+
+
+def _changes(body: CreateCommit) -> list[_Change]:
+    """The body's changes; exactly one of ``files`` and ``edits`` is given, or 400."""
+    if body.files is not None and body.edits is not None:
+        raise ApiError.invalid_request(
+            "edits", "Give either 'files' or 'edits', not both ('edits' is the second)."
+        )
+    if body.files is not None:
+        return [
+            _Change(f"files.{i}", f.path, f.action or "upsert", f.content, f.encoding, None, f.lfs)
+            for i, f in enumerate(body.files)
+        ]
+    if body.edits is not None:
+        return [
+            _Change(f"edits.{i}", e.path, e.action, e.content, e.encoding, e.executable, e.lfs)
+            for i, e in enumerate(body.edits)
+        ]
+    raise ApiError.invalid_request("files", "Field 'files' (or 'edits') is required.")
+
+
+def _decode_content(edit: _Change) -> bytes:
+    where = edit.where
     assert edit.content is not None
     if edit.encoding == "base64":
         compact = "".join(edit.content.split())
@@ -131,31 +166,29 @@ def create_commit(ctx: OperationContext) -> Response:
         else git_ops.Signature(author.name, author.email, now)
     )
 
-    # Check every edit's shape before touching anything.
-    for i, edit in enumerate(body.edits):
-        where = f"edits.{i}"
+    # Check every change's shape before touching anything.
+    changes = _changes(body)
+    for edit in changes:
+        where = edit.where
         check_repo_path(edit.path, f"{where}.path")
         has_content, has_lfs = edit.content is not None, edit.lfs is not None
         if edit.action == "delete":
             if has_content or has_lfs:
                 field = f"{where}.content" if has_content else f"{where}.lfs"
                 raise ApiError.invalid_request(
-                    field, f"A 'delete' edit takes neither 'content' nor 'lfs' ('{field}')."
+                    field, f"A 'delete' takes neither 'content' nor 'lfs' ('{field}')."
                 )
         elif has_content == has_lfs:
             raise ApiError.invalid_request(
                 f"{where}.content",
-                f"A '{edit.action}' edit needs exactly one of '{where}.content' and '{where}.lfs'.",
+                f"A '{edit.action}' needs exactly one of '{where}.content' and '{where}.lfs'.",
             )
-    datas = [
-        _decode_content(edit, f"edits.{i}") if edit.content is not None else None
-        for i, edit in enumerate(body.edits)
-    ]
+    datas = [_decode_content(edit) if edit.content is not None else None for edit in changes]
 
     record = load_repo(ctx)
     state = ctx.state
     edits: list[git_ops.Edit] = []
-    for i, (edit, data) in enumerate(zip(body.edits, datas, strict=True)):
+    for edit, data in zip(changes, datas, strict=True):
         if edit.action == "delete":
             edits.append(git_ops.Edit(edit.path, "delete"))
             continue
@@ -165,14 +198,14 @@ def create_commit(ctx: OperationContext) -> Response:
                 raise ApiError(
                     "LFS_OBJECT_NOT_FOUND",
                     f"No LFS object {oid} of {size} bytes in this repository "
-                    f"('edits.{i}.lfs'); upload it first.",
-                    {"field": f"edits.{i}.lfs", "oid": oid, "size": size},
+                    f"('{edit.where}.lfs'); upload it first.",
+                    {"field": f"{edit.where}.lfs", "oid": oid, "size": size},
                 )
             data = pointer_text(oid, size)
         assert data is not None
         problem = file_content_problem(edit.path, data)
         if problem is not None:
-            field = f"edits.{i}.lfs" if edit.lfs is not None else f"edits.{i}.content"
+            field = f"{edit.where}.lfs" if edit.lfs is not None else f"{edit.where}.content"
             raise ApiError.invalid_request(
                 field, f"Field '{field}' cannot be the content of {edit.path!r}: it {problem}."
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from starlette.responses import Response
@@ -32,7 +33,7 @@ OCTET = "application/octet-stream"
 EMPTY_TREE_SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
-def _entry_model(entry: git_ops.TreeEntry) -> DirEntry:
+def _entry_model(entry: git_ops.TreeEntry, last_commit_at: datetime | None) -> DirEntry:
     from mesa_sdk.models import DirEntry
 
     if entry.type in ("file", "symlink"):
@@ -43,8 +44,10 @@ def _entry_model(entry: git_ops.TreeEntry) -> DirEntry:
             sha=entry.sha,
             size=entry.size,
             executable=entry.executable,
+            last_commit_at=last_commit_at,
         )
-    return DirEntry(type=entry.type, name=entry.name, path=entry.path, sha=entry.sha, size=None)
+    # A directory or submodule entry has no size, mode bit or date, as the real service sends.
+    return DirEntry(type=entry.type, name=entry.name, path=entry.path, sha=entry.sha)
 
 
 def _not_acceptable(accept: str | None) -> ApiError:
@@ -89,7 +92,7 @@ def get_content(ctx: OperationContext) -> Response:
     if commit is None:  # empty repository: an empty root, nothing else
         if parts:
             raise ApiError("PATH_NOT_FOUND", f"Path {path!r} not found.", {"path": path})
-        entry = git_ops.Directory(name="", path="", sha=EMPTY_TREE_SHA, entries=[])
+        entry = git_ops.Directory(name="", path="", sha=EMPTY_TREE_SHA, entries=[], child_count=0)
     else:
         try:
             entry = git.read_path(commit, norm, depth=depth, offset=offset, limit=limit)
@@ -99,6 +102,8 @@ def get_content(ctx: OperationContext) -> Response:
     if isinstance(entry, git_ops.FileBlob):
         if media == OCTET:
             return raw_reply(entry.data, OCTET)
+        assert commit is not None
+        last_commit_at = git.last_commit_times(commit, [entry.path]).get(entry.path)
         encoded = base64.b64encode(entry.data).decode("ascii")
         if entry.type == "symlink":
             return json_reply(
@@ -111,6 +116,8 @@ def get_content(ctx: OperationContext) -> Response:
                     size=entry.size,
                     encoding="base64",
                     content=encoded,
+                    executable=entry.executable,
+                    last_commit_at=last_commit_at,
                     target=entry.data.decode("utf-8", "replace"),
                 ),
             )
@@ -125,6 +132,7 @@ def get_content(ctx: OperationContext) -> Response:
                 encoding="base64",
                 content=encoded,
                 executable=entry.executable,
+                last_commit_at=last_commit_at,
             ),
         )
 
@@ -141,6 +149,8 @@ def get_content(ctx: OperationContext) -> Response:
         if has_more and commit is not None
         else None
     )
+    dated = [e.path for e in entry.entries if e.type in ("file", "symlink")]
+    last_commit_at_of = git.last_commit_times(commit, dated) if commit is not None else {}
     return json_reply(
         200,
         DirContent(
@@ -148,7 +158,8 @@ def get_content(ctx: OperationContext) -> Response:
             name=entry.name,
             path=entry.path,
             sha=entry.sha,
-            entries=[_entry_model(e) for e in entry.entries],
+            child_count=entry.child_count,
+            entries=[_entry_model(e, last_commit_at_of.get(e.path)) for e in entry.entries],
             next_cursor=next_cursor,
             has_more=has_more,
         ),

@@ -70,5 +70,6 @@ def get_diff(ctx: OperationContext) -> Response:
                 )
                 for entry in result.entries
             ],
+            filtered_files=[],  # the emulator leaves no changed file out of `files`
         ),
     )

@@ -143,7 +143,9 @@ class Remote:
         if not page.result.commits:
             return ResolvedRef(None, 0)
         commit = page.result.commits[0]
-        return ResolvedRef(commit.sha, int(commit.committer.date.timestamp() * 1e9))
+        # The real service may leave a commit's date out: the epoch is the time then.
+        when = commit.committer.date
+        return ResolvedRef(commit.sha, int(when.timestamp() * 1e9) if when is not None else 0)
 
     def is_branch(self, name: str) -> bool:
         page = self._client.branches.list(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .branch import Branch, BranchTypedDict
     from .branch_list import BranchList, BranchListTypedDict
     from .commit import Commit, CommitTypedDict
+    from .commit_file import CommitFile, CommitFileTypedDict
     from .commit_list import CommitList, CommitListTypedDict
     from .commit_result import CommitResult, CommitResultTypedDict
     from .content import Content, ContentTypedDict, UnknownContent
@@ -67,6 +68,8 @@ _EXPORTS: dict[str, str] = {
     "BranchListTypedDict": ".branch_list",
     "Commit": ".commit",
     "CommitTypedDict": ".commit",
+    "CommitFile": ".commit_file",
+    "CommitFileTypedDict": ".commit_file",
     "CommitList": ".commit_list",
     "CommitListTypedDict": ".commit_list",
     "CommitResult": ".commit_result",
@@ -148,6 +151,8 @@ __all__ = [
     "BranchListTypedDict",
     "BranchTypedDict",
     "Commit",
+    "CommitFile",
+    "CommitFileTypedDict",
     "CommitList",
     "CommitListTypedDict",
     "CommitResult",

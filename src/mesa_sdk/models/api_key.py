@@ -26,6 +26,9 @@ class ApiKey(ResponseModel):
 
     last_used_at: datetime | None
 
+    expires_at: datetime | None
+    """When the key stops working; null when it does not expire."""
+
     revoked_at: datetime | None
 
 
@@ -37,4 +40,5 @@ class ApiKeyTypedDict(TypedDict):
     scopes: list[Scope]
     created_at: datetime | str
     last_used_at: datetime | str | None
+    expires_at: datetime | str | None
     revoked_at: datetime | str | None

@@ -23,15 +23,18 @@ class Commit(ResponseModel):
 
     committer: Signature
 
-    parents: list[str]
-    """The parent SHAs, first parent first."""
+    parents: list[str] | None = None
+    """The parent SHAs, first parent first (an addition of this API's emulator)."""
 
 
-class CommitTypedDict(TypedDict):
-    """Commit as a plain dict."""
-
+class _CommitRequired(TypedDict):
     sha: str
     message: str
     author: SignatureTypedDict
     committer: SignatureTypedDict
+
+
+class CommitTypedDict(_CommitRequired, total=False):
+    """Commit as a plain dict."""
+
     parents: list[str]

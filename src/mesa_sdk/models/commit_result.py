@@ -19,13 +19,17 @@ class CommitResult(ResponseModel):
 
     message: str
 
-    parents: list[str]
+    parents: list[str] | None = None
+    """The parent SHAs (an addition of this API's emulator)."""
 
 
-class CommitResultTypedDict(TypedDict):
-    """CommitResult as a plain dict."""
-
+class _CommitResultRequired(TypedDict):
     sha: str
     branch: str
     message: str
+
+
+class CommitResultTypedDict(_CommitResultRequired, total=False):
+    """CommitResult as a plain dict."""
+
     parents: list[str]

@@ -20,21 +20,31 @@ class Diff(ResponseModel):
 
     head: str
 
-    base_sha: str
+    base_sha: str | None = None
+    """The commit `base` resolved to (an addition of this API's emulator)."""
 
-    head_sha: str
+    head_sha: str | None = None
+    """The commit `head` resolved to (an addition of this API's emulator)."""
 
     stats: DiffStats
 
     files: list[DiffFile]
 
+    filtered_files: list[DiffFile]
+    """Changed files the service leaves out of `files` (such as generated or vendored files),
+    without patches."""
 
-class DiffTypedDict(TypedDict):
-    """Diff as a plain dict."""
 
+class _DiffRequired(TypedDict):
     base: str
     head: str
-    base_sha: str
-    head_sha: str
     stats: DiffStatsTypedDict
     files: list[DiffFileTypedDict]
+    filtered_files: list[DiffFileTypedDict]
+
+
+class DiffTypedDict(_DiffRequired, total=False):
+    """Diff as a plain dict."""
+
+    base_sha: str
+    head_sha: str

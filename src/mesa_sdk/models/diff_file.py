@@ -22,26 +22,37 @@ class DiffFile(ResponseModel):
     old_path: str | None = None
     """The old path of a rename or copy."""
 
-    additions: int
+    bytes: int | None = None
+    """The size of the file's patch in bytes."""
 
-    deletions: int
-
-    binary: bool
+    is_eof: bool | None = None
+    """Whether the patch runs to the end of the file."""
 
     raw: str | None = None
     """The file's unified patch."""
+
+    additions: int | None = None
+    """Lines added (an addition of this API's emulator)."""
+
+    deletions: int | None = None
+    """Lines removed (an addition of this API's emulator)."""
+
+    binary: bool | None = None
+    """Whether git sees the file as binary (an addition of this API's emulator)."""
 
 
 class _DiffFileRequired(TypedDict):
     path: str
     status: Literal["A", "M", "D", "R", "C", "T"]
-    additions: int
-    deletions: int
-    binary: bool
 
 
 class DiffFileTypedDict(_DiffFileRequired, total=False):
     """DiffFile as a plain dict."""
 
     old_path: str | None
+    bytes: int
+    is_eof: bool
     raw: str
+    additions: int
+    deletions: int
+    binary: bool

@@ -24,6 +24,9 @@ class DirContent(ResponseModel):
     sha: str
     """The tree SHA."""
 
+    child_count: int
+    """The number of entries directly in this directory."""
+
     entries: list[DirEntry]
     """Entries sorted by path, `depth` levels deep."""
 
@@ -39,6 +42,7 @@ class DirContentTypedDict(TypedDict):
     name: str
     path: str
     sha: str
+    child_count: int
     entries: list[DirEntryTypedDict]
     next_cursor: str | None
     has_more: bool

@@ -44,8 +44,8 @@ class ErrorCode(str, Enum):
     COMMIT_NOT_FOUND = "COMMIT_NOT_FOUND"
     """The commit does not exist. (HTTP 404)"""
     PATH_NOT_FOUND = "PATH_NOT_FOUND"
-    """The path does not exist at the ref, or an `update` or `delete` edit names a missing path.
-    (HTTP 404)"""
+    """The path does not exist at the ref, or an `update` or `delete` edit (or a `files` delete)
+    names a missing path. (HTTP 404)"""
     API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
     """The API key does not exist. (HTTP 404)"""
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
@@ -81,7 +81,8 @@ class ErrorCode(str, Enum):
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     """The `Idempotency-Key` was used for a different request. (HTTP 422)"""
     LFS_OBJECT_NOT_FOUND = "LFS_OBJECT_NOT_FOUND"
-    """The server has no LFS object with that oid and size (an edit's `lfs` field). (HTTP 404)"""
+    """The server has no LFS object with that oid and size (the `lfs` field of a file or edit).
+    (HTTP 404)"""
     RATE_LIMITED = "RATE_LIMITED"
     """Too many requests; retry after `Retry-After` seconds. (HTTP 429)"""
     INTERNAL_ERROR = "INTERNAL_ERROR"

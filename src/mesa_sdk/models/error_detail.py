@@ -19,14 +19,17 @@ class ErrorDetail(ResponseModel):
     message: str
     """A sentence for people."""
 
-    details: dict[str, Any]
+    details: dict[str, Any] | None = None
     """Facts about the error, such as `conflict_paths` for `MERGE_CONFLICT` or `field` for
-    `INVALID_REQUEST`."""
+    `INVALID_REQUEST`; the real service may leave it out."""
 
 
-class ErrorDetailTypedDict(TypedDict):
-    """ErrorDetail as a plain dict."""
-
+class _ErrorDetailRequired(TypedDict):
     code: str
     message: str
+
+
+class ErrorDetailTypedDict(_ErrorDetailRequired, total=False):
+    """ErrorDetail as a plain dict."""
+
     details: dict[str, Any]

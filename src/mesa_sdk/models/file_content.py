@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal, TypedDict
 
 from mesa_sdk._runtime.models import ResponseModel
@@ -31,6 +32,10 @@ class FileContent(ResponseModel):
 
     executable: bool
 
+    last_commit_at: datetime | None
+    """When the last commit that changed this path was made (first-parent history); null when
+    unknown."""
+
 
 class FileContentTypedDict(TypedDict):
     """FileContent as a plain dict."""
@@ -43,3 +48,4 @@ class FileContentTypedDict(TypedDict):
     encoding: Literal["base64"]
     content: str
     executable: bool
+    last_commit_at: datetime | str | None

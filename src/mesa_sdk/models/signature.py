@@ -18,12 +18,15 @@ class Signature(ResponseModel):
 
     email: str
 
-    date: datetime
+    date: datetime | None = None
 
 
-class SignatureTypedDict(TypedDict):
-    """Signature as a plain dict."""
-
+class _SignatureRequired(TypedDict):
     name: str
     email: str
+
+
+class SignatureTypedDict(_SignatureRequired, total=False):
+    """Signature as a plain dict."""
+
     date: datetime | str

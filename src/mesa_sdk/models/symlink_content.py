@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal, TypedDict
 
 from mesa_sdk._runtime.models import ResponseModel
@@ -28,13 +29,16 @@ class SymlinkContent(ResponseModel):
     content: str
     """The link target in base64."""
 
-    target: str
-    """The link target."""
+    executable: bool
+
+    last_commit_at: datetime | None
+    """When the last commit that changed this path was made; null when unknown."""
+
+    target: str | None = None
+    """The link target as text (an addition of this API's emulator)."""
 
 
-class SymlinkContentTypedDict(TypedDict):
-    """SymlinkContent as a plain dict."""
-
+class _SymlinkContentRequired(TypedDict):
     type: Literal["symlink"]
     name: str
     path: str
@@ -42,4 +46,11 @@ class SymlinkContentTypedDict(TypedDict):
     size: int
     encoding: Literal["base64"]
     content: str
+    executable: bool
+    last_commit_at: datetime | str | None
+
+
+class SymlinkContentTypedDict(_SymlinkContentRequired, total=False):
+    """SymlinkContent as a plain dict."""
+
     target: str

@@ -184,7 +184,9 @@ class Branches(BaseResource):
     ) -> Branch:
         """Create a branch.
 
-        Creates a branch pointing at an existing commit.
+        Creates a branch from an existing ref: `from` names a branch or a commit SHA (the real
+        Depot form); `head_sha` names a full commit SHA. Exactly one of the two is given (400
+        `INVALID_REQUEST` naming the field otherwise).
 
         Needs scope: git:write.
 

@@ -188,13 +188,17 @@ class Commits(BaseResource):
     ) -> CommitResult:
         """Create a commit.
 
-        Makes one commit on a branch from file edits, without a clone. Edits apply in order:
-        `create` needs a path that does not exist (409 `PATH_EXISTS`), `update` and `delete`
-        need one that does (404 `PATH_NOT_FOUND`). With `base_sha` the commit is made only if
-        the branch head is still `base_sha` (409 `BRANCH_MOVED` otherwise). The first commit
-        of an empty repository creates its branch; on a repository with commits, a missing
-        branch is created only when `base_sha` names its parent. On any error nothing is
-        written. Edits that leave the tree as it was still make a commit, as git allows.
+        Makes one commit on a branch from file changes, without a clone. The body takes
+        `files` (the real Depot form: upsert, delete or LFS pointer, whatever the path holds)
+        or `edits` (`action` create, update or delete, checked against the tree), exactly one
+        of the two (400 `INVALID_REQUEST` naming the field otherwise). Changes apply in order:
+        an `edits` `create` needs a path that does not exist (409 `PATH_EXISTS`), `update` and
+        `delete` need one that does (404 `PATH_NOT_FOUND`); a `files` delete of a missing path
+        is 404 `PATH_NOT_FOUND` too. With `base_sha` the commit is made only if the branch
+        head is still `base_sha` (409 `BRANCH_MOVED` otherwise). The first commit of an empty
+        repository creates its branch; on a repository with commits, a missing branch is
+        created only when `base_sha` names its parent. On any error nothing is written. Edits
+        that leave the tree as it was still make a commit, as git allows.
 
         Needs scope: git:write.
 
