@@ -25,7 +25,7 @@ class FileEdit(RequestModel):
     content: Annotated[str | None, NOT_NULL] = None
     """The new content, as text or as base64 per `encoding`."""
 
-    encoding: Annotated[Literal["utf-8", "base64"] | None, NOT_NULL] = None
+    encoding: Literal["utf-8", "base64"] = "utf-8"
 
     executable: Annotated[bool | None, NOT_NULL] = None
     """Whether the file is executable (mode 100755); kept as it was by `update` when omitted."""

@@ -24,7 +24,7 @@ class MergeRequest(RequestModel):
     message: Annotated[Annotated[str, Field(min_length=1)] | None, NOT_NULL] = None
     """The merge commit's message; `Merge branch '<head>' into '<base>'` when omitted."""
 
-    delete_branch: Annotated[bool | None, NOT_NULL] = None
+    delete_branch: bool = False
     """Delete the head branch after a successful merge."""
 
 
