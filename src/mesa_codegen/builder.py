@@ -278,7 +278,9 @@ class Builder:
         )
         return BodyDef(
             model=body_type.code,
-            required=bool(request_body.get("required", False)),
+            # The runtime sends a body whenever an operation has one, so an optional body is
+            # asked for like a required one.
+            required=True,
             twin=twin.code,
             models=body_type.models | twin.models,
             symbols=body_type.symbols | twin.symbols,

@@ -94,14 +94,20 @@ def load_spec(path: Path, *, strict: bool = True) -> Spec:
     else:
         raise SpecError(f"{path}: openapi: expected 3.0.x or 3.1.x, got {version or 'nothing'!r}")
     problems = []
-    for error in validator.iter_errors():
-        where = location(*getattr(error, "absolute_path", ())) or "(document)"
-        message = " ".join(error.message.split())
-        if len(message) > _MAX_MESSAGE:
-            message = message[: _MAX_MESSAGE - 3] + "..."
-        problems.append(f"{path}: {where}: invalid OpenAPI: {message}")
-        if len(problems) == _MAX_VALIDATION_PROBLEMS:
-            break
+    try:
+        for error in validator.iter_errors():
+            where = location(*getattr(error, "absolute_path", ())) or "(document)"
+            message = " ".join(error.message.split())
+            if len(message) > _MAX_MESSAGE:
+                message = message[: _MAX_MESSAGE - 3] + "..."
+            problems.append(f"{path}: {where}: invalid OpenAPI: {message}")
+            if len(problems) == _MAX_VALIDATION_PROBLEMS:
+                break
+    except Unresolvable as exc:
+        # A dangling $ref stops the validator; it is the one problem worth reporting then.
+        raise SpecError(
+            f"{path}: #{getattr(exc, 'ref', exc)}: the reference points to nothing"
+        ) from None
     if problems and strict:
         raise SpecError(problems)
     return Spec(document, path, tuple(problems))
