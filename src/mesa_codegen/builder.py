@@ -361,15 +361,7 @@ class Builder:
         resolved, _ = self.types.split_null(self.types.merged(schema, where))
         style = param.get("style", "form" if param_in in ("query", "cookie") else "simple")
         explode = param.get("explode", style == "form")
-        is_array = resolved.get("type") == "array"
-        is_object = resolved.get("type") == "object" or "properties" in resolved
-        if is_object:
-            raise Unsupported(f"{where}: object parameters are not supported by the runtime")
-        if is_array and (param_in != "query" or style != "form" or not explode):
-            raise Unsupported(
-                f"{where}: array parameters are supported in the query with style form and"
-                " explode true only"
-            )
+        serializer = self.serializer(resolved, param_in, style, explode, where)
         required = bool(param.get("required", False))
         client_default = param_in == "path" and name in self.settings.client.default_params
         param_hint = hint + class_name(wire_name)
@@ -384,14 +376,52 @@ class Builder:
             required=required,
             description=str(param.get("description", "")).strip(),
             signature_type=signature,
-            validator_type=self.type_of(
-                schema, strict=True, constraints=True, hint=param_hint, where=where
+            validator_type=self.serialized(
+                self.type_of(schema, strict=True, constraints=True, hint=param_hint, where=where),
+                serializer,
             ),
             client_default=client_default,
             default_doc=None if default is None else repr(default),
             example=param["example"] if "example" in param else self.example_of(schema),
             shared_name=None if component is None else snake_case(component).upper(),
             deprecated=bool(param.get("deprecated")),
+        )
+
+    @staticmethod
+    def serializer(
+        schema: dict[str, Any], param_in: str, style: str, explode: bool, where: str
+    ) -> str | None:
+        """The expression turning an array or object argument into its one wire value.
+
+        None when the runtime sends the value as it is: a scalar, or an exploded query array
+        (`?id=1&id=2`). Styles that need several wire names per object are refused.
+        """
+        is_array = schema.get("type") == "array"
+        is_object = schema.get("type") == "object" or "properties" in schema
+        if not (is_array or is_object):
+            return None
+        if is_array and param_in == "query" and style == "form" and explode:
+            return None
+        separators = {"form": ",", "simple": ",", "spaceDelimited": " ", "pipeDelimited": "|"}
+        if style not in separators or (is_object and explode and style != "simple"):
+            raise Unsupported(
+                f"{where}: {'object' if is_object else 'array'} parameters in style {style}"
+                f"{' exploded' if explode else ''} are not supported by the runtime"
+            )
+        separator = separators[style]
+        if is_array:
+            return f"lambda v: {separator!r}.join(map(str, v))"
+        pair = "f'{k}={x}'" if explode else "f'{k},{x}'"
+        return f"lambda v: {separator!r}.join({pair} for k, x in v.items())"
+
+    @staticmethod
+    def serialized(validator: PyType, serializer: str | None) -> PyType:
+        if serializer is None:
+            return validator
+        return PyType(
+            f"Annotated[{validator.code}, PlainSerializer({serializer})]",
+            validator.models,
+            validator.symbols | {"Annotated", "PlainSerializer"},
         )
 
     @staticmethod

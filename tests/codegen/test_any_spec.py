@@ -311,6 +311,24 @@ def test_a_method_named_list_with_a_list_parameter(client: Any) -> None:
 
 
 @respx.mock
+def test_array_and_object_parameters_in_their_styles(client: Any) -> None:
+    route = respx.get(f"{URL}/filters/1,2").mock(return_value=httpx.Response(204))
+
+    client.things.filter(
+        ids=[1, 2],
+        sizes=["s", "m"],
+        colors=["red", "blue"],
+        x_point={"x": 1, "y": 2},
+        x_size={"w": 3},
+    )
+
+    request = route.calls.last.request
+    assert request.url.params.multi_items() == [("sizes", "s,m"), ("colors", "red|blue")]
+    assert request.headers["x-point"] == "x,1,y,2"
+    assert request.headers["x-size"] == "w=3"
+
+
+@respx.mock
 def test_openapi_3_0_nullable_and_an_all_of_reference(out_dir: Path) -> None:
     package = load("constructs30")
     models = load("constructs30", "models")
