@@ -232,6 +232,8 @@ class TemplateContext:
             "shared_params": self.shared_params,
             "resource_shared_params": self.resource_shared_params,
             "example_args_inline": self.example_args_inline,
+            "examples": self.examples(),
+            "py_literal": py_literal,
             "error_names": [*RUNTIME_ERRORS, *(cls.name for cls in errors)],
             "client_error": errors[0].name,
             "server_error": errors[1].name,
@@ -367,6 +369,28 @@ class TemplateContext:
         elif result:
             text += f"\nprint({result})"
         return text
+
+    def examples(self) -> dict[str, tuple[ResourceDef, OperationDef] | None]:
+        """The operations USAGE.md and the package docstring show, chosen from the spec:
+        a plain read, a call with a body, a paginated list."""
+        found: dict[str, tuple[ResourceDef, OperationDef] | None] = {
+            "read": None,
+            "body": None,
+            "page": None,
+        }
+        ops = [(r, op) for r in self.sdk.resources for op in r.operations]
+        for kind, fits in (
+            (
+                "read",
+                lambda op: op.http_method == "GET" and not op.pagination and op.response_model,
+            ),
+            ("body", lambda op: op.body is not None),
+            ("page", lambda op: op.pagination is not None),
+        ):
+            found[kind] = next(((r, op) for r, op in ops if fits(op)), None)
+        if found["read"] is None and ops:
+            found["read"] = ops[0]
+        return found
 
     @staticmethod
     def example_args_inline(op: OperationDef) -> str:

@@ -48,15 +48,17 @@ def generate(spec: Path, out: Path, package: str, client_class: str = "Client") 
 
 @pytest.fixture(scope="module")
 def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Both construct specs generated side by side, importable for the module's tests."""
+    """Each construct spec generated into its own folder (`31/`, `30/`), both importable."""
     out = tmp_path_factory.mktemp("generated")
-    generate(SPECS / "constructs_3_1.yaml", out, "constructs31", "Constructs")
-    generate(SPECS / "constructs_3_0.yaml", out, "constructs30", "Constructs")
-    sys.path.insert(0, str(out))
+    generate(SPECS / "constructs_3_1.yaml", out / "31", "constructs31", "Constructs")
+    generate(SPECS / "constructs_3_0.yaml", out / "30", "constructs30", "Constructs")
+    folders = [str(out / "31"), str(out / "30")]
+    sys.path[:0] = folders
     try:
         yield out
     finally:
-        sys.path.remove(str(out))
+        for folder in folders:
+            sys.path.remove(folder)
         for name in [n for n in sys.modules if n.startswith(("constructs31", "constructs30"))]:
             del sys.modules[name]
 
@@ -82,8 +84,8 @@ def test_the_generated_packages_pass_mypy_strict(out_dir: Path) -> None:
             "mypy",
             "--strict",
             "--no-incremental",
-            "constructs31",
-            "constructs30",
+            "31/constructs31",
+            "30/constructs30",
         ],
         cwd=out_dir,
         capture_output=True,
@@ -95,11 +97,19 @@ def test_the_generated_packages_pass_mypy_strict(out_dir: Path) -> None:
 
 
 def test_every_generated_module_imports(out_dir: Path) -> None:
-    for package in ("constructs31", "constructs30"):
-        for path in sorted((out_dir / package).rglob("*.py")):
-            parts = path.relative_to(out_dir).with_suffix("").parts
+    for folder, package in (("31", "constructs31"), ("30", "constructs30")):
+        for path in sorted((out_dir / folder / package).rglob("*.py")):
+            parts = path.relative_to(out_dir / folder).with_suffix("").parts
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             importlib.import_module(name)
+
+
+def test_usage_and_the_package_docstring_show_the_specs_own_operations(out_dir: Path) -> None:
+    usage = (out_dir / "31/USAGE.md").read_text()
+    assert "client.pet_store.list_pets_async()" in usage
+    assert "client.pet_store.create_pet(" in usage
+    assert "repos" not in usage
+    assert "result = client.owners.get_owner(id=1)" in (load("constructs30").__doc__ or "")
 
 
 def test_the_server_url_takes_its_variables_defaults(client: Any) -> None:
