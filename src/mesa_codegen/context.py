@@ -11,6 +11,7 @@ from .ir import (
     BodyDef,
     CodeSetDef,
     EnumDef,
+    ErrorResponseDef,
     FieldDef,
     ModelDef,
     OperationDef,
@@ -233,6 +234,8 @@ class TemplateContext:
             "resource_shared_params": self.resource_shared_params,
             "example_args_inline": self.example_args_inline,
             "examples": self.examples(),
+            "common_errors": common_errors,
+            "first_setting": first_setting,
             "py_literal": py_literal,
             "error_names": [*RUNTIME_ERRORS, *(cls.name for cls in errors)],
             "client_error": errors[0].name,
@@ -437,3 +440,15 @@ def in_class(code: str, resource: ResourceDef) -> str:
     for name in shadowed:
         code = re.sub(rf"(?<![.\w]){name}\b", f"builtins.{name}", code)
     return code
+
+
+def common_errors(resource: ResourceDef) -> list[ErrorResponseDef]:
+    """The error rows every operation of a resource shares: documented once, on the class."""
+    rows = [list(op.errors) for op in resource.operations]
+    return [e for e in rows[0] if all(e in other for other in rows[1:])] if rows else []
+
+
+def first_setting(resource: ResourceDef, name: str) -> tuple[Any, ...]:
+    """The first non-empty value of an operation setting: written once per module."""
+    values: list[tuple[Any, ...]] = [getattr(op, name) for op in resource.operations]
+    return next((v for v in values if v), ())

@@ -14,7 +14,9 @@ from .scope import Scope
 
 class ApiKey(ResponseModel):
     """An API key, without its secret.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     id: str
 

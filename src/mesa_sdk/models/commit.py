@@ -13,7 +13,9 @@ from .signature import Signature, SignatureTypedDict
 
 class Commit(ResponseModel):
     """A commit.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     sha: str
 
@@ -35,3 +37,4 @@ class CommitTypedDict(TypedDict):
     author: SignatureTypedDict
     committer: SignatureTypedDict
     parents: list[str]
+    """The parent SHAs, first parent first."""

@@ -25,3 +25,4 @@ class CreateBranchTypedDict(TypedDict):
 
     name: str
     head_sha: str
+    """The full SHA of the commit the branch starts at."""

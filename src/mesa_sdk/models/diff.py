@@ -14,7 +14,9 @@ from .diff_stats import DiffStats, DiffStatsTypedDict
 
 class Diff(ResponseModel):
     """The changes from base to head.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     base: str
 

@@ -11,7 +11,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class DiffFile(ResponseModel):
     """One changed file.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     path: str
     """The new path (the old one for a deletion)."""
@@ -34,7 +36,9 @@ class DiffFile(ResponseModel):
 
 class _DiffFileRequired(TypedDict):
     path: str
+    """The new path (the old one for a deletion)."""
     status: Literal["A", "M", "D", "R", "C", "T"]
+    """The git name-status letter."""
     additions: int
     deletions: int
     binary: bool
@@ -44,4 +48,6 @@ class DiffFileTypedDict(_DiffFileRequired, total=False):
     """DiffFile as a plain dict."""
 
     old_path: str | None
+    """The old path of a rename or copy."""
     raw: str
+    """The file's unified patch."""

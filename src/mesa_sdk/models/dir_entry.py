@@ -11,7 +11,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class DirEntry(ResponseModel):
     """An entry of a directory listing.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     type: Literal["file", "dir", "symlink", "submodule"] | str
 
@@ -38,4 +40,5 @@ class DirEntryTypedDict(_DirEntryRequired, total=False):
     """DirEntry as a plain dict."""
 
     size: int | None
+    """The size of a file or symlink; null for a directory or submodule."""
     executable: bool

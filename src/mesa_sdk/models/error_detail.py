@@ -11,7 +11,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class ErrorDetail(ResponseModel):
     """What went wrong.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     code: str
     """An `ErrorCode`; clients must accept codes they do not know yet."""
@@ -28,5 +30,9 @@ class ErrorDetailTypedDict(TypedDict):
     """ErrorDetail as a plain dict."""
 
     code: str
+    """An `ErrorCode`; clients must accept codes they do not know yet."""
     message: str
+    """A sentence for people."""
     details: dict[str, Any]
+    """Facts about the error, such as `conflict_paths` for `MERGE_CONFLICT` or `field` for
+    `INVALID_REQUEST`."""

@@ -30,6 +30,7 @@ class MergeRequest(RequestModel):
 
 class _MergeRequestRequired(TypedDict):
     head: str
+    """The branch (or commit SHA) to merge from."""
     author: AuthorTypedDict
 
 
@@ -37,4 +38,6 @@ class MergeRequestTypedDict(_MergeRequestRequired, total=False):
     """MergeRequest as a plain dict."""
 
     message: str
+    """The merge commit's message; `Merge branch '<head>' into '<base>'` when omitted."""
     delete_branch: bool
+    """Delete the head branch after a successful merge."""

@@ -11,7 +11,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class SymlinkContent(ResponseModel):
     """A symbolic link.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     type: Literal["symlink"]
 
@@ -42,4 +44,6 @@ class SymlinkContentTypedDict(TypedDict):
     size: int
     encoding: Literal["base64"]
     content: str
+    """The link target in base64."""
     target: str
+    """The link target."""
