@@ -36,6 +36,11 @@ RUNTIME_ERRORS = (
 )
 
 
+def md_cell(text: str) -> str:
+    """Text safe to put in one Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def upper_snake(name: str) -> str:
     from .names import snake_case
 
@@ -236,6 +241,7 @@ class TemplateContext:
             "examples": self.examples(),
             "common_errors": common_errors,
             "first_setting": first_setting,
+            "doc_type": self.doc_type,
             "py_literal": py_literal,
             "error_names": [*RUNTIME_ERRORS, *(cls.name for cls in errors)],
             "client_error": errors[0].name,
@@ -372,6 +378,12 @@ class TemplateContext:
         elif result:
             text += f"\nprint({result})"
         return text
+
+    def doc_type(self, code: str) -> str:
+        """A type for the docs: a link to its page when it names one schema."""
+        if code in self.modules and (code in {s.name for s in self.sdk.schemas}):
+            return f"[`{code}`](../../models/{code}.md)"
+        return f"`{md_cell(code)}`"
 
     def examples(self) -> dict[str, tuple[ResourceDef, OperationDef] | None]:
         """The operations USAGE.md and the package docstring show, chosen from the spec:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jinja2
 
-from .context import TemplateContext, upper_snake
+from .context import TemplateContext, md_cell, upper_snake
 from .ir import SdkDef
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -59,11 +59,6 @@ def wrap_doc(text: str, indent: int, hang: int = 4) -> str:
         break_on_hyphens=False,
     )
     return ("\n" + " " * indent).join(lines)
-
-
-def md_cell(text: str) -> str:
-    """Text safe to put in one Markdown table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def render(

@@ -110,6 +110,9 @@ def test_usage_and_the_package_docstring_show_the_specs_own_operations(out_dir: 
     assert "client.pet_store.create_pet(" in usage
     assert "repos" not in usage
     assert "result = client.owners.get_owner(id=1)" in (load("constructs30").__doc__ or "")
+    resource_doc = (out_dir / "31/docs/sdks/pet_store/README.md").read_text()
+    assert "Deprecated: the API may remove this operation" in resource_doc
+    assert "| `old` | `str \\| None` | no | Deprecated." in resource_doc
 
 
 def test_the_server_url_takes_its_variables_defaults(client: Any) -> None:
