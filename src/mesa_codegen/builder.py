@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import keyword
 import re
 from typing import Any
 
 from .ir import (
     BodyDef,
-    CodeDef,
     CodeSetDef,
-    EnumDef,
     ErrorClassDef,
     ErrorResponseDef,
-    FieldDef,
     MediaMethodDef,
-    ModelDef,
     OperationDef,
     PaginationDef,
     ParamDef,
@@ -24,331 +19,202 @@ from .ir import (
     RetryDefaults,
     SchemaDef,
     SdkDef,
-    UnionDef,
-    UnionVariant,
 )
-from .settings import Settings
-from .spec import Spec, SpecError
+from .names import class_name, python_identifier, snake_case, unique
+from .problems import Problems, SpecError, location
+from .schemas import NONE, SchemaTypes, join
+from .settings import MediaMethod, Settings
+from .spec import Spec
 
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options", "trace")
+# The methods the runtime's `Operation` takes; others are reported, not generated.
+SUPPORTED_METHODS = frozenset({"get", "post", "put", "patch", "delete"})
 JSON = "application/json"
+# Arguments every method has: a parameter named so is renamed (`body_`).
+RESERVED_ARGUMENTS = frozenset({"self", "body", "request_options"})
+# Attributes of every client: a resource may not be named like one.
+CLIENT_ATTRIBUTES = frozenset({"close", "aclose", "hooks", "server_url"})
+# Speakeasy's default backoff, for a spec without `x-speakeasy-retries`.
+DEFAULT_BACKOFF = {
+    "initialInterval": 500,
+    "maxInterval": 60000,
+    "exponent": 1.5,
+    "maxElapsedTime": 3600000,
+}
 
 
-def snake_case(name: str) -> str:
-    """`CreateApiKey` -> `create_api_key`, `Idempotency-Key` -> `idempotency_key`."""
-    name = re.sub(r"[^0-9A-Za-z]+", "_", name)
-    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    return name.strip("_").lower()
+def is_json(media_type: str) -> bool:
+    """`application/json`, `application/problem+json`, `application/json; charset=utf-8`..."""
+    essence = media_type.split(";", 1)[0].strip().lower()
+    return essence == JSON or essence.endswith("+json")
 
 
-def python_identifier(name: str) -> str:
-    """A valid, non-keyword identifier for a wire name (`from` -> `from_`)."""
-    ident = snake_case(name) if not name.isidentifier() else name
-    if not ident or ident[0].isdigit():
-        ident = "field_" + ident
-    if keyword.iskeyword(ident) or ident in {"self", "body", "request_options"}:
-        ident += "_"
-    return ident
-
-
-def class_name(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", name) if part)
-
-
-def _join(types: list[PyType], separator: str = " | ") -> PyType:
-    return PyType(
-        code=separator.join(t.code for t in types),
-        models=frozenset().union(*(t.models for t in types)),
-        symbols=frozenset().union(*(t.symbols for t in types)),
-    )
-
-
-def _literal(values: list[Any]) -> PyType:
-    return PyType(f"Literal[{', '.join(repr(v) for v in values)}]", symbols=frozenset({"Literal"}))
+class Unsupported(SpecError):
+    """Valid OpenAPI that the runtime cannot send or read yet; `--skip-unsupported` omits it."""
 
 
 class Builder:
     """Walks the spec once; each method turns one kind of node into IR."""
 
-    def __init__(self, spec: Spec, settings: Settings) -> None:
+    def __init__(self, spec: Spec, settings: Settings, *, skip_unsupported: bool = False) -> None:
         self.spec = spec
         self.settings = settings
-        self.schemas: dict[str, Any] = spec.document.get("components", {}).get("schemas", {})
         self.suffix = settings.models.typed_dict_suffix
+        self.problems = Problems()
+        self.skipped: list[str] = []
+        self.skip_unsupported = skip_unsupported
+        self.types = SchemaTypes(spec, self.suffix, self.problems)
+        self.schemas = self.types.raw
 
-    # -- schemas ---------------------------------------------------------------------------
-
-    def schema_kind(self, name: str) -> str:
-        schema = self.schemas[name]
-        if self.is_code_set(schema):
-            return "codes"
-        if "oneOf" in schema:
-            return "union"
-        if "enum" in schema:
-            return "enum"
-        return "model"
-
-    def build_schemas(self) -> tuple[SchemaDef, ...]:
-        defs: list[SchemaDef] = []
-        for name in sorted(self.schemas):
-            schema = self.schemas[name]
-            module = snake_case(name)
-            description = str(schema.get("description", "")).strip()
-            kind = self.schema_kind(name)
-            if kind == "codes":
-                codes = tuple(
-                    CodeDef(
-                        name=item["const"],
-                        status=int(item["x-status"]),
-                        description=item.get("description", ""),
-                    )
-                    for item in schema["oneOf"]
-                )
-                defs.append(CodeSetDef(name, module, description, codes))
-            elif kind == "union":
-                defs.append(self.build_union(name, module, description, schema))
-            elif kind == "enum":
-                defs.append(EnumDef(name, module, description, tuple(schema["enum"])))
-            else:
-                defs.append(self.build_model(name, module, description, schema))
-        return tuple(defs)
-
-    def build_union(self, name: str, module: str, description: str, schema: Any) -> UnionDef:
-        discriminator = schema.get("discriminator", {})
-        prop = discriminator.get("propertyName")
-        if not prop:
-            raise SpecError(f"schema {name}: oneOf needs a discriminator")
-        variants = []
-        for tag, ref in discriminator.get("mapping", {}).items():
-            model = ref.rsplit("/", 1)[-1]
-            if model not in self.schemas:
-                raise SpecError(f"schema {name}: discriminator maps {tag!r} to unknown {ref}")
-            variants.append(UnionVariant(tag, model))
-        return UnionDef(name, module, description, prop, tuple(variants), fallback=f"Unknown{name}")
-
-    def build_model(self, name: str, module: str, description: str, schema: Any) -> ModelDef:
-        if schema.get("type") != "object":
-            raise SpecError(f"schema {name}: only object, enum and oneOf schemas are supported")
-        strict = schema.get("additionalProperties") is False
-        required = set(schema.get("required", []))
-        fields = []
-        for wire_name, prop in schema.get("properties", {}).items():
-            resolved = self.spec.resolve(prop)
-            nullable = self.is_nullable(resolved)
-            default = resolved.get("default") if isinstance(resolved, dict) else None
-            fields.append(
-                FieldDef(
-                    name=python_identifier(wire_name),
-                    wire_name=wire_name,
-                    type=self.type_of(prop, strict=strict),
-                    typed_dict_type=self.type_of(prop, strict=strict, typed_dict=True),
-                    required=wire_name in required,
-                    nullable=nullable,
-                    description=str(prop.get("description", "")).strip()
-                    if isinstance(prop, dict)
-                    else "",
-                    default_doc=None if default is None else repr(default),
-                    secret=isinstance(resolved, dict) and resolved.get("format") == "password",
-                )
-            )
-        return ModelDef(name, module, description, tuple(fields), strict)
+    def type_of(self, schema: Any, *, strict: bool, hint: str, where: str, **kw: Any) -> PyType:
+        return self.types.type_of(schema, strict=strict, hint=hint, where=where, **kw)
 
     @staticmethod
-    def is_nullable(schema: Any) -> bool:
-        kind = schema.get("type") if isinstance(schema, dict) else None
-        return isinstance(kind, list) and "null" in kind
-
-    # -- types -------------------------------------------------------------------------------
-
-    def type_of(
-        self,
-        schema: Any,
-        *,
-        strict: bool,
-        typed_dict: bool = False,
-        constraints: bool | None = None,
-    ) -> PyType:
-        """The annotation for a schema.
-
-        `strict` is for what clients send: enums are closed and the spec's constraints are
-        checked. Otherwise the type is lenient, as the API evolves: enums accept new values and
-        constraints are the server's business.
-        """
-        with_constraints = strict if constraints is None else constraints
-        ref = Spec.ref_name(schema)
-        if ref is not None:
-            return self.named_type(ref, strict=strict, typed_dict=typed_dict)
-        if not isinstance(schema, dict):
-            raise SpecError(f"unsupported schema {schema!r}")
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            others = [k for k in kind if k != "null"]
-            if len(others) != 1:
-                raise SpecError(f"unsupported type list {kind}")
-            inner = self.type_of(
-                {**schema, "type": others[0]},
-                strict=strict,
-                typed_dict=typed_dict,
-                constraints=with_constraints,
+    def is_code_set(schema: Any) -> bool:
+        return (
+            isinstance(schema, dict)
+            and "oneOf" in schema
+            and all(
+                isinstance(m, dict) and "x-status" in m and "const" in m for m in schema["oneOf"]
             )
-            return _join([inner, PyType("None")])
-        if "const" in schema:
-            return _literal([schema["const"]])
-        if "enum" in schema:
-            closed = _literal(list(schema["enum"]))
-            return closed if strict or typed_dict else _join([closed, PyType("str")])
-        if kind == "string":
-            if schema.get("format") == "date-time":
-                base = PyType("datetime", symbols=frozenset({"datetime"}))
-                return _join([base, PyType("str")]) if typed_dict else base
-            if schema.get("format") == "binary":
-                return PyType("bytes")
-            return self.constrained(
-                "str",
-                {"min_length": "minLength", "max_length": "maxLength", "pattern": "pattern"},
-                schema,
-                with_constraints and not typed_dict,
-            )
-        if kind == "integer":
-            return self.constrained(
-                "int",
-                {"ge": "minimum", "le": "maximum"},
-                schema,
-                with_constraints and not typed_dict,
-            )
-        if kind == "number":
-            return self.constrained(
-                "float",
-                {"ge": "minimum", "le": "maximum"},
-                schema,
-                with_constraints and not typed_dict,
-            )
-        if kind == "boolean":
-            return PyType("bool")
-        if kind == "array":
-            item = self.type_of(schema.get("items", {}), strict=strict, typed_dict=typed_dict)
-            listed = PyType(f"list[{item.code}]", item.models, item.symbols)
-            return self.constrained(
-                listed.code,
-                {"min_length": "minItems", "max_length": "maxItems"},
-                schema,
-                with_constraints and not typed_dict,
-                inner=listed,
-            )
-        if kind == "object" and not schema.get("properties"):
-            return PyType("dict[str, Any]", symbols=frozenset({"Any"}))
-        raise SpecError(f"unsupported inline schema {schema!r}; give it a name in components")
-
-    @staticmethod
-    def constrained(
-        base: str,
-        keys: dict[str, str],
-        schema: dict[str, Any],
-        enabled: bool,
-        inner: PyType | None = None,
-    ) -> PyType:
-        inner = inner or PyType(base)
-        if not enabled:
-            return inner
-        args = [f"{arg}={schema[key]!r}" for arg, key in keys.items() if key in schema]
-        if not args:
-            return inner
-        return PyType(
-            f"Annotated[{inner.code}, Field({', '.join(args)})]",
-            inner.models,
-            inner.symbols | {"Annotated", "Field"},
         )
-
-    def named_type(self, name: str, *, strict: bool, typed_dict: bool) -> PyType:
-        if name not in self.schemas:
-            raise SpecError(f"reference to unknown schema {name}")
-        kind = self.schema_kind(name)
-        if kind in ("enum", "codes"):
-            closed = PyType(name, models=frozenset({name}))
-            return closed if strict or typed_dict else _join([closed, PyType("str")])
-        shown = name + self.suffix if typed_dict else name
-        return PyType(shown, models=frozenset({shown}))
 
     # -- operations --------------------------------------------------------------------------
 
-    def build_resources(self) -> tuple[ResourceDef, ...]:
-        tags = {t["name"]: t.get("description", "") for t in self.spec.document.get("tags", [])}
+    def build_resources(self, schema_names: set[str]) -> tuple[ResourceDef, ...]:
+        document = self.spec.document
+        tags = {t["name"]: t.get("description", "") for t in document.get("tags", [])}
         by_group: dict[str, list[OperationDef]] = {}
-        for path, item in self.spec.document.get("paths", {}).items():
+        operation_ids: set[str] = set()
+        for path, raw_item in (document.get("paths") or {}).items():
+            item = self.spec.resolve(raw_item)
             shared = item.get("parameters", [])
             for http_method in HTTP_METHODS:
-                if http_method in item:
-                    op = self.build_operation(path, http_method, item[http_method], shared)
-                    by_group.setdefault(op.resource, []).append(op)
+                if http_method not in item:
+                    continue
+                where = location("paths", path, http_method)
+                try:
+                    op = self.build_operation(
+                        path, http_method, item[http_method], shared, operation_ids
+                    )
+                except Unsupported as exc:
+                    if not self.skip_unsupported:
+                        for line in exc.problems:
+                            self.problems.add(where, line)
+                    else:
+                        self.skipped.extend(f"{where}: {line}" for line in exc.problems)
+                    continue
+                except SpecError as exc:
+                    for line in exc.problems:
+                        self.problems.add(where, line)
+                    continue
+                by_group.setdefault(op.resource, []).append(op)
         resources = []
-        for group in sorted(by_group, key=lambda g: (list(tags).index(g) if g in tags else 99, g)):
-            operations = tuple(by_group[group])
-            names = [op.method_name for op in operations]
-            if len(set(names)) != len(names):
-                raise SpecError(f"resource {group} has two operations with one method name")
+        taken = set(CLIENT_ATTRIBUTES)
+        classes = set(schema_names)
+        tag_order = list(tags)
+        for group in sorted(
+            by_group, key=lambda g: (tag_order.index(g) if g in tag_order else len(tag_order), g)
+        ):
+            operations = self.unique_methods(by_group[group])
             # A resource class named like a model (`Content`) would shadow it in its module.
             resource_class = class_name(group)
-            if resource_class in self.schemas:
+            if resource_class in classes:
                 resource_class += "Resource"
+            resource_class = unique(resource_class, classes, fold_case=True)
+            name = unique(python_identifier(snake_case(group)), taken)
             resources.append(
                 ResourceDef(
-                    name=group,
+                    name=name,
                     class_name=resource_class,
-                    module=snake_case(group),
+                    module=name,
                     description=str(tags.get(group, "")).strip(),
                     operations=operations,
                 )
             )
         return tuple(resources)
 
+    @staticmethod
+    def unique_methods(operations: list[OperationDef]) -> tuple[OperationDef, ...]:
+        """Two operations of one resource with one method name: the later one gets a number."""
+        from dataclasses import replace
+
+        taken: set[str] = set()
+        result = []
+        for op in operations:
+            name = unique(op.method_name, taken)
+            result.append(op if name == op.method_name else replace(op, method_name=name))
+        return tuple(result)
+
+    def derived_operation_id(self, path: str, http_method: str) -> str:
+        """`GET /pets/{id}` -> `get_pets_id`: for an operation without an operationId."""
+        words = [w for w in re.split(r"[^0-9A-Za-z]+", path) if w]
+        return snake_case("_".join([http_method, *words]))
+
+    @staticmethod
+    def derived_group(path: str) -> str:
+        """The first literal segment of the path (`/pets/{id}` -> `pets`), else `default`."""
+        for segment in path.strip("/").split("/"):
+            if segment and not segment.startswith("{"):
+                return segment
+        return "default"
+
     def build_operation(
-        self, path: str, http_method: str, node: dict[str, Any], shared: list[Any]
+        self,
+        path: str,
+        http_method: str,
+        node: dict[str, Any],
+        shared: list[Any],
+        operation_ids: set[str],
     ) -> OperationDef:
-        operation_id = node.get("operationId")
-        if not operation_id:
-            raise SpecError(f"{http_method.upper()} {path}: operationId is required")
-        group = node.get("x-speakeasy-group") or (node.get("tags") or [None])[0]
-        if not group:
-            raise SpecError(f"{operation_id}: needs x-speakeasy-group or a tag")
-        method_name = node.get("x-speakeasy-name-override") or snake_case(operation_id)
+        if http_method not in SUPPORTED_METHODS:
+            raise Unsupported(
+                f"{http_method.upper()} operations are not supported by the runtime"
+                " (it sends GET, POST, PUT, PATCH and DELETE)"
+            )
+        where = location("paths", path, http_method)
+        operation_id = str(node.get("operationId") or self.derived_operation_id(path, http_method))
+        operation_id = unique(operation_id, operation_ids)
+        group = str(
+            node.get("x-speakeasy-group")
+            or (node.get("tags") or [None])[0]
+            or self.derived_group(path)
+        )
+        method_name = python_identifier(
+            snake_case(str(node.get("x-speakeasy-name-override") or operation_id))
+        )
+        hint = class_name(operation_id)
 
         params: list[ParamDef] = []
         idempotency_header = None
-        by_key: dict[tuple[str, str], tuple[Any, str | None]] = {}
-        for raw in [*shared, *node.get("parameters", [])]:
+        by_key: dict[tuple[str, str], tuple[Any, str | None, str]] = {}
+        for index, raw in enumerate([*shared, *node.get("parameters", [])]):
             param = self.spec.resolve(raw)
-            by_key[(param["in"], param["name"])] = (param, self.component_name(raw))
-        for (location, wire_name), (param, component) in by_key.items():
-            if location == "header" and wire_name.lower() == "idempotency-key":
+            by_key[(param["in"], param["name"])] = (
+                param,
+                self.component_name(raw),
+                f"parameters.{index}",
+            )
+        problems: list[str] = []
+        names: set[str] = set()
+        for (param_in, wire_name), (param, component, param_where) in by_key.items():
+            if param_in == "header" and wire_name.lower() == "idempotency-key":
                 idempotency_header = wire_name
                 continue
-            if location not in ("path", "query", "header"):
-                raise SpecError(f"{operation_id}: parameters in {location} are not supported")
-            params.append(self.build_param(param, component))
+            try:
+                params.append(self.build_param(param, component, hint, names, param_where))
+            except SpecError as exc:
+                problems += exc.problems
+        if problems:
+            raise Unsupported(problems)
 
-        body = None
-        request_body = self.spec.resolve(node.get("requestBody")) if "requestBody" in node else None
-        if request_body:
-            schema = request_body.get("content", {}).get(JSON, {}).get("schema")
-            model = Spec.ref_name(schema)
-            if model is None:
-                raise SpecError(f"{operation_id}: the JSON request body must be a named schema")
-            body = BodyDef(model=model, required=bool(request_body.get("required", False)))
-
-        success_status, response_model, response_description, media = self.success_response(
-            operation_id, node
-        )
+        body = self.request_body(node, hint, where)
+        success = self.success_response(node, hint, where)
         media_methods = []
-        for media_type in media:
-            if media_type == JSON:
+        for media_type in success.media:
+            if is_json(media_type):
                 continue
-            setting = self.settings.media_methods.get(media_type)
-            if setting is None:
-                raise SpecError(
-                    f"{operation_id}: success media type {media_type} has no media_methods entry"
-                    " in gen.yaml"
-                )
+            setting = self.media_method(media_type)
             media_methods.append(
                 MediaMethodDef(
                     name=f"{method_name}_{setting.suffix}",
@@ -357,7 +223,7 @@ class Builder:
                     stream_name=f"{method_name}_stream" if setting.stream else None,
                 )
             )
-
+        ordered_params = tuple(self.ordered(params))
         return OperationDef(
             operation_id=operation_id,
             resource=group,
@@ -366,51 +232,101 @@ class Builder:
             path=path,
             summary=str(node.get("summary", "")).strip(),
             description=str(node.get("description", "")).strip(),
-            params=tuple(self.ordered(params)),
+            params=ordered_params,
             idempotency_header=idempotency_header,
             body=body,
-            success_status=success_status,
-            response_model=response_model,
-            response_description=response_description,
+            success_status=success.status,
+            response_model=success.type.code if success.type else None,
+            response_description=success.description,
             media_methods=tuple(media_methods),
-            pagination=self.pagination(operation_id, node, params, response_model),
+            pagination=self.pagination(node, params, success.component, where),
             scopes=self.scopes(node),
             retry_status_codes=self.retry_status_codes(node),
             retry_error_codes=self.retry_error_codes(node),
             errors=self.error_responses(node),
-            example_args=self.example_args(params, body),
+            example_args=self.example_args(ordered_params, body),
+            response_models=success.type.models if success.type else frozenset(),
+            response_symbols=success.type.symbols if success.type else frozenset(),
+            deprecated=bool(node.get("deprecated")),
+        )
+
+    def media_method(self, media_type: str) -> MediaMethod:
+        """gen.yaml's setting for a non-JSON media type, else one derived from the type."""
+        configured = self.settings.media_methods.get(media_type)
+        if configured is not None:
+            return configured
+        if media_type.startswith("text/"):
+            return MediaMethod(suffix="text", returns="text")
+        return MediaMethod(suffix="raw", returns="bytes", stream=True)
+
+    def request_body(self, node: dict[str, Any], hint: str, where: str) -> BodyDef | None:
+        if "requestBody" not in node:
+            return None
+        request_body = self.spec.resolve(node["requestBody"])
+        content = request_body.get("content") or {}
+        json_types = [m for m in content if is_json(m)]
+        if not json_types:
+            raise Unsupported(
+                f"requestBody.content: {', '.join(content) or 'no media type'}: only JSON bodies"
+                " are supported by the runtime"
+            )
+        schema = content[json_types[0]].get("schema", {})
+        body_where = location(where, "requestBody.content", json_types[0], "schema")
+        body_type = self.type_of(schema, strict=True, hint=hint + "Request", where=body_where)
+        twin = self.type_of(
+            schema, strict=True, hint=hint + "Request", where=body_where, typed_dict=True
+        )
+        return BodyDef(
+            model=body_type.code,
+            # The runtime sends a body whenever an operation has one, so an optional body is
+            # asked for like a required one.
+            required=True,
+            twin=twin.code,
+            models=body_type.models | twin.models,
+            symbols=body_type.symbols | twin.symbols,
+            example=self.example_of(schema),
         )
 
     def example_args(
-        self, params: list[ParamDef], body: BodyDef | None
+        self, params: tuple[ParamDef, ...], body: BodyDef | None
     ) -> tuple[tuple[str, Any], ...]:
         args: list[tuple[str, Any]] = [
-            (p.name, p.example) for p in self.ordered(params) if p.required or p.client_default
+            (p.name, p.example) for p in params if p.required or p.client_default
         ]
         if body is not None:
-            args.append(("body", self.example_of({"$ref": f"#/components/schemas/{body.model}"})))
+            args.append(("body", body.example))
         return tuple(args)
 
-    def example_of(self, schema: Any) -> Any:
+    def example_of(self, schema: Any, depth: int = 0) -> Any:
         """An example value: the spec's own, else one built from required fields and types."""
-        schema = self.spec.resolve(schema)
+        schema = self.types.merged(schema, "") if depth < 8 else {}
+        schema, _ = self.types.split_null(schema)
         for key in ("example", "default", "const"):
             if key in schema:
                 return schema[key]
-        if "enum" in schema:
+        if schema.get("enum"):
             return schema["enum"][0]
+        members = schema.get("oneOf") or schema.get("anyOf")
+        if members:
+            return self.example_of(members[0], depth + 1)
         kind = schema.get("type")
         if isinstance(kind, list):
-            kind = next(k for k in kind if k != "null")
-        if kind == "object":
+            kind = kind[0]
+        if kind == "object" or "properties" in schema:
             properties = schema.get("properties", {})
             return {
-                name: self.example_of(properties[name])
+                name: self.example_of(properties[name], depth + 1)
                 for name in schema.get("required", [])
                 if name in properties
             }
         if kind == "array":
-            return [self.example_of(schema.get("items", {}))]
+            return [self.example_of(schema.get("items", {}), depth + 1)]
+        if kind == "string" and schema.get("format") in ("date-time", "date", "uuid"):
+            return {
+                "date-time": "2024-01-01T00:00:00Z",
+                "date": "2024-01-01",
+                "uuid": "00000000-0000-0000-0000-000000000000",
+            }[schema["format"]]
         return {"integer": schema.get("minimum", 1), "number": 1.0, "boolean": True}.get(
             str(kind), "string"
         )
@@ -422,28 +338,90 @@ class Builder:
         ref = raw.get("$ref") if isinstance(raw, dict) else None
         return ref[len(prefix) :] if isinstance(ref, str) and ref.startswith(prefix) else None
 
-    def build_param(self, param: dict[str, Any], component: str | None = None) -> ParamDef:
+    def build_param(
+        self,
+        param: dict[str, Any],
+        component: str | None,
+        hint: str,
+        names: set[str],
+        where: str,
+    ) -> ParamDef:
         wire_name = param["name"]
-        name = python_identifier(snake_case(wire_name))
+        param_in = param["in"]
+        where = f"{where} ({param_in} {wire_name})"
+        if param_in == "cookie":
+            raise Unsupported(f"{where}: cookie parameters are not supported by the runtime")
+        if "content" in param:
+            raise Unsupported(f"{where}: parameters with `content` are not supported")
+        name = python_identifier(snake_case(wire_name), RESERVED_ARGUMENTS)
+        if name in names:
+            name = f"{name}_{param_in}"
+        name = unique(name, names)
         schema = param.get("schema", {})
+        resolved, _ = self.types.split_null(self.types.merged(schema, where))
+        style = param.get("style", "form" if param_in in ("query", "cookie") else "simple")
+        explode = param.get("explode", style == "form")
+        serializer = self.serializer(resolved, param_in, style, explode, where)
         required = bool(param.get("required", False))
-        client_default = param["in"] == "path" and name in self.settings.client.default_params
-        base = self.type_of(schema, strict=True, constraints=False)
+        client_default = param_in == "path" and name in self.settings.client.default_params
+        param_hint = hint + class_name(wire_name)
+        base = self.type_of(schema, strict=True, constraints=False, hint=param_hint, where=where)
         optional = (not required) or client_default
-        signature = _join([base, PyType("None")]) if optional else base
-        default = schema.get("default")
+        signature = join([base, NONE]) if optional else base
+        default = resolved.get("default")
         return ParamDef(
             name=name,
             wire_name=wire_name,
-            location=param["in"],
+            location=param_in,
             required=required,
             description=str(param.get("description", "")).strip(),
             signature_type=signature,
-            validator_type=self.type_of(schema, strict=True, constraints=True),
+            validator_type=self.serialized(
+                self.type_of(schema, strict=True, constraints=True, hint=param_hint, where=where),
+                serializer,
+            ),
             client_default=client_default,
             default_doc=None if default is None else repr(default),
             example=param["example"] if "example" in param else self.example_of(schema),
             shared_name=None if component is None else snake_case(component).upper(),
+            deprecated=bool(param.get("deprecated")),
+        )
+
+    @staticmethod
+    def serializer(
+        schema: dict[str, Any], param_in: str, style: str, explode: bool, where: str
+    ) -> str | None:
+        """The expression turning an array or object argument into its one wire value.
+
+        None when the runtime sends the value as it is: a scalar, or an exploded query array
+        (`?id=1&id=2`). Styles that need several wire names per object are refused.
+        """
+        is_array = schema.get("type") == "array"
+        is_object = schema.get("type") == "object" or "properties" in schema
+        if not (is_array or is_object):
+            return None
+        if is_array and param_in == "query" and style == "form" and explode:
+            return None
+        separators = {"form": ",", "simple": ",", "spaceDelimited": " ", "pipeDelimited": "|"}
+        if style not in separators or (is_object and explode and style != "simple"):
+            raise Unsupported(
+                f"{where}: {'object' if is_object else 'array'} parameters in style {style}"
+                f"{' exploded' if explode else ''} are not supported by the runtime"
+            )
+        separator = separators[style]
+        if is_array:
+            return f"lambda v: {separator!r}.join(map(str, v))"
+        pair = "f'{k}={x}'" if explode else "f'{k},{x}'"
+        return f"lambda v: {separator!r}.join({pair} for k, x in v.items())"
+
+    @staticmethod
+    def serialized(validator: PyType, serializer: str | None) -> PyType:
+        if serializer is None:
+            return validator
+        return PyType(
+            f"Annotated[{validator.code}, PlainSerializer({serializer})]",
+            validator.models,
+            validator.symbols | {"Annotated", "PlainSerializer"},
         )
 
     @staticmethod
@@ -451,59 +429,92 @@ class Builder:
         """Path parameters in path order first, then required, then optional ones."""
         return sorted(params, key=lambda p: (p.location != "path", not p.required))
 
-    def success_response(
-        self, operation_id: str, node: dict[str, Any]
-    ) -> tuple[int, str | None, str, list[str]]:
-        successes = [s for s in node.get("responses", {}) if str(s).startswith("2")]
-        if len(successes) != 1:
-            raise SpecError(f"{operation_id}: exactly one 2xx response is supported")
-        status = successes[0]
-        response = self.spec.resolve(node["responses"][status])
-        content = response.get("content", {})
-        model = None
-        if JSON in content:
-            model = Spec.ref_name(content[JSON].get("schema"))
-            if model is None:
-                raise SpecError(f"{operation_id}: the JSON response must be a named schema")
-        return int(status), model, str(response.get("description", "")).strip(), list(content)
+    def success_response(self, node: dict[str, Any], hint: str, where: str) -> _Success:
+        responses = node.get("responses") or {}
+        successes = [s for s in responses if str(s).upper().startswith("2")]
+        if not successes and "default" in responses:
+            successes = ["default"]
+        types: list[PyType] = []
+        media: list[str] = []
+        descriptions: list[str] = []
+        empty: list[str] = []
+        component: str | None = None
+        for status in successes:
+            response = self.spec.resolve(responses[status])
+            content = response.get("content") or {}
+            descriptions.append(str(response.get("description", "")).strip())
+            json_types = [m for m in content if is_json(m)]
+            media += [m for m in content if m not in media]
+            if not json_types:
+                empty.append(str(status))
+                continue
+            schema = content[json_types[0]].get("schema", {})
+            role = "Response" if len(successes) == 1 else f"Response{status}"
+            types.append(
+                self.type_of(
+                    schema,
+                    strict=False,
+                    hint=hint + role,
+                    where=location(where, "responses", status, "content", json_types[0], "schema"),
+                )
+            )
+            component = component or Spec.ref_name(schema)
+        if types and empty:
+            raise Unsupported(
+                f"responses: {', '.join(empty)} has no JSON body while other 2xx responses do;"
+                " the runtime parses every 2xx answer with one type"
+            )
+        first = str(successes[0]) if successes else "200"
+        status = int(first) if first.isdigit() else 200
+        return _Success(
+            status=status,
+            type=join(types) if types else None,
+            description=" / ".join(d for d in descriptions if d),
+            media=media,
+            component=component if len(types) == 1 else None,
+        )
 
     def pagination(
         self,
-        operation_id: str,
         node: dict[str, Any],
         params: list[ParamDef],
-        response_model: str | None,
+        response_component: str | None,
+        where: str,
     ) -> PaginationDef | None:
         config = node.get("x-speakeasy-pagination")
         if not config:
             return None
+        where = location(where, "x-speakeasy-pagination")
         if config.get("type") != "cursor":
-            raise SpecError(f"{operation_id}: only cursor pagination is supported")
+            raise SpecError(f"{where}: only cursor pagination is supported")
         cursor_inputs = [i for i in config.get("inputs", []) if i.get("type") == "cursor"]
         if len(cursor_inputs) != 1 or cursor_inputs[0].get("in") != "parameters":
-            raise SpecError(f"{operation_id}: pagination needs one cursor parameter")
+            raise SpecError(f"{where}: pagination needs one cursor parameter")
         cursor_param = python_identifier(snake_case(cursor_inputs[0]["name"]))
         if cursor_param not in {p.name for p in params}:
-            raise SpecError(f"{operation_id}: pagination cursor {cursor_param} is no parameter")
+            raise SpecError(f"{where}: pagination cursor {cursor_param} is no parameter")
         outputs = config.get("outputs", {})
 
         def field_of(path: str, what: str) -> str:
             match = re.fullmatch(r"\$\.([A-Za-z_][A-Za-z0-9_]*)", str(path))
             if not match:
-                raise SpecError(f"{operation_id}: pagination {what} must be `$.field`")
+                raise SpecError(f"{where}: pagination {what} must be `$.field`")
             return match.group(1)
 
         next_cursor = field_of(outputs.get("nextCursor", ""), "nextCursor")
         items = field_of(outputs.get("results", ""), "results")
-        if response_model is None:
-            raise SpecError(f"{operation_id}: a paginated operation needs a JSON response")
-        properties = self.schemas[response_model].get("properties", {})
+        if response_component is None:
+            raise SpecError(f"{where}: a paginated operation needs a named JSON response")
+        properties = self.types.merged(self.schemas[response_component], where).get(
+            "properties", {}
+        )
         for name in (next_cursor, items):
             if name not in properties:
-                raise SpecError(f"{operation_id}: {response_model} has no field {name}")
-        item_type = Spec.ref_name(properties[items].get("items"))
-        if item_type is None:
-            raise SpecError(f"{operation_id}: paginated items must be a named schema")
+                raise SpecError(f"{where}: {response_component} has no field {name}")
+        item_ref = Spec.ref_name(self.spec.resolve(properties[items]).get("items"))
+        if item_ref is None:
+            raise SpecError(f"{where}: paginated items must be a named schema")
+        item_type = self.types.components[item_ref].name
         return PaginationDef(cursor_param, next_cursor, items, item_type)
 
     def scopes(self, node: dict[str, Any]) -> tuple[str, ...]:
@@ -539,28 +550,33 @@ class Builder:
             raise SpecError(f"x-mesa-retry-error-codes names unknown codes: {', '.join(unknown)}")
         return tuple(sorted(codes))
 
-    @staticmethod
-    def is_code_set(schema: Any) -> bool:
-        return "oneOf" in schema and all("const" in item for item in schema["oneOf"])
-
-    def error_class_for(self, status: int) -> str:
+    def error_class_for(self, status: str) -> str:
         errors = self.settings.errors
-        if status in errors.by_status:
-            return errors.by_status[status]
-        return errors.server_error if status >= 500 else errors.client_error
+        if status.isdigit() and int(status) in errors.by_status:
+            return errors.by_status[int(status)]
+        if status.startswith("5"):
+            return errors.server_error
+        if status.startswith("4"):
+            return errors.client_error
+        return "APIError"
 
     def error_responses(self, node: dict[str, Any]) -> tuple[ErrorResponseDef, ...]:
         result = []
-        for status, raw in node.get("responses", {}).items():
-            if str(status)[0] in "45":
+        responses = node.get("responses") or {}
+        has_success = any(str(s).startswith("2") for s in responses)
+        for status, raw in responses.items():
+            text = str(status).upper()
+            if text[0] in "45" or (text == "DEFAULT" and has_success):
                 response = self.spec.resolve(raw)
-                code = int(status)
+                label = "any other status" if text == "DEFAULT" else text
                 result.append(
                     ErrorResponseDef(
-                        code, self.error_class_for(code), str(response.get("description", ""))
+                        label,
+                        self.error_class_for(text),
+                        " ".join(str(response.get("description", "")).split()),
                     )
                 )
-        return tuple(sorted(result, key=lambda e: e.status))
+        return tuple(sorted(result, key=lambda e: (not e.status[0].isdigit(), e.status)))
 
     # -- errors and the whole SDK -----------------------------------------------------------
 
@@ -589,45 +605,60 @@ class Builder:
         for code, name in errors.by_code.items():
             if code not in codes:
                 raise SpecError(f"gen.yaml errors.by_code names {code}, which no ErrorCode lists")
-            base = self.error_class_for(codes[code])
+            base = self.error_class_for(str(codes[code]))
             classes.append(ErrorClassDef(name, base, (codes[code],), code, docs.get(name, "")))
         return tuple(classes)
 
     def retry_defaults(self) -> RetryDefaults:
-        config = self.spec.document.get("x-speakeasy-retries")
-        if not config or config.get("strategy") != "backoff":
-            raise SpecError("the spec needs a top-level x-speakeasy-retries with strategy backoff")
-        backoff = config.get("backoff", {})
-        try:
-            return RetryDefaults(
-                initial_interval=int(backoff["initialInterval"]),
-                max_interval=int(backoff["maxInterval"]),
-                exponent=float(backoff["exponent"]),
-                max_elapsed_time=int(backoff["maxElapsedTime"]),
-                retry_connection_errors=bool(config.get("retryConnectionErrors", True)),
-                jitter=self.settings.defaults.retry_jitter,
-                max_unreachable_time=self.settings.defaults.retry_max_unreachable_time,
-            )
-        except KeyError as exc:
-            raise SpecError(f"x-speakeasy-retries.backoff lacks {exc.args[0]}") from exc
+        config = self.spec.document.get("x-speakeasy-retries") or {
+            "strategy": "backoff",
+            "backoff": DEFAULT_BACKOFF,
+        }
+        where = "x-speakeasy-retries"
+        if config.get("strategy") != "backoff":
+            raise SpecError(f"{where}.strategy: only backoff is supported")
+        backoff = {**DEFAULT_BACKOFF, **config.get("backoff", {})}
+        return RetryDefaults(
+            initial_interval=int(backoff["initialInterval"]),
+            max_interval=int(backoff["maxInterval"]),
+            exponent=float(backoff["exponent"]),
+            max_elapsed_time=int(backoff["maxElapsedTime"]),
+            retry_connection_errors=bool(config.get("retryConnectionErrors", True)),
+            jitter=self.settings.defaults.retry_jitter,
+            max_unreachable_time=self.settings.defaults.retry_max_unreachable_time,
+        )
+
+    def server_url(self) -> str:
+        """The first server's URL, its variables replaced by their defaults."""
+        servers = self.spec.document.get("servers") or [{"url": "/"}]
+        server = servers[0]
+        url = str(server.get("url", "/"))
+        for name, variable in (server.get("variables") or {}).items():
+            url = url.replace("{" + name + "}", str(variable.get("default", "")))
+        return url.rstrip("/")
 
     def build(self) -> SdkDef:
         info = self.spec.document.get("info", {})
-        servers = self.spec.document.get("servers") or []
-        if not servers:
-            raise SpecError("the spec needs a server URL")
-        schemas = self.build_schemas()
         client = self.settings.client
         package = self.settings.package
+        try:
+            self.types.build_components()
+        except SpecError as exc:
+            for line in exc.problems:
+                self.problems.add("", line)
+        names = {d.name for d in self.types.defs.values()}
+        resources = self.build_resources(names)
+        schemas = tuple(self.types.all_defs())
+        self.problems.raise_if_any()
         return SdkDef(
             package_name=package.name,
             module=package.module,
             version=package.version,
-            title=info.get("title", ""),
+            title=str(info.get("title", "")),
             api_version=str(info.get("version", "")),
             description=str(info.get("description", "")).strip(),
             client_class=client.class_name,
-            server_url=servers[0]["url"].rstrip("/"),
+            server_url=self.server_url(),
             api_key_env=client.api_key_env,
             server_url_env=client.server_url_env,
             default_params=client.default_params,
@@ -635,11 +666,31 @@ class Builder:
             timeout_ms=self.settings.defaults.timeout_ms,
             retries=self.retry_defaults(),
             typed_dict_suffix=self.suffix,
-            resources=self.build_resources(),
+            resources=resources,
             schemas=schemas,
             error_classes=self.build_error_classes(schemas),
+            skipped=tuple(self.skipped),
         )
 
 
-def build_sdk(spec: Spec, settings: Settings) -> SdkDef:
-    return Builder(spec, settings).build()
+class _Success:
+    """What an operation's 2xx answers hold."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        type: PyType | None,
+        description: str,
+        media: list[str],
+        component: str | None,
+    ) -> None:
+        self.status = status
+        self.type = type
+        self.description = description
+        self.media = media
+        self.component = component
+
+
+def build_sdk(spec: Spec, settings: Settings, *, skip_unsupported: bool = False) -> SdkDef:
+    return Builder(spec, settings, skip_unsupported=skip_unsupported).build()

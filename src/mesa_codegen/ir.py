@@ -32,6 +32,9 @@ class FieldDef:
     """The spec's default, for docs: the server applies it, the SDK does not send it."""
     secret: bool = False
     """`format: password`: kept out of `repr`, so printing a model never shows it."""
+    default: str | None = None
+    """The spec's default as code, for an optional field whose default fits its type."""
+    deprecated: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class ModelDef:
     fields: tuple[FieldDef, ...]
     strict: bool
     """Sent by clients (`additionalProperties: false`): unknown fields and values are rejected."""
+    deprecated: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,21 @@ class EnumDef:
     name: str
     module: str
     description: str
-    values: tuple[str, ...]
+    values: tuple[Any, ...]
+    open_base: str = "str"
+    """The type that also accepts values newer than this SDK, in what the server sends."""
+
+
+@dataclass(frozen=True)
+class AliasDef:
+    """A name for any other type: a list, a map, a primitive, an undiscriminated union."""
+
+    name: str
+    module: str
+    description: str
+    type: PyType
+    twin: PyType | None
+    """The same with TypedDicts for models, when that differs."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,8 @@ class UnionDef:
     discriminator: str
     variants: tuple[UnionVariant, ...]
     fallback: str
+    discriminator_attr: str = ""
+    """The fallback model's attribute for the discriminator (`discriminator` is its wire name)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +111,7 @@ class CodeSetDef:
     codes: tuple[CodeDef, ...]
 
 
-SchemaDef = ModelDef | EnumDef | UnionDef | CodeSetDef
+SchemaDef = ModelDef | EnumDef | UnionDef | CodeSetDef | AliasDef
 
 
 @dataclass(frozen=True)
@@ -111,12 +131,19 @@ class ParamDef:
     example: Any
     shared_name: str | None = None
     """The module-level name of a parameter the spec shares (`components/parameters`)."""
+    deprecated: bool = False
 
 
 @dataclass(frozen=True)
 class BodyDef:
     model: str
+    """The body's type as code: a model's name, or any other annotation."""
     required: bool
+    twin: str
+    """The same with TypedDicts for models, which a dict body is checked against by mypy."""
+    models: frozenset[str] = frozenset()
+    symbols: frozenset[str] = frozenset()
+    example: Any = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +165,8 @@ class PaginationDef:
 
 @dataclass(frozen=True)
 class ErrorResponseDef:
-    status: int
+    status: str
+    """`404`, `4XX`, or `any other status` for `default`."""
     error_class: str
     description: str
 
@@ -166,6 +194,10 @@ class OperationDef:
     errors: tuple[ErrorResponseDef, ...]
     example_args: tuple[tuple[str, Any], ...]
     """Arguments for the docs' example call: required parameters and an example body."""
+    response_models: frozenset[str] = frozenset()
+    """The models `response_model` names, to import."""
+    response_symbols: frozenset[str] = frozenset()
+    deprecated: bool = False
 
     @property
     def constant(self) -> str:
@@ -224,6 +256,8 @@ class SdkDef:
     schemas: tuple[SchemaDef, ...]
     error_classes: tuple[ErrorClassDef, ...]
     scope_docs: dict[str, str] = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()
+    """Operations left out with `--skip-unsupported`, each with its reason."""
 
     @property
     def models(self) -> tuple[ModelDef, ...]:

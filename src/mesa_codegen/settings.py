@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -77,3 +77,68 @@ def load_settings(path: Path) -> Settings:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise SettingsError(f"{path}: {problems}") from exc
+
+
+# Error classes for the statuses a spec answers with, when there is no gen.yaml to name them.
+DEFAULT_ERROR_CLASSES = {
+    400: ("BadRequestError", "The request was malformed."),
+    401: ("UnauthorizedError", "The credentials are missing or wrong."),
+    403: ("ForbiddenError", "The credentials do not allow this."),
+    404: ("NotFoundError", "The resource does not exist."),
+    409: ("ConflictError", "The request conflicts with the current state."),
+    422: ("UnprocessableEntityError", "The request is well-formed but invalid."),
+    429: ("RateLimitError", "Too many requests."),
+}
+
+
+def default_settings(
+    document: dict[str, Any], *, module: str, client_class: str, spec: str
+) -> Settings:
+    """Settings for a spec without gen.yaml: each derived from the spec or the names given."""
+    statuses = {
+        int(status)
+        for item in (document.get("paths") or {}).values()
+        if isinstance(item, dict)
+        for op in item.values()
+        if isinstance(op, dict)
+        for status in (op.get("responses") or {})
+        if str(status).isdigit()
+    }
+    by_status = {
+        s: DEFAULT_ERROR_CLASSES[s][0] for s in sorted(statuses) if s in DEFAULT_ERROR_CLASSES
+    }
+    docs = {name: doc for name, doc in DEFAULT_ERROR_CLASSES.values() if name in by_status.values()}
+    prefix = module.upper()
+    raw = {
+        "spec": spec,
+        "package": {"name": module.replace("_", "-"), "module": module, "version": "0.1.0"},
+        "client": {
+            "class_name": client_class,
+            "api_key_env": f"{prefix}_API_KEY",
+            "server_url_env": f"{prefix}_SERVER_URL",
+            "user_agent": f"{module.replace('_', '-')}-python/{{version}}",
+        },
+        "defaults": {
+            "timeout_ms": 60000,
+            "retry_jitter": 0.25,
+            "retry_max_unreachable_time": 10000,
+        },
+        "models": {"typed_dict_suffix": "TypedDict"},
+        "errors": {
+            "by_status": by_status,
+            "server_error": "ServerError",
+            "client_error": "ClientError",
+            "docs": {
+                **docs,
+                "ClientError": "Any other 4xx response.",
+                "ServerError": "The server failed (5xx).",
+            },
+        },
+    }
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(problems) from exc

@@ -14,7 +14,9 @@ from .scope import Scope
 
 class ApiKey(ResponseModel):
     """An API key, without its secret.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     id: str
 
@@ -41,4 +43,5 @@ class ApiKeyTypedDict(TypedDict):
     created_at: datetime | str
     last_used_at: datetime | str | None
     expires_at: datetime | str | None
+    """When the key stops working; null when it does not expire."""
     revoked_at: datetime | str | None

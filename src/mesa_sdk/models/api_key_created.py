@@ -16,7 +16,9 @@ from .scope import Scope
 
 class ApiKeyCreated(ResponseModel):
     """A new API key with its secret, shown only once.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     id: str
 
@@ -35,6 +37,7 @@ class ApiKeyCreatedTypedDict(TypedDict):
 
     id: str
     key: str
+    """The secret; kept out of `repr`."""
     name: str | None
     scopes: list[Scope]
     created_at: datetime | str

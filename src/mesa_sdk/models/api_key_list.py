@@ -13,7 +13,9 @@ from .api_key import ApiKey, ApiKeyTypedDict
 
 class ApiKeyList(ResponseModel):
     """The organization's API keys.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     api_keys: list[ApiKey]
 

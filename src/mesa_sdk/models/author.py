@@ -26,6 +26,7 @@ class Author(RequestModel):
 
 class _AuthorRequired(TypedDict):
     name: str
+    """Without `<`, `>` or line breaks, which a git signature cannot hold."""
     email: str
 
 
@@ -33,3 +34,4 @@ class AuthorTypedDict(_AuthorRequired, total=False):
     """Author as a plain dict."""
 
     date: datetime | str
+    """When the change was written; the time of the request when omitted."""

@@ -13,7 +13,9 @@ from .branch import Branch, BranchTypedDict
 
 class BranchList(ResponseModel):
     """One page of branches.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     branches: list[Branch]
 

@@ -13,7 +13,9 @@ from .signature import Signature, SignatureTypedDict
 
 class Commit(ResponseModel):
     """A commit.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     sha: str
 
@@ -38,3 +40,4 @@ class CommitTypedDict(_CommitRequired, total=False):
     """Commit as a plain dict."""
 
     parents: list[str]
+    """The parent SHAs, first parent first (an addition of this API's emulator)."""

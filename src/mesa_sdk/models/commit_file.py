@@ -22,16 +22,17 @@ class CommitFile(RequestModel):
     encoding?, action?: upsert}` writes the file whether or not it exists; delete `{path,
     action: delete}` removes it (404 `PATH_NOT_FOUND` when missing); LFS pointer `{path, lfs}`
     writes a pointer to an uploaded LFS object. Any other combination is 400
-    `INVALID_REQUEST`."""
+    `INVALID_REQUEST`.
+    """
 
     path: Annotated[str, Field(min_length=1, max_length=4096)]
 
     content: Annotated[str | None, NOT_NULL] = None
     """The new content, as text or as base64 per `encoding`."""
 
-    encoding: Annotated[Literal["utf-8", "base64"] | None, NOT_NULL] = None
+    encoding: Literal["utf-8", "base64"] = "utf-8"
 
-    action: Annotated[Literal["upsert", "delete"] | None, NOT_NULL] = None
+    action: Literal["upsert", "delete"] = "upsert"
 
     lfs: Annotated[LfsPointer | None, NOT_NULL] = None
 
@@ -44,6 +45,7 @@ class CommitFileTypedDict(_CommitFileRequired, total=False):
     """CommitFile as a plain dict."""
 
     content: str
+    """The new content, as text or as base64 per `encoding`."""
     encoding: Literal["utf-8", "base64"]
     action: Literal["upsert", "delete"]
     lfs: LfsPointerTypedDict

@@ -13,7 +13,9 @@ from .commit import Commit, CommitTypedDict
 
 class CommitList(ResponseModel):
     """One page of commits, newest first.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     commits: list[Commit]
 

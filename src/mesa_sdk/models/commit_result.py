@@ -11,7 +11,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class CommitResult(ResponseModel):
     """The commit just made.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     sha: str
 
@@ -33,3 +35,4 @@ class CommitResultTypedDict(_CommitResultRequired, total=False):
     """CommitResult as a plain dict."""
 
     parents: list[str]
+    """The parent SHAs (an addition of this API's emulator)."""

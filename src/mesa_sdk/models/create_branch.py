@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated, TypedDict
 
 from pydantic import Field
+from typing_extensions import NotRequired
 
 from mesa_sdk._runtime.models import NOT_NULL, RequestModel
 
@@ -25,19 +26,11 @@ class CreateBranch(RequestModel):
     """The full SHA of the commit the branch starts at."""
 
 
-class _CreateBranchRequired(TypedDict):
-    name: str
-
-
-_CreateBranchOptional = TypedDict(
-    "_CreateBranchOptional",
+CreateBranchTypedDict = TypedDict(
+    "CreateBranchTypedDict",
     {
-        "from": str,
-        "head_sha": str,
+        "name": "str",
+        "from": "NotRequired[str]",
+        "head_sha": "NotRequired[str]",
     },
-    total=False,
 )
-
-
-class CreateBranchTypedDict(_CreateBranchRequired, _CreateBranchOptional):
-    """CreateBranch as a plain dict."""

@@ -49,6 +49,8 @@ class CreateCommitTypedDict(_CreateCommitRequired, total=False):
     """CreateCommit as a plain dict."""
 
     committer: AuthorTypedDict
+    """Who made the commit; the author, at the time of the request, when omitted."""
     base_sha: str
+    """Make the commit only if the branch head is this commit (compare-and-swap)."""
     files: list[CommitFileTypedDict]
     edits: list[FileEditTypedDict]

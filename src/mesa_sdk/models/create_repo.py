@@ -32,3 +32,4 @@ class CreateRepoTypedDict(_CreateRepoRequired, total=False):
     """CreateRepo as a plain dict."""
 
     default_branch: str
+    """The branch the first commit creates."""

@@ -14,7 +14,9 @@ from .diff_stats import DiffStats, DiffStatsTypedDict
 
 class Diff(ResponseModel):
     """The changes from base to head.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     base: str
 
@@ -41,10 +43,14 @@ class _DiffRequired(TypedDict):
     stats: DiffStatsTypedDict
     files: list[DiffFileTypedDict]
     filtered_files: list[DiffFileTypedDict]
+    """Changed files the service leaves out of `files` (such as generated or vendored files),
+    without patches."""
 
 
 class DiffTypedDict(_DiffRequired, total=False):
     """Diff as a plain dict."""
 
     base_sha: str
+    """The commit `base` resolved to (an addition of this API's emulator)."""
     head_sha: str
+    """The commit `head` resolved to (an addition of this API's emulator)."""

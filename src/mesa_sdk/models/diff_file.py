@@ -11,7 +11,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class DiffFile(ResponseModel):
     """One changed file.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     path: str
     """The new path (the old one for a deletion)."""
@@ -43,16 +45,25 @@ class DiffFile(ResponseModel):
 
 class _DiffFileRequired(TypedDict):
     path: str
+    """The new path (the old one for a deletion)."""
     status: Literal["A", "M", "D", "R", "C", "T"]
+    """The git name-status letter."""
 
 
 class DiffFileTypedDict(_DiffFileRequired, total=False):
     """DiffFile as a plain dict."""
 
     old_path: str | None
+    """The old path of a rename or copy."""
     bytes: int
+    """The size of the file's patch in bytes."""
     is_eof: bool
+    """Whether the patch runs to the end of the file."""
     raw: str
+    """The file's unified patch."""
     additions: int
+    """Lines added (an addition of this API's emulator)."""
     deletions: int
+    """Lines removed (an addition of this API's emulator)."""
     binary: bool
+    """Whether git sees the file as binary (an addition of this API's emulator)."""

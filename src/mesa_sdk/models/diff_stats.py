@@ -11,7 +11,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class DiffStats(ResponseModel):
     """Totals of a diff.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     files: int
 
@@ -30,3 +32,4 @@ class DiffStatsTypedDict(TypedDict):
     additions: int
     deletions: int
     changes: int
+    """additions plus deletions."""

@@ -13,7 +13,9 @@ from .dir_entry import DirEntry, DirEntryTypedDict
 
 class DirContent(ResponseModel):
     """A directory.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     type: Literal["dir"]
 
@@ -42,7 +44,10 @@ class DirContentTypedDict(TypedDict):
     name: str
     path: str
     sha: str
+    """The tree SHA."""
     child_count: int
+    """The number of entries directly in this directory."""
     entries: list[DirEntryTypedDict]
+    """Entries sorted by path, `depth` levels deep."""
     next_cursor: str | None
     has_more: bool

@@ -14,7 +14,9 @@ from mesa_sdk._runtime.models import ResponseModel
 class DirEntry(ResponseModel):
     """An entry of a directory listing. A file or symlink has `size`, `executable` and
     `last_commit_at`; a directory (or submodule) has none of them.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     type: Literal["file", "dir", "symlink", "submodule"] | str
 
@@ -44,5 +46,7 @@ class DirEntryTypedDict(_DirEntryRequired, total=False):
     """DirEntry as a plain dict."""
 
     size: int | None
+    """The size of a file or symlink."""
     executable: bool
     last_commit_at: datetime | str | None
+    """When the last commit that changed this entry was made; null when unknown."""

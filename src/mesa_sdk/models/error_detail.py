@@ -11,7 +11,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class ErrorDetail(ResponseModel):
     """What went wrong.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     code: str
     """An `ErrorCode`; clients must accept codes they do not know yet."""
@@ -26,10 +28,14 @@ class ErrorDetail(ResponseModel):
 
 class _ErrorDetailRequired(TypedDict):
     code: str
+    """An `ErrorCode`; clients must accept codes they do not know yet."""
     message: str
+    """A sentence for people."""
 
 
 class ErrorDetailTypedDict(_ErrorDetailRequired, total=False):
     """ErrorDetail as a plain dict."""
 
     details: dict[str, Any]
+    """Facts about the error, such as `conflict_paths` for `MERGE_CONFLICT` or `field` for
+    `INVALID_REQUEST`; the real service may leave it out."""

@@ -13,7 +13,9 @@ from .error_detail import ErrorDetail, ErrorDetailTypedDict
 
 class ErrorResponse(ResponseModel):
     """The envelope of every error.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     error: ErrorDetail
 

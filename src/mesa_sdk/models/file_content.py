@@ -12,7 +12,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class FileContent(ResponseModel):
     """A regular file.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     type: Literal["file"]
 
@@ -44,8 +46,12 @@ class FileContentTypedDict(TypedDict):
     name: str
     path: str
     sha: str
+    """The blob SHA."""
     size: int
     encoding: Literal["base64"]
     content: str
+    """The file's bytes in base64."""
     executable: bool
     last_commit_at: datetime | str | None
+    """When the last commit that changed this path was made (first-parent history); null when
+    unknown."""

@@ -16,7 +16,8 @@ from .lfs_pointer import LfsPointer, LfsPointerTypedDict
 
 class FileEdit(RequestModel):
     """One change to a file. `create` and `update` need `content` or `lfs` (not both); `delete`
-    takes neither."""
+    takes neither.
+    """
 
     path: Annotated[str, Field(min_length=1, max_length=4096)]
 
@@ -25,7 +26,7 @@ class FileEdit(RequestModel):
     content: Annotated[str | None, NOT_NULL] = None
     """The new content, as text or as base64 per `encoding`."""
 
-    encoding: Annotated[Literal["utf-8", "base64"] | None, NOT_NULL] = None
+    encoding: Literal["utf-8", "base64"] = "utf-8"
 
     executable: Annotated[bool | None, NOT_NULL] = None
     """Whether the file is executable (mode 100755); kept as it was by `update` when omitted."""
@@ -42,6 +43,8 @@ class FileEditTypedDict(_FileEditRequired, total=False):
     """FileEdit as a plain dict."""
 
     content: str
+    """The new content, as text or as base64 per `encoding`."""
     encoding: Literal["utf-8", "base64"]
     executable: bool
+    """Whether the file is executable (mode 100755); kept as it was by `update` when omitted."""
     lfs: LfsPointerTypedDict

@@ -13,7 +13,9 @@ from .lfs_object import LfsObject, LfsObjectTypedDict
 
 class LfsBatchResponse(ResponseModel):
     """One answer per requested object.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     objects: list[LfsObject]
 

@@ -13,7 +13,9 @@ from .lfs_object_error import LfsObjectError, LfsObjectErrorTypedDict
 
 class LfsObject(ResponseModel):
     """The answer for one LFS object.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     oid: str
 
@@ -38,12 +40,16 @@ class _LfsObjectRequired(TypedDict):
     oid: str
     size: int
     exists: bool
+    """Whether the server already has the object."""
 
 
 class LfsObjectTypedDict(_LfsObjectRequired, total=False):
     """LfsObject as a plain dict."""
 
     upload_url: str
+    """Where to `PUT` the bytes (upload, when not `exists`)."""
     download_url: str
+    """Where to `GET` the bytes (download)."""
     expires_in: int
+    """Seconds the URL stays valid."""
     error: LfsObjectErrorTypedDict

@@ -24,4 +24,5 @@ class LfsPointerTypedDict(TypedDict):
     """LfsPointer as a plain dict."""
 
     oid: str
+    """The SHA-256 of the bytes."""
     size: int

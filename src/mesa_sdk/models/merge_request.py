@@ -24,12 +24,13 @@ class MergeRequest(RequestModel):
     message: Annotated[Annotated[str, Field(min_length=1)] | None, NOT_NULL] = None
     """The merge commit's message; `Merge branch '<head>' into '<base>'` when omitted."""
 
-    delete_branch: Annotated[bool | None, NOT_NULL] = None
+    delete_branch: bool = False
     """Delete the head branch after a successful merge."""
 
 
 class _MergeRequestRequired(TypedDict):
     head: str
+    """The branch (or commit SHA) to merge from."""
     author: AuthorTypedDict
 
 
@@ -37,4 +38,6 @@ class MergeRequestTypedDict(_MergeRequestRequired, total=False):
     """MergeRequest as a plain dict."""
 
     message: str
+    """The merge commit's message; `Merge branch '<head>' into '<base>'` when omitted."""
     delete_branch: bool
+    """Delete the head branch after a successful merge."""

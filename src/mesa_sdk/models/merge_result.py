@@ -11,7 +11,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class MergeResult(ResponseModel):
     """What a merge did.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     merge_type: Literal["fast_forward", "merge_commit", "up_to_date"] | str
 
@@ -30,6 +32,7 @@ class MergeResultTypedDict(TypedDict):
 
     merge_type: Literal["fast_forward", "merge_commit", "up_to_date"]
     sha: str
+    """The base branch's head after the merge."""
     base: str
     head: str
     branch_deleted: bool

@@ -12,7 +12,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class Repo(ResponseModel):
     """A repository.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     id: str
     """A stable id (`repo_...`) that survives renames."""
@@ -37,9 +39,13 @@ class RepoTypedDict(TypedDict):
     """Repo as a plain dict."""
 
     id: str
+    """A stable id (`repo_...`) that survives renames."""
     org: str
+    """The organization slug."""
     name: str
     default_branch: str
     head_sha: str | None
+    """The default branch's head; null while the repository is empty."""
     size_bytes: int
+    """The repository's size on disk."""
     created_at: datetime | str

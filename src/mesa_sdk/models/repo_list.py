@@ -13,7 +13,9 @@ from .repo import Repo, RepoTypedDict
 
 class RepoList(ResponseModel):
     """One page of repositories.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     repos: list[Repo]
 

@@ -12,7 +12,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class Signature(ResponseModel):
     """The author or committer of a stored commit.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     name: str
 

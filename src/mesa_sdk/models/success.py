@@ -11,7 +11,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class Success(ResponseModel):
     """The answer of a delete.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     success: Literal[True]
 

@@ -12,7 +12,9 @@ from mesa_sdk._runtime.models import ResponseModel
 
 class SymlinkContent(ResponseModel):
     """A symbolic link.
-    Fields the server adds in newer API versions are kept in `model_extra`."""
+
+    Fields the server adds in newer API versions are kept in `model_extra`.
+    """
 
     type: Literal["symlink"]
 
@@ -46,11 +48,14 @@ class _SymlinkContentRequired(TypedDict):
     size: int
     encoding: Literal["base64"]
     content: str
+    """The link target in base64."""
     executable: bool
     last_commit_at: datetime | str | None
+    """When the last commit that changed this path was made; null when unknown."""
 
 
 class SymlinkContentTypedDict(_SymlinkContentRequired, total=False):
     """SymlinkContent as a plain dict."""
 
     target: str
+    """The link target as text (an addition of this API's emulator)."""

@@ -18,21 +18,21 @@ from ..models.create_api_key import CreateApiKey, CreateApiKeyTypedDict
 from ..models.success import Success
 from ._parameters import ORG
 
+_RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
+"""The error codes retried whatever their status (`x-mesa-retry-error-codes`)."""
+
+_RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+"""The statuses the spec's `x-speakeasy-retries` retries."""
+
 _LIST_API_KEYS = Operation(
     operation_id="listApiKeys",
     method_name="admin.list_api_keys",
     http_method="GET",
     path="/{org}/api-keys",
     params=(ORG,),
-    body_model=None,
     response_type=ApiKeyList,
-    idempotency_header=None,
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("admin",),
 )
 
@@ -45,12 +45,8 @@ _CREATE_API_KEY = Operation(
     body_model=CreateApiKey,
     response_type=ApiKeyCreated,
     idempotency_header="Idempotency-Key",
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("admin",),
 )
 
@@ -63,21 +59,34 @@ _REVOKE_API_KEY = Operation(
         ORG,
         Param("id", "id", "path", Annotated[str, Field(min_length=1, max_length=64)], True),
     ),
-    body_model=None,
     response_type=Success,
     idempotency_header="Idempotency-Key",
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("admin",),
 )
 
 
 class Admin(BaseResource):
-    """Create, list and revoke API keys."""
+    """Create, list and revoke API keys.
+
+    Every method raises, besides the errors it lists:
+
+    Raises:
+        ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
+            `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
+        AuthenticationError: 401: The API key is missing, unknown or revoked
+            (`UNAUTHENTICATED`).
+        AuthorizationError: 403: The API key lacks the operation's scope or organization
+            (`FORBIDDEN`).
+        RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
+            seconds.
+        ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
+        ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`); retry
+            after `Retry-After` seconds.
+        InvalidRequestError: An argument or the body is invalid; nothing was sent.
+        APIConnectionError: The server could not be reached, after any retries.
+    """
 
     def list_api_keys(
         self,
@@ -97,21 +106,6 @@ class Admin(BaseResource):
 
         Returns:
             `ApiKeyList`: The keys.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             ApiKeyList,
@@ -173,12 +167,6 @@ class Admin(BaseResource):
             `ApiKeyCreated`: The new key, with its secret.
 
         Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
             ConflictError: 409: The request conflicts with the current state; nothing was
                 written.
             ValidationError: 413: The request body is larger than 64 MiB
@@ -188,13 +176,6 @@ class Admin(BaseResource):
                 (`UNSUPPORTED_MEDIA_TYPE`).
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             ApiKeyCreated,
@@ -253,25 +234,12 @@ class Admin(BaseResource):
             `Success`: The key is revoked.
 
         Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
             ConflictError: 409: The request conflicts with the current state; nothing was
                 written.
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             Success,

@@ -19,6 +19,12 @@ from ..models.create_branch import CreateBranch, CreateBranchTypedDict
 from ..models.success import Success
 from ._parameters import CURSOR, LIMIT, ORG, REPO
 
+_RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
+"""The error codes retried whatever their status (`x-mesa-retry-error-codes`)."""
+
+_RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+"""The statuses the spec's `x-speakeasy-retries` retries."""
+
 _LIST = Operation(
     operation_id="listBranches",
     method_name="branches.list",
@@ -30,15 +36,9 @@ _LIST = Operation(
         LIMIT,
         CURSOR,
     ),
-    body_model=None,
     response_type=BranchList,
-    idempotency_header=None,
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     pagination=Pagination(
         cursor_param="cursor",
         next_cursor_field="next_cursor",
@@ -59,12 +59,8 @@ _CREATE = Operation(
     body_model=CreateBranch,
     response_type=Branch,
     idempotency_header="Idempotency-Key",
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("git:write",),
 )
 
@@ -80,21 +76,35 @@ _DELETE = Operation(
             "branch", "branch", "path", Annotated[str, Field(min_length=1, max_length=255)], True
         ),
     ),
-    body_model=None,
     response_type=Success,
     idempotency_header="Idempotency-Key",
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("git:write",),
 )
 
 
 class Branches(BaseResource):
-    """List, create and delete branches."""
+    """List, create and delete branches.
+
+    Every method raises, besides the errors it lists:
+
+    Raises:
+        ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
+            `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
+        AuthenticationError: 401: The API key is missing, unknown or revoked
+            (`UNAUTHENTICATED`).
+        AuthorizationError: 403: The API key lacks the operation's scope or organization
+            (`FORBIDDEN`).
+        NotFoundError: 404: The repository, branch, ref, commit, path or key does not exist.
+        RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
+            seconds.
+        ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
+        ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`); retry
+            after `Retry-After` seconds.
+        InvalidRequestError: An argument or the body is invalid; nothing was sent.
+        APIConnectionError: The server could not be reached, after any retries.
+    """
 
     def list(
         self,
@@ -121,23 +131,6 @@ class Branches(BaseResource):
         Returns:
             One page (`.result`); `.next()` fetches the next, and iterating yields every
             `Branch` of every page.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return self._core.call_page(
             _LIST,
@@ -200,14 +193,6 @@ class Branches(BaseResource):
             `Branch`: The new branch.
 
         Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
             ConflictError: 409: The request conflicts with the current state; nothing was
                 written.
             ValidationError: 413: The request body is larger than 64 MiB
@@ -217,13 +202,6 @@ class Branches(BaseResource):
                 (`UNSUPPORTED_MEDIA_TYPE`).
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             Branch,
@@ -287,25 +265,10 @@ class Branches(BaseResource):
             `Success`: The branch is gone.
 
         Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
             ConflictError: 409: The request conflicts with the current state; nothing was
                 written.
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             Success,

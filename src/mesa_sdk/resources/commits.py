@@ -19,6 +19,12 @@ from ..models.commit_result import CommitResult
 from ..models.create_commit import CreateCommit, CreateCommitTypedDict
 from ._parameters import CURSOR, LIMIT, ORG, REF, REPO
 
+_RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
+"""The error codes retried whatever their status (`x-mesa-retry-error-codes`)."""
+
+_RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+"""The statuses the spec's `x-speakeasy-retries` retries."""
+
 _LIST = Operation(
     operation_id="listCommits",
     method_name="commits.list",
@@ -31,15 +37,9 @@ _LIST = Operation(
         LIMIT,
         CURSOR,
     ),
-    body_model=None,
     response_type=CommitList,
-    idempotency_header=None,
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     pagination=Pagination(
         cursor_param="cursor",
         next_cursor_field="next_cursor",
@@ -60,12 +60,8 @@ _CREATE = Operation(
     body_model=CreateCommit,
     response_type=CommitResult,
     idempotency_header="Idempotency-Key",
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("git:write",),
 )
 
@@ -79,21 +75,34 @@ _GET = Operation(
         REPO,
         Param("sha", "sha", "path", Annotated[str, Field(pattern="^[0-9a-fA-F]{7,40}$")], True),
     ),
-    body_model=None,
     response_type=Commit,
-    idempotency_header=None,
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("git:read",),
 )
 
 
 class Commits(BaseResource):
-    """Read history and make commits from file edits, without a clone."""
+    """Read history and make commits from file edits, without a clone.
+
+    Every method raises, besides the errors it lists:
+
+    Raises:
+        ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
+            `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
+        AuthenticationError: 401: The API key is missing, unknown or revoked
+            (`UNAUTHENTICATED`).
+        AuthorizationError: 403: The API key lacks the operation's scope or organization
+            (`FORBIDDEN`).
+        NotFoundError: 404: The repository, branch, ref, commit, path or key does not exist.
+        RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
+            seconds.
+        ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
+        ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`); retry
+            after `Retry-After` seconds.
+        InvalidRequestError: An argument or the body is invalid; nothing was sent.
+        APIConnectionError: The server could not be reached, after any retries.
+    """
 
     def list(
         self,
@@ -122,23 +131,6 @@ class Commits(BaseResource):
         Returns:
             One page (`.result`); `.next()` fetches the next, and iterating yields every
             `Commit` of every page.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return self._core.call_page(
             _LIST,
@@ -212,14 +204,6 @@ class Commits(BaseResource):
             `CommitResult`: The new commit.
 
         Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
             ConflictError: 409: The request conflicts with the current state; nothing was
                 written.
             ValidationError: 413: The request body is larger than 64 MiB
@@ -229,13 +213,6 @@ class Commits(BaseResource):
                 (`UNSUPPORTED_MEDIA_TYPE`).
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             CommitResult,
@@ -295,23 +272,6 @@ class Commits(BaseResource):
 
         Returns:
             `Commit`: The commit.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             Commit,

@@ -14,6 +14,12 @@ from ..models.lfs_batch_request import LfsBatchRequest, LfsBatchRequestTypedDict
 from ..models.lfs_batch_response import LfsBatchResponse
 from ._parameters import ORG, REPO
 
+_RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
+"""The error codes retried whatever their status (`x-mesa-retry-error-codes`)."""
+
+_RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+"""The statuses the spec's `x-speakeasy-retries` retries."""
+
 _UPLOAD = Operation(
     operation_id="lfsUpload",
     method_name="lfs.upload",
@@ -26,12 +32,8 @@ _UPLOAD = Operation(
     body_model=LfsBatchRequest,
     response_type=LfsBatchResponse,
     idempotency_header="Idempotency-Key",
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("git:write",),
 )
 
@@ -47,18 +49,40 @@ _DOWNLOAD = Operation(
     body_model=LfsBatchRequest,
     response_type=LfsBatchResponse,
     idempotency_header="Idempotency-Key",
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("git:read",),
 )
 
 
 class Lfs(BaseResource):
-    """Upload and download Git LFS objects."""
+    """Upload and download Git LFS objects.
+
+    Every method raises, besides the errors it lists:
+
+    Raises:
+        ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
+            `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
+        AuthenticationError: 401: The API key is missing, unknown or revoked
+            (`UNAUTHENTICATED`).
+        AuthorizationError: 403: The API key lacks the operation's scope or organization
+            (`FORBIDDEN`).
+        NotFoundError: 404: The repository, branch, ref, commit, path or key does not exist.
+        ConflictError: 409: The request conflicts with the current state; nothing was written.
+        ValidationError: 413: The request body is larger than 64 MiB (`PAYLOAD_TOO_LARGE`).
+        ValidationError: 415: The request has a body whose `Content-Type` is not JSON
+            (`application/json` or `application/*+json`), or has none
+            (`UNSUPPORTED_MEDIA_TYPE`).
+        ValidationError: 422: The `Idempotency-Key` was used before for a different request
+            (`IDEMPOTENCY_KEY_REUSED`).
+        RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
+            seconds.
+        ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
+        ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`); retry
+            after `Retry-After` seconds.
+        InvalidRequestError: An argument or the body is invalid; nothing was sent.
+        APIConnectionError: The server could not be reached, after any retries.
+    """
 
     def upload(
         self,
@@ -84,32 +108,6 @@ class Lfs(BaseResource):
 
         Returns:
             `LfsBatchResponse`: One answer per object, in request order.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ConflictError: 409: The request conflicts with the current state; nothing was
-                written.
-            ValidationError: 413: The request body is larger than 64 MiB
-                (`PAYLOAD_TOO_LARGE`).
-            ValidationError: 415: The request has a body whose `Content-Type` is not JSON
-                (`application/json` or `application/*+json`), or has none
-                (`UNSUPPORTED_MEDIA_TYPE`).
-            ValidationError: 422: The `Idempotency-Key` was used before for a different
-                request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             LfsBatchResponse,
@@ -172,32 +170,6 @@ class Lfs(BaseResource):
 
         Returns:
             `LfsBatchResponse`: One answer per object, in request order.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            NotFoundError: 404: The repository, branch, ref, commit, path or key does not
-                exist.
-            ConflictError: 409: The request conflicts with the current state; nothing was
-                written.
-            ValidationError: 413: The request body is larger than 64 MiB
-                (`PAYLOAD_TOO_LARGE`).
-            ValidationError: 415: The request has a body whose `Content-Type` is not JSON
-                (`application/json` or `application/*+json`), or has none
-                (`UNSUPPORTED_MEDIA_TYPE`).
-            ValidationError: 422: The `Idempotency-Key` was used before for a different
-                request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             LfsBatchResponse,

@@ -18,6 +18,12 @@ from ..models.success import Success
 from ..models.update_repo import UpdateRepo, UpdateRepoTypedDict
 from ._parameters import CURSOR, LIMIT, ORG, REPO
 
+_RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
+"""The error codes retried whatever their status (`x-mesa-retry-error-codes`)."""
+
+_RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+"""The statuses the spec's `x-speakeasy-retries` retries."""
+
 _LIST = Operation(
     operation_id="listRepos",
     method_name="repos.list",
@@ -28,15 +34,9 @@ _LIST = Operation(
         LIMIT,
         CURSOR,
     ),
-    body_model=None,
     response_type=RepoList,
-    idempotency_header=None,
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     pagination=Pagination(
         cursor_param="cursor",
         next_cursor_field="next_cursor",
@@ -54,12 +54,8 @@ _CREATE = Operation(
     body_model=CreateRepo,
     response_type=Repo,
     idempotency_header="Idempotency-Key",
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("repo:create",),
 )
 
@@ -72,15 +68,9 @@ _GET = Operation(
         ORG,
         REPO,
     ),
-    body_model=None,
     response_type=Repo,
-    idempotency_header=None,
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("repo:read",),
 )
 
@@ -96,12 +86,8 @@ _UPDATE = Operation(
     body_model=UpdateRepo,
     response_type=Repo,
     idempotency_header="Idempotency-Key",
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("repo:create",),
 )
 
@@ -114,21 +100,34 @@ _DELETE = Operation(
         ORG,
         REPO,
     ),
-    body_model=None,
     response_type=Success,
     idempotency_header="Idempotency-Key",
-    retry_status_codes=frozenset({408, 429, 500, 502, 503, 504}),
-    retry_error_codes=frozenset(
-        {
-            "IDEMPOTENCY_KEY_IN_USE",
-        }
-    ),
+    retry_status_codes=_RETRY_STATUS_CODES,
+    retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("repo:delete",),
 )
 
 
 class Repos(BaseResource):
-    """Create, list, read, rename and delete repositories."""
+    """Create, list, read, rename and delete repositories.
+
+    Every method raises, besides the errors it lists:
+
+    Raises:
+        ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
+            `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
+        AuthenticationError: 401: The API key is missing, unknown or revoked
+            (`UNAUTHENTICATED`).
+        AuthorizationError: 403: The API key lacks the operation's scope or organization
+            (`FORBIDDEN`).
+        RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
+            seconds.
+        ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
+        ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`); retry
+            after `Retry-After` seconds.
+        InvalidRequestError: An argument or the body is invalid; nothing was sent.
+        APIConnectionError: The server could not be reached, after any retries.
+    """
 
     def list(
         self,
@@ -153,21 +152,6 @@ class Repos(BaseResource):
         Returns:
             One page (`.result`); `.next()` fetches the next, and iterating yields every
             `Repo` of every page.
-
-        Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return self._core.call_page(
             _LIST,
@@ -223,12 +207,6 @@ class Repos(BaseResource):
             `Repo`: The new repository.
 
         Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
             ConflictError: 409: The request conflicts with the current state; nothing was
                 written.
             ValidationError: 413: The request body is larger than 64 MiB
@@ -238,13 +216,6 @@ class Repos(BaseResource):
                 (`UNSUPPORTED_MEDIA_TYPE`).
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             Repo,
@@ -301,21 +272,8 @@ class Repos(BaseResource):
             `Repo`: The repository.
 
         Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             Repo,
@@ -379,12 +337,6 @@ class Repos(BaseResource):
             `Repo`: The updated repository.
 
         Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
             ConflictError: 409: The request conflicts with the current state; nothing was
@@ -396,13 +348,6 @@ class Repos(BaseResource):
                 (`UNSUPPORTED_MEDIA_TYPE`).
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             Repo,
@@ -464,25 +409,12 @@ class Repos(BaseResource):
             `Success`: The repository is gone.
 
         Raises:
-            ValidationError: 400: The request is malformed (`INVALID_REQUEST`,
-                `INVALID_PARAMETER`, `INVALID_CURSOR`, `INVALID_PATH`, `INVALID_REF_NAME`).
-            AuthenticationError: 401: The API key is missing, unknown or revoked
-                (`UNAUTHENTICATED`).
-            AuthorizationError: 403: The API key lacks the operation's scope or organization
-                (`FORBIDDEN`).
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
             ConflictError: 409: The request conflicts with the current state; nothing was
                 written.
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
-            RateLimitError: 429: Too many requests (`RATE_LIMITED`); retry after `Retry-After`
-                seconds.
-            ServerError: 500: An unexpected server failure (`INTERNAL_ERROR`).
-            ServerError: 503: The service is briefly unavailable (`SERVICE_UNAVAILABLE`);
-                retry after `Retry-After` seconds.
-            InvalidRequestError: An argument or the body is invalid; nothing was sent.
-            APIConnectionError: The server could not be reached, after any retries.
         """
         return cast(
             Success,

@@ -1,0 +1,355 @@
+"""`python -m mesa_codegen generate` on specs other than ours: every construct it promises.
+
+Each spec in tests/codegen/specs is generated into a temporary folder; the package is imported,
+checked with `mypy --strict`, and every operation is called against respx mocks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import respx
+
+from mesa_codegen.__main__ import main
+
+SPECS = Path(__file__).parent / "specs"
+URL = "https://api.example.test/v1"
+PET_ID = "00000000-0000-0000-0000-00000000000a"
+MYPY_TIMEOUT_SECONDS = 600
+
+
+def generate(spec: Path, out: Path, package: str, client_class: str = "Client") -> None:
+    code = main(
+        [
+            "generate",
+            "--spec",
+            str(spec),
+            "--out",
+            str(out),
+            "--package",
+            package,
+            "--client-class",
+            client_class,
+        ]
+    )
+    assert code == 0
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Each construct spec generated into its own folder (`31/`, `30/`), both importable."""
+    out = tmp_path_factory.mktemp("generated")
+    generate(SPECS / "constructs_3_1.yaml", out / "31", "constructs31", "Constructs")
+    generate(SPECS / "constructs_3_0.yaml", out / "30", "constructs30", "Constructs")
+    folders = [str(out / "31"), str(out / "30")]
+    sys.path[:0] = folders
+    try:
+        yield out
+    finally:
+        for folder in folders:
+            sys.path.remove(folder)
+        for name in [n for n in sys.modules if n.startswith(("constructs31", "constructs30"))]:
+            del sys.modules[name]
+
+
+def load(package: str, module: str = "") -> ModuleType:
+    return importlib.import_module(f"{package}.{module}" if module else package)
+
+
+@pytest.fixture
+def client(out_dir: Path) -> Iterator[Any]:
+    client = load("constructs31").Constructs(api_key="k")
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def test_the_generated_packages_pass_mypy_strict(out_dir: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "31/constructs31",
+            "30/constructs30",
+        ],
+        cwd=out_dir,
+        capture_output=True,
+        text=True,
+        timeout=MYPY_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_generated_module_imports(out_dir: Path) -> None:
+    for folder, package in (("31", "constructs31"), ("30", "constructs30")):
+        for path in sorted((out_dir / folder / package).rglob("*.py")):
+            parts = path.relative_to(out_dir / folder).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            importlib.import_module(name)
+
+
+def test_usage_and_the_package_docstring_show_the_specs_own_operations(out_dir: Path) -> None:
+    usage = (out_dir / "31/USAGE.md").read_text()
+    assert "client.pet_store.list_pets_async()" in usage
+    assert "client.pet_store.create_pet(" in usage
+    assert "repos" not in usage
+    assert "result = client.owners.get_owner(id=1)" in (load("constructs30").__doc__ or "")
+    resource_doc = (out_dir / "31/docs/sdks/pet_store/README.md").read_text()
+    assert "Deprecated: the API may remove this operation" in resource_doc
+    assert "| `old` | `str \\| None` | no | Deprecated." in resource_doc
+
+
+def test_the_server_url_takes_its_variables_defaults(client: Any) -> None:
+    assert client.server_url == URL
+
+
+@respx.mock
+def test_query_arrays_dates_headers_and_a_top_level_array_of_inline_objects(client: Any) -> None:
+    route = respx.get(f"{URL}/pets").mock(
+        return_value=httpx.Response(200, json=[{"id": 1, "name": "Rex"}])
+    )
+    models = load("constructs31", "models")
+
+    pets = client.pet_store.list_pets(
+        tags=["a", "b"],
+        born_after=datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        limit=5,
+        x_trace="t-1",
+    )
+
+    assert pets == [models.ListPetsResponseItem(id=1, name="Rex")]
+    request = route.calls.last.request
+    assert request.url.params.multi_items() == [
+        ("tags", "a"),
+        ("tags", "b"),
+        ("born_after", "2024-01-02T03:04:05Z"),
+        ("limit", "5"),
+    ]
+    assert request.headers["x-trace"] == "t-1"
+
+
+@respx.mock
+def test_a_deprecated_parameter_warns_when_used(client: Any) -> None:
+    respx.get(f"{URL}/pets").mock(return_value=httpx.Response(200, json=[]))
+    with pytest.warns(DeprecationWarning, match="old is deprecated"):
+        client.pet_store.list_pets(old="x")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        client.pet_store.list_pets()
+
+
+@respx.mock
+def test_a_4xx_range_raises_the_client_error(client: Any) -> None:
+    respx.get(f"{URL}/pets").mock(return_value=httpx.Response(404, json={"message": "no"}))
+    errors = load("constructs31", "errors")
+    with pytest.raises(errors.ClientError) as caught:
+        client.pet_store.list_pets()
+    assert caught.value.status_code == 404
+
+
+@respx.mock
+def test_two_success_statuses_parse_into_their_own_models(client: Any) -> None:
+    models = load("constructs31", "models")
+    route = respx.post(f"{URL}/pets")
+    route.side_effect = [
+        httpx.Response(201, json={"id": PET_ID, "name": "Rex", "status": "sold"}),
+        httpx.Response(202, json={"queued": True, "position": 3}),
+    ]
+
+    created = client.pet_store.create_pet(body={"name": "Rex", "nickname": "R"})
+    queued = client.pet_store.create_pet(body=models.CreatePetRequest(name="Rex"))
+
+    assert created == models.Pet(id=UUID(PET_ID), name="Rex", status="sold")
+    assert queued == models.CreatePetResponse202(queued=True, position=3)
+    # allOf merged NewPet's fields with the inline ones; unset fields are left to the server.
+    assert route.calls[0].request.content == b'{"name":"Rex","nickname":"R"}'
+
+
+def test_all_of_with_type_object_keeps_every_field_and_applies_defaults(out_dir: Path) -> None:
+    models = load("constructs31", "models")
+    pet = models.Pet.model_validate(
+        {"id": PET_ID, "name": "Rex", "born": "2020-05-06", "owner": None, "extra": [1]}
+    )
+    assert pet.status == "available"
+    assert pet.born == date(2020, 5, 6)
+    assert pet.owner is None
+    assert pet.extra == [1]
+    assert set(models.Pet.model_fields) == {
+        "name",
+        "status",
+        "born",
+        "id",
+        "owner",
+        "tags",
+        "extra",
+        "legacy_code",
+    }
+
+
+def test_a_deprecated_field_warns_when_read(out_dir: Path) -> None:
+    pet = load("constructs31", "models").Pet(id=UUID(PET_ID), name="Rex", legacy_code="L")
+    with pytest.warns(DeprecationWarning):
+        assert pet.legacy_code == "L"
+
+
+@respx.mock
+def test_a_parameter_name_in_path_and_query_and_a_charset_response(client: Any) -> None:
+    route = respx.get(f"{URL}/pets/{PET_ID}").mock(
+        return_value=httpx.Response(
+            200,
+            content=b'{"id": "%s", "name": "Rex"}' % PET_ID.encode(),
+            headers={"content-type": "application/json; charset=utf-8"},
+        )
+    )
+    pet = client.pet_store.get_pet(pet_id=UUID(PET_ID), pet_id_query="q")
+    assert pet.name == "Rex"
+    assert route.calls.last.request.url.params["pet-id"] == "q"
+
+
+@respx.mock
+def test_a_deprecated_operation_warns_and_an_empty_answer_is_none(client: Any) -> None:
+    respx.delete(f"{URL}/pets/{PET_ID}").mock(return_value=httpx.Response(204))
+    with pytest.warns(DeprecationWarning, match="delete_pet is deprecated"):
+        assert client.pet_store.delete_pet(pet_id=UUID(PET_ID)) is None
+
+
+@respx.mock
+def test_a_json_suffix_body_a_2xx_range_and_a_5xx_range(client: Any) -> None:
+    errors = load("constructs31", "errors")
+    route = respx.patch(f"{URL}/pets/{PET_ID}")
+    route.side_effect = [
+        httpx.Response(200, json={"id": PET_ID, "name": "Max"}),
+        httpx.Response(500, json={}),
+    ]
+
+    pet = client.pet_store.patch_pet(pet_id=UUID(PET_ID), body={"name": "Max", "owner": {}})
+
+    assert pet.name == "Max"
+    assert route.calls[0].request.content == b'{"name":"Max","owner":{}}'
+    with pytest.raises(errors.ServerError):
+        client.pet_store.patch_pet(pet_id=UUID(PET_ID), body={})
+
+
+@respx.mock
+def test_a_discriminator_without_mapping_picks_each_member_by_its_const(client: Any) -> None:
+    models = load("constructs31", "models")
+    respx.get(f"{URL}/shapes").side_effect = [
+        httpx.Response(200, json={"kind": "circle", "radius": 1.5}),
+        httpx.Response(200, json={"kind": "square", "side": 2}),
+        httpx.Response(200, json={"kind": "hexagon", "sides": 6}),
+    ]
+    # No tag and no operationId: the resource is the path's first segment, the method derived.
+    assert client.shapes.get_shapes() == models.Circle(kind="circle", radius=1.5)
+    assert client.shapes.get_shapes() == models.Square(kind="square", side=2)
+    unknown = client.shapes.get_shapes()
+    assert isinstance(unknown, models.UnknownShape)
+    assert unknown.model_extra == {"sides": 6}
+
+
+@respx.mock
+def test_self_and_mutual_recursion_and_a_recursive_alias(client: Any) -> None:
+    models = load("constructs31", "models")
+    respx.get(f"{URL}/nodes/1").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "node": {"id": 1, "children": [{"id": 2, "children": []}]},
+                "a": {"b": {"a": {}}},
+                "tree": {"x": [{"y": []}]},
+            },
+        )
+    )
+    answer = client.graph.get_node(id=1)
+    assert answer.node == models.Node(id=1, children=[models.Node(id=2, children=[])])
+    assert answer.a == models.A(b=models.B(a=models.A()))
+    assert answer.tree == {"x": [{"y": []}]}
+
+
+@respx.mock
+def test_an_any_of_with_null_and_a_map_body_and_a_map_of_inline_objects(client: Any) -> None:
+    models = load("constructs31", "models")
+    respx.get(f"{URL}/values").side_effect = [
+        httpx.Response(200, json="x"),
+        httpx.Response(200, json=3),
+        httpx.Response(200, content=b"null"),
+    ]
+    assert [client.graph.get_value() for _ in range(3)] == ["x", 3, None]
+
+    route = respx.put(f"{URL}/counts").mock(
+        return_value=httpx.Response(200, json={"x": {"total": 2}})
+    )
+    assert client.graph.put_counts(body={"a": 1}) == {"x": models.PutCountsResponseValue(total=2)}
+    assert route.calls.last.request.content == b'{"a":1}'
+
+
+@respx.mock
+def test_names_that_are_keywords_digits_or_pydantic_attributes(client: Any) -> None:
+    models = load("constructs31", "models")
+    sent = {"from": "a", "schema": "s", "json": 1, "2fa": True, "my-field": "m", "_private": "p"}
+    route = respx.post(f"{URL}/odd-names").mock(
+        return_value=httpx.Response(200, json={**sent, "color": "blue"})
+    )
+
+    echoed = client.class_.post_odd_names(body=sent)
+
+    assert echoed == models.Class(
+        from_="a", schema_="s", json_=1, field_2fa=True, my_field="m", private="p", color="blue"
+    )
+    assert route.calls.last.request.content == (
+        b'{"from":"a","schema":"s","json":1,"2fa":true,"my-field":"m","_private":"p"}'
+    )
+
+
+@respx.mock
+def test_a_method_named_list_with_a_list_parameter(client: Any) -> None:
+    route = respx.get(f"{URL}/things").mock(return_value=httpx.Response(200, json=3))
+    assert client.things.list(ids=[1, 2]) == 3
+    assert route.calls.last.request.url.query == b"ids=1&ids=2"
+
+
+@respx.mock
+def test_array_and_object_parameters_in_their_styles(client: Any) -> None:
+    route = respx.get(f"{URL}/filters/1,2").mock(return_value=httpx.Response(204))
+
+    client.things.filter(
+        ids=[1, 2],
+        sizes=["s", "m"],
+        colors=["red", "blue"],
+        x_point={"x": 1, "y": 2},
+        x_size={"w": 3},
+    )
+
+    request = route.calls.last.request
+    assert request.url.params.multi_items() == [("sizes", "s,m"), ("colors", "red|blue")]
+    assert request.headers["x-point"] == "x,1,y,2"
+    assert request.headers["x-size"] == "w=3"
+
+
+@respx.mock
+def test_openapi_3_0_nullable_and_an_all_of_reference(out_dir: Path) -> None:
+    package = load("constructs30")
+    models = load("constructs30", "models")
+    respx.get("https://api.example.test/owners/1").mock(
+        return_value=httpx.Response(
+            200, json={"name": None, "kind": None, "best_pet": None, "pets": [{"name": "Rex"}]}
+        )
+    )
+    with package.Constructs(api_key="k") as client:
+        owner = client.owners.get_owner(id=1)
+    assert owner == models.Owner(name=None, kind=None, best_pet=None, pets=[models.Pet(name="Rex")])

@@ -1,0 +1,153 @@
+"""A spec the generator cannot serve stops it with exit code 2 and one line per problem."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mesa_codegen.__main__ import main
+
+HEAD = """openapi: 3.1.0
+info: {title: T, version: "1"}
+servers: [{url: "https://api.example.test"}]
+"""
+
+
+Generate = Callable[..., tuple[int, list[str]]]
+"""Writes a spec, generates from it; gives the exit code and the lines on stderr."""
+
+
+@pytest.fixture
+def generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Generate:
+    def run(text: str, *extra: str) -> tuple[int, list[str]]:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(text)
+        args = ["generate", "--spec", str(spec), "--out", str(tmp_path / "out")]
+        code = main([*args, "--package", "pkg", "--client-class", "Client", *extra])
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        return code, err.splitlines()
+
+    return run
+
+
+def test_each_unsupported_construct_is_named_at_its_location(generate: Generate) -> None:
+    code, lines = generate(
+        HEAD
+        + """paths:
+  /pets/{id}:
+    get:
+      operationId: getPet
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+        - {name: session, in: cookie, schema: {type: string}}
+      responses:
+        "200": {description: ok}
+  /upload:
+    post:
+      requestBody:
+        content:
+          multipart/form-data:
+            schema: {type: object, properties: {file: {type: string, format: binary}}}
+      responses:
+        "201": {description: ok}
+    head:
+      responses:
+        "200": {description: ok}
+"""
+    )
+    assert code == 2
+    assert lines == [
+        "mesa_codegen: paths./pets/{id}.get: parameters.1 (cookie session): cookie parameters"
+        " are not supported by the runtime",
+        "mesa_codegen: paths./upload.post: requestBody.content: multipart/form-data: only JSON"
+        " bodies are supported by the runtime",
+        "mesa_codegen: paths./upload.head: HEAD operations are not supported by the runtime"
+        " (it sends GET, POST, PUT, PATCH and DELETE)",
+    ]
+
+
+def test_skip_unsupported_generates_the_rest_and_lists_what_it_left_out(
+    generate: Generate, tmp_path: Path
+) -> None:
+    code, lines = generate(
+        HEAD
+        + """paths:
+  /a:
+    get:
+      operationId: getA
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {type: integer}}}}
+    post:
+      operationId: postA
+      requestBody:
+        content: {application/octet-stream: {schema: {type: string, format: binary}}}
+      responses:
+        "200": {description: ok}
+""",
+        "--skip-unsupported",
+    )
+    assert code == 0
+    assert lines == [
+        "mesa_codegen: skipped paths./a.post: requestBody.content: application/octet-stream:"
+        " only JSON bodies are supported by the runtime"
+    ]
+    resource = (tmp_path / "out/pkg/resources/a.py").read_text()
+    assert "def get_a(" in resource
+    assert "post_a" not in resource
+
+
+def test_a_reference_to_nothing_names_the_reference(generate: Generate) -> None:
+    code, lines = generate(
+        HEAD
+        + """paths:
+  /a:
+    get:
+      responses:
+        "200":
+          description: ok
+          content: {application/json: {schema: {$ref: "#/components/schemas/Missing"}}}
+"""
+    )
+    assert code == 2
+    assert any(
+        "#/components/schemas/Missing" in line and "points to nothing" in line for line in lines
+    ), lines
+
+
+def test_an_unreadable_or_non_openapi_3_document_is_one_line(generate: Generate) -> None:
+    code, lines = generate("swagger: '2.0'\ninfo: {title: T, version: '1'}\npaths: {}\n")
+    assert code == 2
+    assert len(lines) == 1
+    assert "openapi: expected 3.0.x or 3.1.x" in lines[0]
+
+    code, lines = generate("openapi: [unclosed\n")
+    assert code == 2
+    assert len(lines) == 1
+
+
+def test_a_schema_name_and_a_tag_that_are_not_identifiers_generate(
+    generate: Generate, tmp_path: Path
+) -> None:
+    code, lines = generate(
+        HEAD
+        + """tags: [{name: "my tag!"}]
+paths:
+  /x:
+    get:
+      tags: ["my tag!"]
+      operationId: "get-x"
+      responses:
+        "200":
+          description: ok
+          content: {application/json: {schema: {$ref: "#/components/schemas/x.y-z"}}}
+components:
+  schemas:
+    "x.y-z": {type: object, properties: {"a b": {type: string}}}
+"""
+    )
+    assert code == 0, lines
+    assert "class XYZ(ResponseModel)" in (tmp_path / "out/pkg/models/xyz.py").read_text()
+    assert "class MyTag(BaseResource)" in (tmp_path / "out/pkg/resources/my_tag.py").read_text()
