@@ -392,3 +392,23 @@ def test_first_commit_of_an_empty_repository(mesa_emulator: Emulator) -> None:
             assert result is not None and result.parents == []
             assert m.sha == result.sha
         assert client.content.get_raw(repo="empty", path="src/first.txt") == b"first\n"
+
+
+def _sigpipe_ignored() -> bool:
+    status = Path("/proc/self/status").read_text()
+    mask = int(
+        next(line for line in status.splitlines() if line.startswith("SigIgn:")).split()[1], 16
+    )
+    return bool(mask & (1 << (13 - 1)))  # SIGPIPE is 13
+
+
+def test_a_process_still_ignores_sigpipe_after_its_mount_ends(small: Repo, tmp_path: Path) -> None:
+    # libfuse resets SIGPIPE to "terminate" when its loop ends; a later write to a closed
+    # socket would then kill the user's program.
+    assert _sigpipe_ignored()
+    with (
+        small.client() as client,
+        mount(client, org=small.org, repo=small.name, writable=True) as m,
+    ):
+        assert (Path(m.path) / "README.md").exists()
+    assert _sigpipe_ignored()

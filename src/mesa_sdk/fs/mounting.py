@@ -284,6 +284,7 @@ class Mount:
         except BaseException as error:  # reported by _start / unmount
             self._thread_error = error
         finally:
+            _ignore_sigpipe_again()
             with self._serving:
                 after, self._after_serving = self._after_serving, None
                 self._thread_done = True
@@ -678,3 +679,21 @@ def _unescape(field: str) -> str:
             out.append(field[i])
             i += 1
     return "".join(out)
+
+
+def _ignore_sigpipe_again() -> None:
+    """Put back Python's SIGPIPE disposition (ignored) after libfuse's loop ends.
+
+    libfuse's `fuse_remove_signal_handlers` resets SIGPIPE to its default whenever it finds
+    it ignored, though it was Python, not libfuse, that ignored it: the process would then
+    die at its next write to a closed socket or pipe. Called from the serving thread, so
+    through libc: `signal.signal` works only in the main thread, and the disposition is
+    process-wide either way.
+    """
+    import ctypes
+
+    handler = ctypes.c_void_p(1)  # SIG_IGN
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.signal.restype = ctypes.c_void_p
+    libc.signal.argtypes = (ctypes.c_int, ctypes.c_void_p)
+    libc.signal(signal.SIGPIPE, handler)
