@@ -81,22 +81,28 @@ def attempts_over(message: str, prefix: str) -> tuple[int, float]:
     return int(match[1]), float(match[2])
 
 
+def failed_get(url: str) -> tuple[APIConnectionError, float]:
+    """The error `repos.get` raises against `url` with default settings, and the seconds it
+    took to raise it."""
+    with Mesa(api_key=KEY, server_url=url, org="acme") as client:
+        started = time.monotonic()
+        with pytest.raises(APIConnectionError) as caught:
+            client.repos.get(repo="r")
+        return caught.value, time.monotonic() - started
+
+
 def test_a_closed_port_fails_within_seconds_saying_what_was_tried() -> None:
     with refusing_port() as port:
         url = f"http://127.0.0.1:{port}/api/v1"
-        with Mesa(api_key=KEY, server_url=url, org="acme") as client:
-            started = time.monotonic()
-            with pytest.raises(APIConnectionError) as caught:
-                client.repos.get(repo="r")
-            elapsed = time.monotonic() - started
+        error, elapsed = failed_get(url)
     assert elapsed < PROMISED_S, elapsed
     attempts, reported = attempts_over(
-        str(caught.value),
+        str(error),
         f"repos.get: GET {url}/acme/r failed: cannot connect to http://127.0.0.1:{port}: "
         "connection refused",
     )
     # The default backoff fits 5 to 7 waits in 10 s, whatever its jitter draws.
-    assert 6 <= attempts <= 8 and caught.value.attempts == attempts
+    assert 6 <= attempts <= 8 and error.attempts == attempts
     assert 4.0 <= reported <= elapsed + 0.05  # reported to a tenth of a second
 
 
@@ -119,15 +125,11 @@ def test_https_to_a_plain_http_port_fails_at_once_with_one_attempt() -> None:
     with loopback_http_server(RepoHandler) as server:
         port = server_port(server)
         url = f"https://127.0.0.1:{port}/api/v1"
-        with Mesa(api_key=KEY, server_url=url, org="acme") as client:
-            started = time.monotonic()
-            with pytest.raises(APIConnectionError) as caught:
-                client.repos.get(repo="r")
-            elapsed = time.monotonic() - started
+        error, elapsed = failed_get(url)
         assert server.connections == 1
     assert elapsed < 5.0, elapsed
-    assert caught.value.attempts == 1
-    message = str(caught.value)
+    assert error.attempts == 1
+    message = str(error)
     prefix = f"repos.get: GET {url}/acme/r failed: cannot connect to https://127.0.0.1:{port}: "
     # OpenSSL 3 says "wrong version number"; newer releases may say "record layer failure".
     assert re.fullmatch(
@@ -146,14 +148,10 @@ def test_a_name_that_does_not_resolve_fails_within_seconds() -> None:
     if time.monotonic() - started > 1.0:
         pytest.skip("this machine's resolver is slow to refuse a .invalid name")
     url = f"http://{host}:8080/api/v1"
-    with Mesa(api_key=KEY, server_url=url, org="acme") as client:
-        started = time.monotonic()
-        with pytest.raises(APIConnectionError) as caught:
-            client.repos.get(repo="r")
-        elapsed = time.monotonic() - started
+    error, elapsed = failed_get(url)
     assert elapsed < PROMISED_S, elapsed
     attempts, _ = attempts_over(
-        str(caught.value),
+        str(error),
         f"repos.get: GET {url}/acme/r failed: cannot connect to http://{host}:8080: "
         "name not resolved",
     )
