@@ -247,7 +247,8 @@ class SdkDef:
     server_url: str
     api_key_env: str
     server_url_env: str
-    default_params: tuple[str, ...]
+    default_params: dict[str, str]
+    """Path parameter name -> the environment variable read when the client is not given it."""
     user_agent: str
     timeout_ms: int
     retries: RetryDefaults

@@ -23,7 +23,8 @@ class ClientSettings(_Strict):
     class_name: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$")
     api_key_env: str
     server_url_env: str
-    default_params: tuple[str, ...] = ()
+    default_params: dict[str, str] = {}
+    """Path parameter name -> the environment variable holding the client's default."""
     user_agent: str
 
 
