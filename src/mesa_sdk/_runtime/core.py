@@ -401,11 +401,12 @@ class ClientCore:
             with self._lock:
                 client = self._own_http_client
                 if client is None:
-                    from mesa_sdk._runtime.http_clients import new_http_client
+                    from mesa_sdk._runtime.http_clients import close_with_owner, new_http_client
 
                     client = self._own_http_client = new_http_client(
                         self._timeout_seconds, self.server_url
                     )
+                    close_with_owner(self, client, self.settings.client_name)
         return client
 
     def _async_http_client(self) -> httpx.AsyncClient:
@@ -417,10 +418,11 @@ class ClientCore:
         with self._lock:
             client = self._own_async_http_clients.get(loop)
             if client is None:
-                from mesa_sdk._runtime.http_clients import new_async_http_client
+                from mesa_sdk._runtime.http_clients import close_with_owner, new_async_http_client
 
                 client = new_async_http_client(self._timeout_seconds, self.server_url)
                 self._own_async_http_clients[loop] = client
+                close_with_owner(self, client, self.settings.client_name)
         return client
 
 
