@@ -17,6 +17,7 @@ from .ir import (
     PyType,
     ResourceDef,
     RetryDefaults,
+    Samples,
     SchemaDef,
     SdkDef,
 )
@@ -670,6 +671,7 @@ class Builder:
             schemas=schemas,
             error_classes=self.build_error_classes(schemas),
             skipped=tuple(self.skipped),
+            samples=Samples(**self.settings.samples.model_dump()),
         )
 
 

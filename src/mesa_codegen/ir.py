@@ -236,6 +236,15 @@ class RetryDefaults:
 
 
 @dataclass(frozen=True)
+class Samples:
+    """What the docs' samples need beyond the spec's examples (gen.yaml's `samples`)."""
+
+    needs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SdkDef:
     package_name: str
     module: str
@@ -259,6 +268,7 @@ class SdkDef:
     scope_docs: dict[str, str] = field(default_factory=dict)
     skipped: tuple[str, ...] = ()
     """Operations left out with `--skip-unsupported`, each with its reason."""
+    samples: Samples = field(default_factory=Samples)
 
     @property
     def models(self) -> tuple[ModelDef, ...]:
