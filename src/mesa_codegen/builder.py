@@ -650,6 +650,11 @@ class Builder:
         names = {d.name for d in self.types.defs.values()}
         resources = self.build_resources(names)
         schemas = tuple(self.types.all_defs())
+        operation_ids = {op.operation_id for r in resources for op in r.operations}
+        samples = self.settings.samples
+        for key, listed in (("needs", samples.needs), ("args", samples.args)):
+            for unknown in sorted(set(listed) - operation_ids):
+                self.problems.add(f"gen.yaml: samples.{key}", f"no operation {unknown!r}")
         self.problems.raise_if_any()
         return SdkDef(
             package_name=package.name,
