@@ -22,22 +22,6 @@ from mesa_sdk._runtime.errors import (
     ResponseValidationError,
 )
 
-# Tracebacks and reprs name the module users import these from, not the private one that
-# defines them: `mesa_sdk.errors.APIConnectionError`.
-for _public in (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    InvalidApiUrlError,
-    InvalidOptionsError,
-    InvalidRequestError,
-    MesaError,
-    MissingCredentialError,
-    ResponseValidationError,
-):
-    _public.__module__ = __name__
-del _public
-
 
 class ClientError(APIError):
     """Any other 4xx response."""
