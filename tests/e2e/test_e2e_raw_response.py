@@ -141,6 +141,19 @@ async def test_async_twins(emu: Emulator, mesa_org: str) -> None:
         created = await client.repos.create_async(body={"name": "widgets"})
         raw = await client.repos.with_raw_response.get_async(repo="widgets")
         listed = await client.repos.with_raw_response.list_async()
+        await client.commits.create_async(
+            repo="widgets",
+            body={
+                "branch": "main",
+                "message": "add",
+                "author": AUTHOR,
+                "edits": [{"path": "a.txt", "action": "create", "content": "A\n"}],
+            },
+        )
+        raw_bytes = await client.content.with_raw_response.get_raw_async(
+            repo="widgets", path="a.txt"
+        )
+    assert (raw_bytes.status_code, raw_bytes.parse()) == (200, b"A\n")
     assert (raw.status_code, raw.attempts, raw.parse()) == (200, 1, created)
     assert created._request_id is not None
     page = listed.parse()
