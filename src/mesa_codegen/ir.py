@@ -257,7 +257,8 @@ class SdkDef:
     description: str
     client_class: str
     server_url: str
-    api_key_env: str
+    api_key_env: str | None
+    """None when the API takes no credentials."""
     server_url_env: str
     default_params: tuple[str, ...]
     user_agent: str

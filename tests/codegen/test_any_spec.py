@@ -342,17 +342,35 @@ def test_array_and_object_parameters_in_their_styles(client: Any) -> None:
 
 
 @respx.mock
-def test_openapi_3_0_nullable_and_an_all_of_reference(out_dir: Path) -> None:
+def test_openapi_3_0_nullable_and_an_all_of_reference(
+    out_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     package = load("constructs30")
     models = load("constructs30", "models")
-    respx.get("https://api.example.test/owners/1").mock(
+    route = respx.get("https://api.example.test/owners/1").mock(
         return_value=httpx.Response(
             200, json={"name": None, "kind": None, "best_pet": None, "pets": [{"name": "Rex"}]}
         )
     )
-    with package.Constructs(api_key="k") as client:
+    # The spec declares no security scheme: the client takes no key, reads none from the
+    # environment, and sends no Authorization header.
+    monkeypatch.delenv("CONSTRUCTS30_API_KEY", raising=False)
+    with package.Constructs() as client:
         owner = client.owners.get_owner(id=1)
     assert owner == models.Owner(name=None, kind=None, best_pet=None, pets=[models.Pet(name="Rex")])
+    assert "authorization" not in route.calls.last.request.headers
+
+
+def test_a_spec_without_security_schemes_asks_for_no_key_and_says_so(out_dir: Path) -> None:
+    package = load("constructs30")
+    with pytest.raises(TypeError, match="api_key"):
+        package.Constructs(api_key="k")
+    assert "takes no credentials" in (package.Constructs.__doc__ or "")
+    usage = (out_dir / "30/USAGE.md").read_text()
+    assert "The API takes no credentials" in usage
+    assert "api_key=" not in usage
+    # A spec with a scheme keeps the key, from the argument or the environment.
+    assert 'api_key="...",  # or set CONSTRUCTS31_API_KEY' in (out_dir / "31/USAGE.md").read_text()
 
 
 def multipart_boundary(request: httpx.Request) -> str:
