@@ -253,6 +253,7 @@ class Builder:
             response_models=success.type.models if success.type else frozenset(),
             response_symbols=success.type.symbols if success.type else frozenset(),
             deprecated=bool(node.get("deprecated")),
+            returns_headers=http_method == "head" and success.headers,
         )
 
     def media_method(self, media_type: str) -> MediaMethod:
@@ -415,8 +416,10 @@ class Builder:
         descriptions: list[str] = []
         empty: list[str] = []
         component: str | None = None
+        headers = False
         for status in successes:
             response = self.spec.resolve(responses[status])
+            headers = headers or bool(response.get("headers"))
             content = response.get("content") or {}
             descriptions.append(str(response.get("description", "")).strip())
             json_types = [m for m in content if is_json(m)]
@@ -446,6 +449,7 @@ class Builder:
             description=" / ".join(d for d in descriptions if d),
             media=media,
             component=component if len(types) == 1 else None,
+            headers=headers,
         )
 
     def pagination(
@@ -658,12 +662,15 @@ class _Success:
         description: str,
         media: list[str],
         component: str | None,
+        headers: bool,
     ) -> None:
         self.status = status
         self.type = type
         self.description = description
         self.media = media
         self.component = component
+        self.headers = headers
+        """Whether a 2xx answer declares response headers."""
 
 
 def build_sdk(spec: Spec, settings: Settings, *, skip_unsupported: bool = False) -> SdkDef:

@@ -210,6 +210,8 @@ class OperationDef:
     """The models `response_model` names, to import."""
     response_symbols: frozenset[str] = frozenset()
     deprecated: bool = False
+    returns_headers: bool = False
+    """A HEAD operation whose answer declares headers: the method returns them."""
 
     @property
     def constant(self) -> str:

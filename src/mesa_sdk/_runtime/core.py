@@ -127,6 +127,13 @@ class ClientCore:
 
         return SyncPage(self, op, dict(args), options, self.call(op, args, None, options))
 
+    def call_headers(
+        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
+    ) -> httpx.Headers:
+        """Sends the operation (a HEAD); returns the answer's headers."""
+        call = self._prepare(op, args, None, options, JSON)
+        return self._send(call, stream=False).headers
+
     def call_bytes(
         self,
         op: Operation,
@@ -193,6 +200,13 @@ class ClientCore:
 
         result = await self.call_async(op, args, None, options)
         return AsyncPage(self, op, dict(args), options, result)
+
+    async def call_headers_async(
+        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
+    ) -> httpx.Headers:
+        """Sends the operation (a HEAD); returns the answer's headers."""
+        call = self._prepare(op, args, None, options, JSON)
+        return (await self._send_async(call, stream=False)).headers
 
     async def call_bytes_async(
         self,
