@@ -7,6 +7,7 @@ checked with `mypy --strict`, and every operation is called against respx mocks.
 from __future__ import annotations
 
 import importlib
+import io
 import subprocess
 import sys
 import warnings
@@ -490,6 +491,22 @@ async def test_a_raw_body_streams_from_an_async_call_too(client: Any) -> None:
     result = await client.bodies.put_blob_async(name="b1", body=[b"a", b"b"])
     assert result.size == 2
     assert await route.calls.last.request.aread() == b"ab"
+    await client.bodies.put_blob_async(name="b1", body=io.BytesIO(b"file"))
+    assert await route.calls.last.request.aread() == b"file"
+
+
+@respx.mock
+def test_a_raw_body_may_be_a_binary_file_but_not_anything_else(client: Any) -> None:
+    errors = load("constructs31", "errors")
+    route = respx.put(f"{URL}/blobs/b1").mock(return_value=httpx.Response(204))
+    client.bodies.put_blob(name="b1", body=io.BytesIO(b"file"))
+    assert route.calls.last.request.read() == b"file"
+    with pytest.raises(errors.InvalidRequestError) as caught:
+        client.bodies.put_blob(name="b1", body={"not": "bytes"})
+    assert str(caught.value) == (
+        "bodies.put_blob: body: expected bytes, str, an iterable of bytes or a file, got dict"
+    )
+    assert route.call_count == 1
 
 
 @respx.mock

@@ -88,7 +88,7 @@ def raw_content(body: object, *, for_async: bool) -> bytes | Iterable[bytes] | A
         return bytes(body)
     if isinstance(body, str):
         return body.encode()
-    if isinstance(body, Iterable) or hasattr(body, "read"):
+    if (isinstance(body, Iterable) and not isinstance(body, Mapping)) or hasattr(body, "read"):
         return _async_chunks(body) if for_async else body  # type: ignore[return-value]
     raise TypeError(
         f"expected bytes, str, an iterable of bytes or a file, got {type(body).__name__}"
