@@ -59,6 +59,25 @@ def is_json(media_type: str) -> bool:
     return body_kind(media_type) == "json"
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def fits_type(value: Any, kind: Any) -> bool:
+    """Whether a spec's example or default is of the schema's `type` (any, when unset)."""
+    if not isinstance(kind, str) or kind not in _JSON_TYPES:
+        return True
+    if isinstance(value, bool) and kind != "boolean":
+        return False
+    return isinstance(value, _JSON_TYPES[kind])
+
+
 class Unsupported(SpecError):
     """Valid OpenAPI that the runtime cannot send or read yet; `--skip-unsupported` omits it."""
 
@@ -316,7 +335,9 @@ class Builder:
         schema = self.types.merged(schema, "") if depth < 8 else {}
         schema, _ = self.types.split_null(schema)
         for key in ("example", "default", "const"):
-            if key in schema:
+            # A value of another type than the schema's (`type: string, default: 1`) would
+            # make an example call that fails validation.
+            if key in schema and fits_type(schema[key], schema.get("type")):
                 return schema[key]
         if schema.get("enum"):
             return schema["enum"][0]

@@ -141,3 +141,23 @@ components:
     assert code == 0, lines
     assert "class XYZ(ResponseModel)" in (tmp_path / "out/pkg/models/xyz.py").read_text()
     assert "class MyTag(BaseResource)" in (tmp_path / "out/pkg/resources/my_tag.py").read_text()
+
+
+def test_a_default_of_another_type_is_not_used_as_the_docs_example(
+    generate: Generate, tmp_path: Path
+) -> None:
+    code, lines = generate(
+        HEAD
+        + """paths:
+  /a:
+    get:
+      operationId: getA
+      parameters:
+        - {name: code, in: query, required: true, schema: {type: string, default: 1}}
+      responses:
+        "204": {description: ok}
+"""
+    )
+    assert code == 0, lines
+    readme = (tmp_path / "out/docs/sdks/a/README.md").read_text()
+    assert 'client.a.get_a(\n    code="string",\n)' in readme
