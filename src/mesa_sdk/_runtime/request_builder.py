@@ -108,6 +108,9 @@ def prepare_call(
     idempotency_key = (
         headers.get(operation.idempotency_header.lower()) if operation.idempotency_header else None
     )
+    retry_config = call_options.retries or settings.retry_config
+    if not (content is None or isinstance(content, bytes)):
+        retry_config = _NO_RETRIES  # a streamed body cannot be read twice
     return PreparedCall(
         operation=operation,
         url=httpx.URL(
@@ -117,10 +120,7 @@ def prepare_call(
         content=content,
         idempotency_key=idempotency_key,
         timeout_seconds=_timeout_seconds(call_options.timeout_ms or settings.timeout_ms),
-        # A streamed body cannot be read twice, so its call is never retried.
-        retry_config=call_options.retries or settings.retry_config
-        if content is None or isinstance(content, bytes)
-        else _NO_RETRIES,
+        retry_config=retry_config,
     )
 
 
