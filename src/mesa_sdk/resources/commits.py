@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Annotated, cast
+from typing import Annotated
 
 from pydantic import Field
 
@@ -27,7 +27,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_LIST = Operation(
+_LIST: Operation[CommitList] = Operation(
     operation_id="listCommits",
     method_name="commits.list",
     http_method="GET",
@@ -50,7 +50,7 @@ _LIST = Operation(
     scopes=("git:read",),
 )
 
-_CREATE = Operation(
+_CREATE: Operation[CommitResult] = Operation(
     operation_id="createCommit",
     method_name="commits.create",
     http_method="POST",
@@ -67,7 +67,7 @@ _CREATE = Operation(
     scopes=("git:write",),
 )
 
-_GET = Operation(
+_GET: Operation[Commit] = Operation(
     operation_id="getCommit",
     method_name="commits.get",
     http_method="GET",
@@ -222,17 +222,14 @@ class Commits(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            CommitResult,
-            self._core.call(
-                _CREATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     async def create_async(
@@ -247,17 +244,14 @@ class Commits(BaseResource):
 
         Takes the arguments of `create` and raises its errors; see its documentation.
         """
-        return cast(
-            CommitResult,
-            await self._core.call_async(
-                _CREATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     def get(
@@ -281,18 +275,15 @@ class Commits(BaseResource):
         Returns:
             `Commit`: The commit.
         """
-        return cast(
-            Commit,
-            self._core.call(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "sha": sha,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "sha": sha,
+            },
+            None,
+            request_options,
         )
 
     async def get_async(
@@ -307,18 +298,15 @@ class Commits(BaseResource):
 
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
-        return cast(
-            Commit,
-            await self._core.call_async(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "sha": sha,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "sha": sha,
+            },
+            None,
+            request_options,
         )
 
 

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import cast
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
@@ -22,7 +21,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_UPLOAD = Operation(
+_UPLOAD: Operation[LfsBatchResponse] = Operation(
     operation_id="lfsUpload",
     method_name="lfs.upload",
     http_method="POST",
@@ -39,7 +38,7 @@ _UPLOAD = Operation(
     scopes=("git:write",),
 )
 
-_DOWNLOAD = Operation(
+_DOWNLOAD: Operation[LfsBatchResponse] = Operation(
     operation_id="lfsDownload",
     method_name="lfs.download",
     http_method="POST",
@@ -117,17 +116,14 @@ class Lfs(BaseResource):
         Returns:
             `LfsBatchResponse`: One answer per object, in request order.
         """
-        return cast(
-            LfsBatchResponse,
-            self._core.call(
-                _UPLOAD,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _UPLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     async def upload_async(
@@ -142,17 +138,14 @@ class Lfs(BaseResource):
 
         Takes the arguments of `upload` and raises its errors; see its documentation.
         """
-        return cast(
-            LfsBatchResponse,
-            await self._core.call_async(
-                _UPLOAD,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _UPLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     def download(
@@ -179,17 +172,14 @@ class Lfs(BaseResource):
         Returns:
             `LfsBatchResponse`: One answer per object, in request order.
         """
-        return cast(
-            LfsBatchResponse,
-            self._core.call(
-                _DOWNLOAD,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _DOWNLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     async def download_async(
@@ -204,17 +194,14 @@ class Lfs(BaseResource):
 
         Takes the arguments of `download` and raises its errors; see its documentation.
         """
-        return cast(
-            LfsBatchResponse,
-            await self._core.call_async(
-                _DOWNLOAD,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _DOWNLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
 

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import cast
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
@@ -26,7 +25,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_LIST = Operation(
+_LIST: Operation[RepoList] = Operation(
     operation_id="listRepos",
     method_name="repos.list",
     http_method="GET",
@@ -47,7 +46,7 @@ _LIST = Operation(
     scopes=("repo:read",),
 )
 
-_CREATE = Operation(
+_CREATE: Operation[Repo] = Operation(
     operation_id="createRepo",
     method_name="repos.create",
     http_method="POST",
@@ -61,7 +60,7 @@ _CREATE = Operation(
     scopes=("repo:create",),
 )
 
-_GET = Operation(
+_GET: Operation[Repo] = Operation(
     operation_id="getRepo",
     method_name="repos.get",
     http_method="GET",
@@ -76,7 +75,7 @@ _GET = Operation(
     scopes=("repo:read",),
 )
 
-_UPDATE = Operation(
+_UPDATE: Operation[Repo] = Operation(
     operation_id="updateRepo",
     method_name="repos.update",
     http_method="PATCH",
@@ -93,7 +92,7 @@ _UPDATE = Operation(
     scopes=("repo:create",),
 )
 
-_DELETE = Operation(
+_DELETE: Operation[Success] = Operation(
     operation_id="deleteRepo",
     method_name="repos.delete",
     http_method="DELETE",
@@ -225,16 +224,13 @@ class Repos(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Repo,
-            self._core.call(
-                _CREATE,
-                {
-                    "org": org,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _CREATE,
+            {
+                "org": org,
+            },
+            body,
+            request_options,
         )
 
     async def create_async(
@@ -248,16 +244,13 @@ class Repos(BaseResource):
 
         Takes the arguments of `create` and raises its errors; see its documentation.
         """
-        return cast(
-            Repo,
-            await self._core.call_async(
-                _CREATE,
-                {
-                    "org": org,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _CREATE,
+            {
+                "org": org,
+            },
+            body,
+            request_options,
         )
 
     def get(
@@ -283,17 +276,14 @@ class Repos(BaseResource):
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
         """
-        return cast(
-            Repo,
-            self._core.call(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     async def get_async(
@@ -307,17 +297,14 @@ class Repos(BaseResource):
 
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
-        return cast(
-            Repo,
-            await self._core.call_async(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     def update(
@@ -357,17 +344,14 @@ class Repos(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Repo,
-            self._core.call(
-                _UPDATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _UPDATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     async def update_async(
@@ -382,17 +366,14 @@ class Repos(BaseResource):
 
         Takes the arguments of `update` and raises its errors; see its documentation.
         """
-        return cast(
-            Repo,
-            await self._core.call_async(
-                _UPDATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _UPDATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     def delete(
@@ -424,17 +405,14 @@ class Repos(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Success,
-            self._core.call(
-                _DELETE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     async def delete_async(
@@ -448,17 +426,14 @@ class Repos(BaseResource):
 
         Takes the arguments of `delete` and raises its errors; see its documentation.
         """
-        return cast(
-            Success,
-            await self._core.call_async(
-                _DELETE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
 
