@@ -1,5 +1,5 @@
-"""What every handler shares: its context, body and parameter parsing, repository lookup,
-git-error mapping and conversions between git values and the contract's models."""
+"""What every handler shares: its context, body and parameter parsing, repository lookup
+and conversions between git values and the contract's models."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from mesa_emulator import git_ops
 from mesa_emulator.auth import Principal
 from mesa_emulator.errors import ApiError
+from mesa_emulator.git.errors import BranchNotFound, GitOpsError
+from mesa_emulator.git.objects import Signature as GitSignature
+from mesa_emulator.git.refs import RefUpdate
+from mesa_emulator.git.repository import GitRepository
 from mesa_emulator.idempotency import IdempotencyClaim, intent_text
 from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord
 from mesa_emulator.validation import SHA_RE
@@ -28,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OperationContext",
-    "git_error",
     "load_repo",
     "parse_body",
     "query_int",
@@ -65,7 +67,7 @@ class OperationContext:
             return None
         return self.idempotency.answer(response, secret)
 
-    def journal(self, repo_id: str, updates: Sequence[git_ops.RefUpdate], reply: Response) -> None:
+    def journal(self, repo_id: str, updates: Sequence[RefUpdate], reply: Response) -> None:
         """Journal, so that it outlives the process, that this request is about to apply
         ``updates`` to the refs of ``repo_id`` and then answer ``reply``; no updates withdraw
         the journal (nothing moved).  Nothing to do without an ``Idempotency-Key``."""
@@ -185,7 +187,7 @@ def load_repo(ctx: OperationContext) -> RepoRecord:
 def head_sha(state: EmulatorState, record: RepoRecord) -> str | None:
     try:
         return state.git(record.id).branch_sha(record.default_branch)
-    except git_ops.BranchNotFound:
+    except BranchNotFound:
         return None
 
 
@@ -203,10 +205,10 @@ def repo_model(state: EmulatorState, record: RepoRecord) -> Repo:
     )
 
 
-def resolve_ref(git: git_ops.GitRepository, ref: str, parameter: str) -> str:
+def resolve_ref(git: GitRepository, ref: str, parameter: str) -> str:
     try:
         return git.resolve(ref)
-    except git_ops.GitOpsError:
+    except GitOpsError:
         raise ApiError(
             "REF_NOT_FOUND",
             f"'{parameter}' names no branch, tag or commit: {ref!r}.",
@@ -231,62 +233,16 @@ def _check_identity(value: str, field: str) -> None:
         )
 
 
-def to_git_signature(author: Author, field: str, now: datetime) -> git_ops.Signature:
+def to_git_signature(author: Author, field: str, now: datetime) -> GitSignature:
     _check_identity(author.name, f"{field}.name")
     _check_identity(author.email, f"{field}.email")
     when = author.date if author.date is not None else now
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return git_ops.Signature(author.name, author.email, when)
+    return GitSignature(author.name, author.email, when)
 
 
-def signature_model(sig: git_ops.Signature) -> Signature:
+def signature_model(sig: GitSignature) -> Signature:
     from mesa_sdk.models import Signature
 
     return Signature(name=sig.name, email=sig.email, date=sig.time.astimezone(timezone.utc))
-
-
-def git_error(exc: git_ops.GitOpsError) -> ApiError:
-    """The contract's error for an expected git failure."""
-    if isinstance(exc, git_ops.InvalidRefName):
-        return ApiError(
-            "INVALID_REF_NAME", f"Invalid branch name {exc.name!r}.", {"name": exc.name}
-        )
-    if isinstance(exc, git_ops.InvalidPath):
-        return ApiError("INVALID_PATH", exc.message, {"path": exc.path})
-    if isinstance(exc, git_ops.BranchNotFound):
-        return ApiError(
-            "BRANCH_NOT_FOUND", f"Branch {exc.branch!r} not found.", {"branch": exc.branch}
-        )
-    if isinstance(exc, git_ops.BranchExists):
-        return ApiError("BRANCH_EXISTS", exc.message, {"branch": exc.branch})
-    if isinstance(exc, git_ops.BranchMoved):
-        return ApiError(
-            "BRANCH_MOVED",
-            exc.message,
-            {"branch": exc.branch, "expected": exc.expected, "actual": exc.actual},
-        )
-    if isinstance(exc, git_ops.CommitNotFound):
-        return ApiError("COMMIT_NOT_FOUND", f"Commit {exc.sha!r} not found.", {"sha": exc.sha})
-    if isinstance(exc, git_ops.RefNotFound):
-        return ApiError("REF_NOT_FOUND", exc.message, {"ref": exc.ref})
-    if isinstance(exc, git_ops.PathNotFound):
-        return ApiError("PATH_NOT_FOUND", exc.message, {"path": exc.path})
-    if isinstance(exc, git_ops.PathExists):
-        return ApiError("PATH_EXISTS", exc.message, {"path": exc.path})
-    if isinstance(exc, git_ops.MergeConflict):
-        return ApiError(
-            "MERGE_CONFLICT",
-            f"The merge conflicts in {len(exc.paths)} path(s): {', '.join(exc.paths[:10])}.",
-            {"conflict_paths": exc.paths},
-        )
-    if isinstance(exc, git_ops.RefLocked):
-        return ApiError(
-            "SERVICE_UNAVAILABLE",
-            f"Branch {exc.branch!r} is being updated by another writer; retry in 1 s.",
-            {"branch": exc.branch},
-            headers={"Retry-After": "1"},
-        )
-    # Its message may name a server path: logged, never answered.
-    logger.error("git operation failed: %s", exc.message)
-    return ApiError("INTERNAL_ERROR", "A git operation failed unexpectedly.")
