@@ -320,9 +320,10 @@ class TemplateContext:
 
     @staticmethod
     def param_code(p: ParamDef) -> str:
+        server_default = "" if p.default_doc is None else f", server_default={p.default_doc}"
         return (
             f"Param({p.name!r}, {p.wire_name!r}, {p.location!r}, "
-            f"{p.validator_type.code}, {p.required})"
+            f"{p.validator_type.code}, {p.required}{server_default})"
         )
 
     def shared_params(self) -> list[ParamDef]:

@@ -323,6 +323,7 @@ async def _api(request: Request) -> Response:
 
     ctx = OperationContext(
         state=state,
+        operation_id=route.operation_id,
         principal=principal,
         org=org,
         params=params,

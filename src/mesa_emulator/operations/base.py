@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mesa_emulator.auth import Principal
+from mesa_emulator.contract import query_rule
 from mesa_emulator.errors import ApiError
 from mesa_emulator.git.errors import BranchNotFound, GitOpsError
 from mesa_emulator.git.objects import Signature as GitSignature
@@ -48,6 +49,8 @@ logger = logging.getLogger("mesa_emulator")
 @dataclass
 class OperationContext:
     state: EmulatorState
+    operation_id: str
+    """The contract's operation being answered (its limits and defaults apply)."""
     principal: Principal
     org: str
     params: dict[str, str]
@@ -131,10 +134,14 @@ def parse_body(model: type[M], body: bytes) -> M:
 # ---- query parameters -------------------------------------------------------------------
 
 
-def query_int(ctx: OperationContext, name: str, default: int, low: int, high: int) -> int:
+def query_int(ctx: OperationContext, name: str) -> int:
+    """The integer query parameter ``name``, within the contract's bounds, or its default."""
+    rule = query_rule(ctx.operation_id, name)
+    assert rule.low is not None and rule.high is not None and isinstance(rule.default, int)
     raw = ctx.query.get(name)
     if raw is None:
-        return default
+        return rule.default
+    low, high = rule.low, rule.high
     shown = raw if len(raw) <= 40 else raw[:40] + "..."
     if not raw.isascii() or not raw.isdigit():
         raise ApiError.invalid_parameter(name, f"'{name}' must be an integer, got {shown!r}.")
@@ -147,22 +154,20 @@ def query_int(ctx: OperationContext, name: str, default: int, low: int, high: in
     return value
 
 
-def query_str(
-    ctx: OperationContext,
-    name: str,
-    *,
-    max_length: int,
-    min_length: int = 1,
-    required: bool = False,
-) -> str | None:
+def query_str(ctx: OperationContext, name: str) -> str | None:
+    """The string query parameter ``name`` within the contract's lengths (None if omitted
+    and optional)."""
+    rule = query_rule(ctx.operation_id, name)
+    assert rule.high is not None
+    min_length = rule.low if rule.low is not None else 0
     raw = ctx.query.get(name)
     if raw is None:
-        if required:
+        if rule.required:
             raise ApiError.invalid_parameter(name, f"The '{name}' query parameter is required.")
         return None
-    if not min_length <= len(raw) <= max_length:
+    if not min_length <= len(raw) <= rule.high:
         raise ApiError.invalid_parameter(
-            name, f"'{name}' must have {min_length} to {max_length} characters."
+            name, f"'{name}' must have {min_length} to {rule.high} characters."
         )
     if "\x00" in raw:
         raise ApiError.invalid_parameter(name, f"'{name}' must not contain NUL.")

@@ -25,7 +25,7 @@ def _key(name: str) -> bytes:
 def list_branches(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Branch, BranchList
 
-    limit = query_int(ctx, "limit", 50, 1, 100)
+    limit = query_int(ctx, "limit")
     record = load_repo(ctx)
     bind = (record.id,)
     after: str | None = None

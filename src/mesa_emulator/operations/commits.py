@@ -59,8 +59,8 @@ def _cursor_state(state: dict[str, Any]) -> tuple[str, int]:
 def list_commits(ctx: OperationContext) -> Response:
     from mesa_sdk.models import CommitList
 
-    limit = query_int(ctx, "limit", 50, 1, 100)
-    ref = query_str(ctx, "ref", max_length=255)
+    limit = query_int(ctx, "limit")
+    ref = query_str(ctx, "ref")
     record = load_repo(ctx)
     git = ctx.state.git(record.id)
     bind = (record.id, ref)

@@ -61,11 +61,11 @@ def _not_acceptable(accept: str | None) -> ApiError:
 def get_content(ctx: OperationContext) -> Response:
     from mesa_sdk.models import DirContent, FileContent, SymlinkContent
 
-    ref = query_str(ctx, "ref", max_length=255)
-    path = query_str(ctx, "path", max_length=4096, min_length=0) or ""
+    ref = query_str(ctx, "ref")
+    path = query_str(ctx, "path") or ""
     parts = check_repo_path(path, "path") if path else []
-    depth = query_int(ctx, "depth", 1, 1, 64)
-    limit = query_int(ctx, "limit", 1000, 1, 1000)
+    depth = query_int(ctx, "depth")
+    limit = query_int(ctx, "limit")
     cursor = ctx.query.get("cursor")
     norm = "/".join(parts)
     media = negotiate(ctx.accept, (JSON, OCTET))

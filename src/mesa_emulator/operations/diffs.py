@@ -23,8 +23,8 @@ TEXT = "text/plain"
 def get_diff(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Diff, DiffFile, DiffStats
 
-    base = query_str(ctx, "base", max_length=255, required=True)
-    head = query_str(ctx, "head", max_length=255, required=True)
+    base = query_str(ctx, "base")
+    head = query_str(ctx, "head")
     assert base is not None and head is not None
     media = negotiate(ctx.accept, (JSON, TEXT))
     if media is None:

@@ -74,7 +74,7 @@ def create_repo(ctx: OperationContext) -> Response:
 def list_repos(ctx: OperationContext) -> Response:
     from mesa_sdk.models import RepoList
 
-    limit = query_int(ctx, "limit", 50, 1, 100)
+    limit = query_int(ctx, "limit")
     after: str | None = None
     bind = (ctx.org,)
     cursor = ctx.query.get("cursor")

@@ -26,6 +26,8 @@ class Param:
     annotation: Any
     """The type the argument is validated against, with the spec's constraints."""
     required: bool
+    server_default: Any = None
+    """What the server uses when the argument is omitted (the spec's `default`); never sent."""
 
 
 @dataclass(frozen=True, slots=True)
