@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, get_args
@@ -16,7 +17,7 @@ import mesa_sdk.resources
 from mesa_sdk._runtime.operation import Operation, Param
 from mesa_sdk.models.scope import Scope
 
-__all__ = ["ALL_SCOPES", "QueryRule", "operation", "query_rule", "scope_of"]
+__all__ = ["ALL_SCOPES", "ParamRule", "operation", "param_rule", "scope_of"]
 
 ALL_SCOPES: tuple[str, ...] = get_args(Scope)
 
@@ -44,8 +45,8 @@ def scope_of(operation_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class QueryRule:
-    """What the contract allows for one query parameter of one operation."""
+class ParamRule:
+    """What the contract allows for one parameter of one operation."""
 
     name: str
     required: bool
@@ -54,6 +55,28 @@ class QueryRule:
     """``minimum`` (integers) or ``minLength`` (strings)."""
     high: int | None
     """``maximum`` (integers) or ``maxLength`` (strings)."""
+    pattern: str | None
+
+    def admits(self, text: str) -> bool:
+        """Whether the string ``text`` has the allowed length and matches the pattern."""
+        if self.low is not None and len(text) < self.low:
+            return False
+        if self.high is not None and len(text) > self.high:
+            return False
+        if self.pattern is None:
+            return True
+        # JSON Schema patterns search; an anchored one must match all (`$` in Python would
+        # also match before a final line break).
+        if self.pattern.startswith("^") and self.pattern.endswith("$"):
+            return re.fullmatch(self.pattern[1:-1], text) is not None
+        return re.search(self.pattern, text) is not None
+
+    def describe(self) -> str:
+        """The rule in words, for an error message."""
+        parts = [] if self.pattern is None else [f"match {self.pattern}"]
+        if self.high is not None:
+            parts.append(f"have {self.low or 0} to {self.high} characters")
+        return " and ".join(parts)
 
 
 def _integer(bound: object) -> int:
@@ -61,9 +84,10 @@ def _integer(bound: object) -> int:
     return bound
 
 
-def _bounds(param: Param) -> tuple[int | None, int | None]:
+def _rule(param: Param) -> ParamRule:
     low: int | None = None
     high: int | None = None
+    pattern: str | None = None
     for field_info in get_args(param.annotation)[1:]:
         for rule in getattr(field_info, "metadata", ()):
             if isinstance(rule, Ge):
@@ -74,14 +98,15 @@ def _bounds(param: Param) -> tuple[int | None, int | None]:
                 high = _integer(rule.le)
             elif isinstance(rule, MaxLen):
                 high = rule.max_length
-    return low, high
+            elif getattr(rule, "pattern", None) is not None:
+                pattern = str(rule.pattern)
+    return ParamRule(param.wire_name, param.required, param.server_default, low, high, pattern)
 
 
 @cache
-def query_rule(operation_id: str, name: str) -> QueryRule:
-    """The rule of the query parameter ``name`` of ``operation_id``."""
+def param_rule(operation_id: str, name: str) -> ParamRule:
+    """The rule of the path or query parameter ``name`` of ``operation_id``."""
     for param in operation(operation_id).params:
-        if param.location == "query" and param.wire_name == name:
-            low, high = _bounds(param)
-            return QueryRule(name, param.required, param.server_default, low, high)
-    raise KeyError(f"{operation_id} has no query parameter {name!r}")
+        if param.location in ("path", "query") and param.wire_name == name:
+            return _rule(param)
+    raise KeyError(f"{operation_id} has no parameter {name!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mesa_emulator.contract import param_rule
 from mesa_emulator.errors import ApiError
 from mesa_emulator.git.branch_names import is_valid_branch_name
 from mesa_emulator.git.paths import path_problem
@@ -16,10 +17,11 @@ __all__ = [
     "repo_name_problem",
 ]
 
-ORG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-REPO_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# Every operation takes `org` and `getRepo` takes `repo` and `getCommit` `sha` as the others do.
+ORG_RULE = param_rule("getRepo", "org")
+REPO_NAME_RULE = param_rule("getRepo", "repo")
+SHA_RULE = param_rule("getCommit", "sha")
 RESERVED_REPO_NAMES = frozenset({"repos", "api-keys"})
-SHA_RE = re.compile(r"[0-9a-fA-F]{7,40}")
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
@@ -28,16 +30,14 @@ def is_visible_ascii(text: str, max_length: int) -> bool:
 
 
 def check_org(org: str) -> None:
-    if ORG_RE.fullmatch(org) is None:
-        raise ApiError.invalid_parameter(
-            "org", f"'org' must match ^[A-Za-z0-9][A-Za-z0-9_-]{{0,63}}$, got {org!r}."
-        )
+    if not ORG_RULE.admits(org):
+        raise ApiError.invalid_parameter("org", f"'org' must {ORG_RULE.describe()}, got {org!r}.")
 
 
 def repo_name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a repository, or None when it can."""
-    if REPO_NAME_RE.fullmatch(name) is None:
-        return "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+    if not REPO_NAME_RULE.admits(name):
+        return f"must {REPO_NAME_RULE.describe()}"
     if name.lower().endswith(".git"):
         return "must not end in '.git'"
     if name in RESERVED_REPO_NAMES:

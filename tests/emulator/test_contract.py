@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from mesa_emulator.contract import query_rule
+from mesa_emulator.contract import param_rule
 from mesa_emulator.routes import ROUTES, match_route
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -66,7 +66,7 @@ def test_query_limits_and_defaults_are_the_specs() -> None:
             if param["in"] != "query" or param["name"] == "cursor":
                 continue
             schema = param["schema"]
-            rule = query_rule(route.operation_id, param["name"])
+            rule = param_rule(route.operation_id, param["name"])
             assert rule.required == bool(param.get("required")), route.operation_id
             assert rule.default == schema.get("default"), (route.operation_id, param["name"])
             assert rule.low == schema.get("minimum", schema.get("minLength"))

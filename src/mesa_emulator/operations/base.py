@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mesa_emulator.auth import Principal
-from mesa_emulator.contract import query_rule
+from mesa_emulator.contract import param_rule
 from mesa_emulator.errors import ApiError
 from mesa_emulator.git.errors import BranchNotFound, GitOpsError
 from mesa_emulator.git.objects import Signature as GitSignature
@@ -21,7 +21,7 @@ from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.git.repository import GitRepository
 from mesa_emulator.idempotency import IdempotencyClaim, intent_text
 from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord
-from mesa_emulator.validation import SHA_RE
+from mesa_emulator.validation import SHA_RULE
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -136,7 +136,7 @@ def parse_body(model: type[M], body: bytes) -> M:
 
 def query_int(ctx: OperationContext, name: str) -> int:
     """The integer query parameter ``name``, within the contract's bounds, or its default."""
-    rule = query_rule(ctx.operation_id, name)
+    rule = param_rule(ctx.operation_id, name)
     assert rule.low is not None and rule.high is not None and isinstance(rule.default, int)
     raw = ctx.query.get(name)
     if raw is None:
@@ -157,7 +157,7 @@ def query_int(ctx: OperationContext, name: str) -> int:
 def query_str(ctx: OperationContext, name: str) -> str | None:
     """The string query parameter ``name`` within the contract's lengths (None if omitted
     and optional)."""
-    rule = query_rule(ctx.operation_id, name)
+    rule = param_rule(ctx.operation_id, name)
     assert rule.high is not None
     min_length = rule.low if rule.low is not None else 0
     raw = ctx.query.get(name)
@@ -222,9 +222,9 @@ def resolve_ref(git: GitRepository, ref: str, parameter: str) -> str:
 
 
 def check_sha(value: str, parameter: str) -> None:
-    if SHA_RE.fullmatch(value) is None:
+    if not SHA_RULE.admits(value):
         raise ApiError.invalid_parameter(
-            parameter, f"'{parameter}' must be 7 to 40 hexadecimal digits, got {value!r}."
+            parameter, f"'{parameter}' must {SHA_RULE.describe()}, got {value!r}."
         )
 
 
