@@ -9,7 +9,7 @@ import pkgutil
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, get_args
+from typing import Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Le, MaxLen, MinLen
 
@@ -56,6 +56,8 @@ class ParamRule:
     high: int | None
     """``maximum`` (integers) or ``maxLength`` (strings)."""
     pattern: str | None
+    choices: tuple[str, ...] | None = None
+    """The values of an enumeration."""
 
     def admits(self, text: str) -> bool:
         """Whether the string ``text`` has the allowed length and matches the pattern."""
@@ -100,7 +102,10 @@ def _rule(param: Param) -> ParamRule:
                 high = rule.max_length
             elif getattr(rule, "pattern", None) is not None:
                 pattern = str(rule.pattern)
-    return ParamRule(param.wire_name, param.required, param.server_default, low, high, pattern)
+    choices = get_args(param.annotation) if get_origin(param.annotation) is Literal else None
+    return ParamRule(
+        param.wire_name, param.required, param.server_default, low, high, pattern, choices
+    )
 
 
 @cache

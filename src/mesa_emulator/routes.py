@@ -18,7 +18,17 @@ from starlette.responses import Response
 
 from mesa_emulator.contract import operation, scope_of
 from mesa_emulator.errors import ApiError
-from mesa_emulator.operations import admin, branches, commits, content, diffs, lfs, merge, repos
+from mesa_emulator.operations import (
+    admin,
+    analytics,
+    branches,
+    commits,
+    content,
+    diffs,
+    lfs,
+    merge,
+    repos,
+)
 from mesa_emulator.operations.base import OperationContext
 
 __all__ = ["API_PREFIX", "HANDLERS", "ROUTES", "Route", "RouteMatch", "match_route", "split_path"]
@@ -78,6 +88,9 @@ HANDLERS: dict[str, Handler] = {
     "revokeApiKey": admin.revoke_api_key,
     "lfsUpload": lfs.lfs_upload,
     "lfsDownload": lfs.lfs_download,
+    "getAnalytics": analytics.get_analytics,
+    "refreshAnalytics": analytics.refresh_analytics,
+    "getAgentBlame": analytics.get_agent_blame,
 }
 """The handler of each operation the emulator serves, by the contract's operationId."""
 

@@ -55,7 +55,7 @@ def test_spec_idempotency_header_where_the_emulator_takes_one() -> None:
 
 
 def test_query_limits_and_defaults_are_the_specs() -> None:
-    """The emulator reads each query parameter's bounds and default from the contract."""
+    """The emulator reads each query parameter's bounds, values and default from the contract."""
     spec = yaml.safe_load(SPEC.read_text())
     checked = 0
     for route in ROUTES:
@@ -66,10 +66,13 @@ def test_query_limits_and_defaults_are_the_specs() -> None:
             if param["in"] != "query" or param["name"] == "cursor":
                 continue
             schema = param["schema"]
+            if "$ref" in schema:
+                schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
             rule = param_rule(route.operation_id, param["name"])
             assert rule.required == bool(param.get("required")), route.operation_id
             assert rule.default == schema.get("default"), (route.operation_id, param["name"])
             assert rule.low == schema.get("minimum", schema.get("minLength"))
             assert rule.high == schema.get("maximum", schema.get("maxLength"))
+            assert rule.choices == (tuple(schema["enum"]) if "enum" in schema else None)
             checked += 1
-    assert checked >= 9
+    assert checked >= 12

@@ -6,6 +6,7 @@ What we write through pygit2 is checked independently with the git CLI wherever 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 from datetime import datetime, timedelta, timezone
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mesa_emulator.git import refs, trees
+from mesa_emulator.git.agent_blame import AiLine, BlameResult
 from mesa_emulator.git.branch_names import is_valid_branch_name
 from mesa_emulator.git.errors import (
     BranchExists,
@@ -1022,3 +1024,39 @@ def test_merge_never_deletes_the_default_branch(seeded: tuple[GitRepository, Com
     assert outcome.branch_deleted is False
     assert rev(repo, "refs/heads/main") == first.sha
     assert is_valid_branch_name("dev") and not is_valid_branch_name("a..b")
+
+
+# ---------------------------------------------------------------------------------------
+# Agent Blame notes
+# ---------------------------------------------------------------------------------------
+
+
+def _agentblame_note(repo: GitRepository, sha: str, text: str) -> None:
+    identity = ("-c", "user.name=agentblame", "-c", "user.email=ab@example.com")
+    git(repo, *identity, "notes", "--ref=refs/notes/agentblame", "add", "-f", "-m", text, sha)
+
+
+def test_agent_blame_reads_only_well_formed_attributions(
+    seeded: tuple[GitRepository, CommitInfo],
+) -> None:
+    repo, first = seeded
+    made = commit(repo, [Edit("a.txt", "create", b"1\n2\n3\n4\n")], minute=5)
+    good = {"path": "a.txt", "startLine": 1, "endLine": 1, "provider": "cursor", "model": None}
+    note = {
+        "version": 2,
+        "attributions": [
+            good,
+            {**good, "startLine": 0, "endLine": 2},  # no line 0
+            {**good, "startLine": 3, "endLine": 2},  # ends before it starts
+            {k: v for k, v in good.items() if k != "provider"} | {"startLine": 4, "endLine": 4},
+            {**good, "path": "other.txt", "startLine": 2, "endLine": 3},
+            "not an attribution",
+        ],
+    }
+    _agentblame_note(repo, made.sha, json.dumps(note))
+    found = repo.agent_blame(first.sha, made.sha)
+    # Without confidence and matchType: 1.0 and exact_hash, what the tool writes for an exact match.
+    assert found == BlameResult({"a.txt": [AiLine(1, "cursor", None, 1.0, "exact_hash")]}, 4)
+
+    _agentblame_note(repo, made.sha, "not json")
+    assert repo.agent_blame(first.sha, made.sha) == BlameResult({}, 4)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import RepositoryOpenFlag
 
-from mesa_emulator.git import committing, diffs, merging, reading
+from mesa_emulator.git import agent_blame, analytics, committing, diffs, merging, reading
 from mesa_emulator.git.branch_names import HEADS, check_branch_name, is_valid_branch_name
 from mesa_emulator.git.errors import BranchExists, BranchNotFound, GitOpsError
 from mesa_emulator.git.objects import CommitInfo, Signature, commit_info, lookup_commit
@@ -230,6 +230,15 @@ class GitRepository:
     def diff(self, base: str, head: str) -> diffs.DiffResult:
         with self._open() as repo:
             return diffs.diff(repo, base, head)
+
+    def agent_blame(self, base: str, head: str) -> agent_blame.BlameResult:
+        with self._open() as repo:
+            return agent_blame.agent_blame(repo, base, head)
+
+    def analytics(self, head: str, since: datetime | None) -> analytics.Analytics:
+        """The analytics of the commits reachable from ``head`` made at ``since`` or later."""
+        with self._open() as repo:
+            return analytics.analytics(repo, resolve_commit(repo, head).id, since)
 
     # ---- misc ---------------------------------------------------------------------------
 

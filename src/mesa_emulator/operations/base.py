@@ -34,6 +34,7 @@ __all__ = [
     "OperationContext",
     "load_repo",
     "parse_body",
+    "query_choice",
     "query_int",
     "query_str",
     "repo_model",
@@ -171,6 +172,21 @@ def query_str(ctx: OperationContext, name: str) -> str | None:
         )
     if "\x00" in raw:
         raise ApiError.invalid_parameter(name, f"'{name}' must not contain NUL.")
+    return raw
+
+
+def query_choice(ctx: OperationContext, name: str) -> str:
+    """The enumerated query parameter ``name``: one of the contract's values, or its default."""
+    rule = param_rule(ctx.operation_id, name)
+    assert rule.choices is not None and isinstance(rule.default, str)
+    raw = ctx.query.get(name)
+    if raw is None:
+        return rule.default
+    if raw not in rule.choices:
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise ApiError.invalid_parameter(
+            name, f"'{name}' must be one of {', '.join(rule.choices)}; got {shown!r}."
+        )
     return raw
 
 
