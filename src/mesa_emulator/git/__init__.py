@@ -16,5 +16,7 @@ It knows nothing about HTTP or metadata storage; it returns frozen dataclasses a
 * :mod:`~mesa_emulator.git.committing`, :mod:`~mesa_emulator.git.merging`: the two writes
   that make commits;
 * :mod:`~mesa_emulator.git.reading`, :mod:`~mesa_emulator.git.diffs`: history, content,
-  listings, last-change times, diffs.
+  listings, last-change times, diffs;
+* :mod:`~mesa_emulator.git.agent_blame`, :mod:`~mesa_emulator.git.analytics`: which lines AI
+  agents wrote (Agent Blame's notes), and who wrote the history.
 """

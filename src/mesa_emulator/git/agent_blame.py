@@ -114,11 +114,14 @@ def agent_blame(repo: pygit2.Repository, base: str, head: str) -> BlameResult:
     changes = repo.diff(base_commit, head_commit)
     changes.find_similar(DiffFind.FIND_RENAMES)
     notes: dict[pygit2.Oid, list[AiRange]] = {}
-    result = BlameResult()
+    attributions: dict[str, list[AiLine]] = {}
     total = 0
     for delta in changes.deltas:
         new = delta.new_file
-        if delta.status_char() == "D" or new.mode not in _TEXT_MODES or delta.is_binary:
+        if delta.status_char() == "D" or new.mode not in _TEXT_MODES:
+            continue
+        blob = repo.get(new.id)
+        if not isinstance(blob, pygit2.Blob) or blob.is_binary:
             continue
         ai_lines: list[AiLine] = []
         for hunk in repo.blame(new.path, newest_commit=head_commit.id):
@@ -139,5 +142,5 @@ def agent_blame(repo: pygit2.Repository, base: str, head: str) -> BlameResult:
                         )
                         break
         if ai_lines:
-            result.attributions[new.path] = ai_lines
-    return BlameResult(result.attributions, total)
+            attributions[new.path] = ai_lines
+    return BlameResult(attributions, total)

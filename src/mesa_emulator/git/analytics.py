@@ -12,6 +12,7 @@ import pygit2
 from pygit2.enums import SortMode
 
 from mesa_emulator.git.agent_blame import note_ranges
+from mesa_emulator.git.objects import commit_info
 
 __all__ = ["Analytics", "CommitLines", "LineTotals", "analytics"]
 
@@ -65,12 +66,12 @@ def _commit_lines(repo: pygit2.Repository, commit: pygit2.Commit) -> CommitLines
         providers[ai.provider] += ai.lines
         if ai.model is not None:
             models[ai.model] += ai.lines
-    when = datetime.fromtimestamp(commit.commit_time, timezone.utc)
+    info = commit_info(commit)
     return CommitLines(
-        sha=str(commit.id),
-        day=when.date().isoformat(),
-        author=commit.author.name,
-        message=commit.message.split("\n", 1)[0],
+        sha=info.sha,
+        day=info.committer.time.astimezone(timezone.utc).date().isoformat(),
+        author=info.author.name,
+        message=info.message.split("\n", 1)[0],
         added=stats.insertions,
         removed=stats.deletions,
         ai_lines=sum(providers.values()),
