@@ -3,7 +3,6 @@ and conversions between git values and the contract's models."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,8 +42,6 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
-
-logger = logging.getLogger("mesa_emulator")
 
 
 @dataclass
