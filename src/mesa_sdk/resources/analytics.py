@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Param
@@ -20,7 +18,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_GET = Operation(
+_GET: Operation[AnalyticsResult] = Operation(
     operation_id="getAnalytics",
     method_name="analytics.get",
     http_method="GET",
@@ -36,7 +34,7 @@ _GET = Operation(
     scopes=("git:read",),
 )
 
-_REFRESH = Operation(
+_REFRESH: Operation[AnalyticsResult] = Operation(
     operation_id="refreshAnalytics",
     method_name="analytics.refresh",
     http_method="POST",
@@ -103,18 +101,15 @@ class AnalyticsResource(BaseResource):
         Returns:
             `AnalyticsResult`: The analytics.
         """
-        return cast(
-            AnalyticsResult,
-            self._core.call(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "period": period,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "period": period,
+            },
+            None,
+            request_options,
         )
 
     async def get_async(
@@ -129,18 +124,15 @@ class AnalyticsResource(BaseResource):
 
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
-        return cast(
-            AnalyticsResult,
-            await self._core.call_async(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "period": period,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "period": period,
+            },
+            None,
+            request_options,
         )
 
     def refresh(
@@ -171,17 +163,14 @@ class AnalyticsResource(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            AnalyticsResult,
-            self._core.call(
-                _REFRESH,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _REFRESH,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     async def refresh_async(
@@ -195,15 +184,12 @@ class AnalyticsResource(BaseResource):
 
         Takes the arguments of `refresh` and raises its errors; see its documentation.
         """
-        return cast(
-            AnalyticsResult,
-            await self._core.call_async(
-                _REFRESH,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _REFRESH,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
