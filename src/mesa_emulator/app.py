@@ -50,6 +50,7 @@ from mesa_emulator.auth import authenticate, authorize
 from mesa_emulator.control import ControlPlane
 from mesa_emulator.errors import ApiError, code_for_status
 from mesa_emulator.faults import Fault
+from mesa_emulator.git_http import GIT_PATH, GitHttp
 from mesa_emulator.idempotency import IdempotencyClaim
 from mesa_emulator.operations.base import OperationContext
 from mesa_emulator.replies import error_reply
@@ -86,6 +87,7 @@ def create_app(state: EmulatorState) -> ASGIApp:
             Mount("/_lfs", app=request_response(transfer)),
             Mount("/_emulator", app=control),
             Route("/_emulator", control),  # the bare prefix: the control plane's own 404
+            Route(GIT_PATH, GitHttp(state)),
         ],
         exception_handlers={
             ApiError: _api_error,

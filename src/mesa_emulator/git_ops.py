@@ -742,6 +742,12 @@ class GitRepository:
     def __repr__(self) -> str:
         return f"GitRepository({str(self.path)!r})"
 
+    @property
+    def write_lock(self) -> threading.RLock:
+        """The lock every ref-moving write of this repository holds (one per folder in this
+        process); a writer outside this class (``git receive-pack``) takes it too."""
+        return self._lock
+
     @contextmanager
     def _open(self) -> Iterator[pygit2.Repository]:
         # A fresh libgit2 handle per call: pygit2 objects are not thread-safe.
