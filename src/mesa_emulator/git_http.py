@@ -156,6 +156,13 @@ class GitHttp:
             principal = await self._principal(scope)
             repo_id = await self._repo_id(principal, org, name, service)
         except _Refused as refused:
+            logger.info(
+                "git endpoint: %s %s refused (%d): %s",
+                scope["method"],
+                scope["path"],
+                refused.status,
+                refused.message,
+            )
             await _answer(send, refused)
             return
         await self._run_backend(scope, receive, send, principal, repo_id, service)
