@@ -92,8 +92,11 @@ class BlobCache:
         with self._lock:
             if self._closed:
                 raise OSError(errno.ESHUTDOWN, "the mount is closed")
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(source, target)
+            try:
+                os.replace(source, target)
+            except FileNotFoundError:  # the blob's folder is not made yet (an mkdir each costs)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(source, target)
 
     def path(self, object_id: str) -> str:
         if not object_id.isalnum() or len(object_id) < 4:

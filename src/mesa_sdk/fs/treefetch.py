@@ -1,0 +1,360 @@
+"""Whole folder trees in one request, through the service's git endpoint.
+
+A walk (`grep -r`, `find`, a build) reads every file below a folder; through the content API
+that is one request per file. When a walk starts (a folder is first listed for its contents)
+or when asked (`Mount.prefetch()`), the files below the folder are listed (deep listings: a
+few requests) and their blobs fetched by id with `git fetch` in one request into a bare
+repository beside the blob cache, the way git's own partial clone fetches missing blobs,
+then copied into the blob cache with `git cat-file --batch`, each checked against its id as
+every download is. A read of a file whose blob is on its way waits for it (at most the read
+timeout), then reads it from the cache; a read of a file the fetch did not bring goes
+through the API as before.
+
+The endpoint is `{vcs_url}/{org}/{repo}.git`, `vcs_url` defaulting to the API server's
+origin (where the Depot service and the emulator serve git). A failed fetch (no `git` on
+PATH, the endpoint unreachable or refusing) turns tree fetches off for the mount: reads go
+file by file, with the folder read-ahead of `prefetch.py`.
+
+The API key the client sends (see `Remote.api_key`) reaches git as an `http.extraHeader`
+through git's environment (`GIT_CONFIG_*`): never on a command line, which `ps` shows, and
+never in a log. Git runs with no system or global configuration, no `GIT_*` variable of
+this process (no trace), no prompt and no askpass program.
+
+Bounded: files up to `max_size` bytes, at most `max_files` per fetch, one fetch at a time,
+each folder once per commit (and not below a folder already fetched).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from mesa_sdk.fs.errors import MountError
+from mesa_sdk.fs.paths import ancestors, is_within
+
+if TYPE_CHECKING:
+    from mesa_sdk.fs.blobs import BlobCache
+    from mesa_sdk.fs.remote import Entry, Remote
+    from mesa_sdk.fs.snapshot import Snapshot
+
+__all__ = ["TREES_FOLDER", "TreeFetcher"]
+
+log = logging.getLogger("mesa_sdk.fs")
+
+TREES_FOLDER = "trees.git"
+"""The bare git repository git fetches into, in the mount's cache folder."""
+
+_CHUNK = 1 << 20
+_FETCH_TIMEOUT = 600.0
+_SCRUBBED_ENV = ("SSH_ASKPASS", "DISPLAY")
+
+
+class _FetchFailed(Exception):
+    pass
+
+
+class TreeFetcher:
+    """Fetches the blobs of folder trees at `remote` into `blobs` (see the module)."""
+
+    def __init__(
+        self,
+        remote: Remote,
+        blobs: BlobCache,
+        git_dir: Path,
+        *,
+        vcs_url: str | None = None,
+        on_walk: bool = True,
+        wait_timeout: float = 10.0,
+        max_size: int = 8 << 20,
+        max_files: int = 50_000,
+    ) -> None:
+        self._remote = remote
+        self._blobs = blobs
+        self._git_dir = git_dir
+        self._vcs_url = vcs_url
+        self.on_walk = on_walk
+        """Whether a walk starts a fetch (`fetch()` always does)."""
+        self._wait_timeout = wait_timeout
+        self._max_size = max_size
+        self._max_files = max_files
+        self._lock = threading.Lock()
+        self._fetch_lock = threading.Lock()  # one git fetch at a time
+        self._started: set[tuple[str, str]] = set()  # (commit, folder) fetched or under way
+        self._listing: dict[tuple[str, str], threading.Event] = {}  # walks still listing
+        self._pending: dict[str, threading.Event] = {}  # blob id -> set when its fetch ends
+        self._processes: set[subprocess.Popen[bytes]] = set()
+        self._url: str | None = None
+        self._initialised = False
+        self.failed: str | None = None if shutil.which("git") else "git is not on PATH"
+        """Why tree fetches are off (None: they are on)."""
+        self._closed = False
+
+    # ---- when ---------------------------------------------------------------------------
+
+    def walk(self, snapshot: Snapshot, folder: str) -> None:
+        """A walk of `folder` starts: fetch its tree in the background (see the module)."""
+        if not self.on_walk:
+            return
+        commit = snapshot.commit
+        with self._lock:
+            if self._closed or self.failed or commit is None or self._covered(commit, folder):
+                return
+            self._started.add((commit, folder))
+            self._listing[(commit, folder)] = threading.Event()
+        # A daemon thread: a fetch stuck on a hung server must not hold up the exit.
+        threading.Thread(
+            target=self._fetch_quietly, args=(snapshot, folder), name="mesa-fs-tree", daemon=True
+        ).start()
+
+    def fetch(self, snapshot: Snapshot, folder: str) -> int:
+        """Fetches the tree of `folder` now; returns how many blobs came.
+
+        Raises:
+            MountError: The git endpoint cannot be used (the reason is given).
+        """
+        commit = snapshot.commit
+        if commit is None:
+            return 0
+        with self._lock:
+            if self.failed:
+                raise MountError(f"no tree fetch for this mount: {self.failed}")
+            self._started.add((commit, folder))
+            self._listing.setdefault((commit, folder), threading.Event())
+        try:
+            return self._fetch(snapshot, folder)
+        except _FetchFailed as error:
+            with self._lock:
+                self.failed = str(error)  # no walk tries again
+            raise MountError(f"the tree fetch failed: {error}") from None
+
+    def _covered(self, commit: str, folder: str) -> bool:
+        return any((commit, above) in self._started for above in [folder, *ancestors(folder)])
+
+    def wait_for(self, snapshot: Snapshot, entry: Entry) -> float:
+        """If `entry`'s blob is, or may be, on its way: wait for it, at most `wait_timeout`
+        seconds in all; returns the seconds waited (0.0: nothing to wait for)."""
+        commit = snapshot.commit
+        with self._lock:
+            listing = [
+                event
+                for (at, folder), event in self._listing.items()
+                if at == commit and is_within(entry.path, folder)
+            ]
+        started = time.monotonic()
+        deadline = started + self._wait_timeout
+        for event in listing:  # a walk still learning which blobs it fetches
+            event.wait(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            pending = self._pending.get(entry.sha)
+        if pending is not None:
+            pending.wait(max(0.0, deadline - time.monotonic()))
+        elif not listing:
+            return 0.0
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        """Stops any fetch under way; none starts after this."""
+        with self._lock:
+            self._closed = True
+            processes = list(self._processes)
+        for process in processes:
+            process.kill()
+        with self._lock:  # a reader waiting for a fetch goes on (and finds the mount closed)
+            for event in [*self._listing.values(), *self._pending.values()]:
+                event.set()
+
+    # ---- how ----------------------------------------------------------------------------
+
+    def _fetch_quietly(self, snapshot: Snapshot, folder: str) -> None:
+        try:
+            count = self._fetch(snapshot, folder)
+            log.debug("fetched %d blob(s) of %r through git", count, folder or "/")
+        except _FetchFailed as error:
+            with self._lock:
+                self.failed = str(error)
+            log.info("tree fetches are off for this mount (reading file by file): %s", error)
+        except Exception as error:  # a listing failed: the walk's reads will say
+            log.debug("the tree fetch of %r failed: %s", folder or "/", error)
+
+    def _fetch(self, snapshot: Snapshot, folder: str) -> int:
+        commit = snapshot.commit
+        assert commit is not None
+        mine: dict[str, int] = {}
+        try:
+            files = snapshot.files_under(folder)
+            with self._lock:
+                for entry in sorted(files.values(), key=lambda item: item.path):
+                    if len(mine) >= self._max_files:
+                        break
+                    if (
+                        entry.kind == "file"
+                        and 0 < entry.size <= self._max_size
+                        and entry.sha not in self._pending
+                        and not os.path.exists(self._blobs.path(entry.sha))
+                    ):
+                        mine[entry.sha] = entry.size
+                        self._pending[entry.sha] = threading.Event()
+        finally:
+            with self._lock:
+                listed = self._listing.pop((commit, folder), None)
+            if listed is not None:
+                listed.set()
+        if not mine:
+            return 0
+        try:
+            with self._fetch_lock:
+                self._git_fetch(list(mine))
+                return self._copy_into_cache(mine)
+        finally:
+            with self._lock:
+                for blob_id in mine:
+                    self._pending.pop(blob_id).set()
+
+    def _env(self, with_key: bool) -> dict[str, str]:
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith("GIT_") and name not in _SCRUBBED_ENV
+        }
+        config = [
+            # A server that stops answering fails the fetch (then reads go file by file).
+            ("http.lowSpeedLimit", "1"),
+            ("http.lowSpeedTime", str(max(1, round(self._wait_timeout)))),
+            ("credential.helper", ""),
+            ("core.askPass", ""),
+            ("gc.auto", "0"),
+            ("maintenance.auto", "false"),
+            ("fetch.negotiationAlgorithm", "noop"),
+        ]
+        if with_key:
+            key = self._remote.api_key()
+            if key is None:
+                raise _FetchFailed("no API key was sent yet")
+            token = base64.b64encode(f"t:{key}".encode()).decode("ascii")
+            config.append(("http.extraHeader", f"Authorization: Basic {token}"))
+        env.update(
+            GIT_CONFIG_NOSYSTEM="1",
+            GIT_CONFIG_GLOBAL=os.devnull,
+            GIT_TERMINAL_PROMPT="0",
+            GIT_CONFIG_COUNT=str(len(config)),
+        )
+        for number, (name, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{number}"] = name
+            env[f"GIT_CONFIG_VALUE_{number}"] = value
+        return env
+
+    def _git(
+        self, args: list[str], env: dict[str, str], stdin: bytes
+    ) -> subprocess.CompletedProcess[bytes]:
+        with self._lock:
+            if self._closed:  # nothing may be written into a cache being removed
+                raise _FetchFailed("the mount is closed")
+            process = subprocess.Popen(
+                ["git", f"--git-dir={self._git_dir}", *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+            self._processes.add(process)
+        try:
+            _, stderr = process.communicate(stdin, timeout=_FETCH_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise _FetchFailed(f"git {args[0]} took over {_FETCH_TIMEOUT:.0f} s") from None
+        finally:
+            with self._lock:
+                self._processes.discard(process)
+        return subprocess.CompletedProcess(process.args, process.returncode, b"", stderr)
+
+    def _git_fetch(self, blob_ids: list[str]) -> None:
+        env = self._env(with_key=True)
+        if not self._initialised:
+            init = self._git(["init", "--quiet", "--bare"], env, b"")
+            if init.returncode != 0:
+                raise _FetchFailed(_last_line(init.stderr))
+            self._initialised = True
+        if self._url is None:
+            self._url = self._remote.git_url(self._vcs_url)
+        args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--stdin", self._url]
+        fetched = self._git(args, env, "".join(f"{oid}\n" for oid in blob_ids).encode())
+        if fetched.returncode != 0:
+            raise _FetchFailed(_last_line(fetched.stderr))
+
+    def _copy_into_cache(self, wanted: dict[str, int]) -> int:
+        """Copies blobs `wanted` (id -> size) from the git repository into the blob cache;
+        returns how many are there now."""
+        process = subprocess.Popen(
+            ["git", f"--git-dir={self._git_dir}", "cat-file", "--batch"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=self._env(with_key=False),
+        )
+        assert process.stdin is not None and process.stdout is not None
+        names = "".join(f"{oid}\n" for oid in wanted).encode()
+        writer = threading.Thread(target=_write_and_close, args=(process.stdin, names))
+        writer.start()
+        copied = 0
+        try:
+            for blob_id, size in wanted.items():
+                if self._copy_one(process.stdout, blob_id, size):
+                    copied += 1
+        finally:
+            process.stdout.close()
+            process.kill()
+            process.wait()
+            writer.join()
+        return copied
+
+    def _copy_one(self, out: IO[bytes], blob_id: str, size: int) -> bool:
+        header = out.readline().split()
+        if len(header) != 3 or header[1] != b"blob":
+            return False  # "<id> missing": the fetch did not bring it
+        remaining = int(header[2])
+
+        def chunks() -> Iterator[bytes]:
+            nonlocal remaining
+            while remaining:
+                data = out.read(min(_CHUNK, remaining))
+                if not data:
+                    raise OSError("git cat-file stopped")
+                remaining -= len(data)
+                yield data
+
+        try:
+            self._blobs.get(blob_id, size, chunks)
+            placed = True
+        except OSError as error:
+            log.debug("blob %s from git not kept: %s", blob_id, error)
+            placed = False
+        while remaining:  # what the cache did not read (it had the blob already)
+            data = out.read(min(_CHUNK, remaining))
+            if not data:
+                raise OSError("git cat-file stopped")
+            remaining -= len(data)
+        out.read(1)  # the newline after each object
+        return placed
+
+
+def _write_and_close(stream: IO[bytes], data: bytes) -> None:
+    # A cat-file that stopped is reported by its reader.
+    with contextlib.suppress(OSError):
+        stream.write(data)
+    with contextlib.suppress(OSError):
+        stream.close()
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else "git failed"
