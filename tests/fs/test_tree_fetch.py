@@ -85,7 +85,7 @@ def test_without_a_git_endpoint_files_are_read_one_by_one(tree_repo: Repo) -> No
         log = RequestLog(client)
         closed_port = "http://127.0.0.1:9"
         with mount(client, org=tree_repo.org, repo=tree_repo.name, vcs_url=closed_port) as m:
-            with pytest.raises(MountError, match="the tree fetch failed: .*127.0.0.1"):
+            with pytest.raises(MountError, match=r"the tree fetch failed: .*127\.0\.0\.1"):
                 m.prefetch()
             assert grep(m.path) == grep(str(tree_repo.checkout))
             assert file_reads(log) == len(FILES) - 1  # every file but the empty one
@@ -104,9 +104,11 @@ def test_git_gets_the_key_in_its_environment_only(
 
     monkeypatch.setattr(treefetch_module.subprocess, "Popen", recording_popen)
     key = tree_repo.emulator.api_key
-    with tree_repo.client() as client:
-        with mount(client, org=tree_repo.org, repo=tree_repo.name, prefetch=False) as m:
-            assert m.prefetch("pkg/m2") == 5
+    with (
+        tree_repo.client() as client,
+        mount(client, org=tree_repo.org, repo=tree_repo.name, prefetch=False) as m,
+    ):
+        assert m.prefetch("pkg/m2") == 5
     assert [args[2:4] for args, _ in seen] == [
         ["init", "--quiet"],
         ["fetch", "--quiet"],
