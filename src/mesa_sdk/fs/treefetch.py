@@ -215,9 +215,15 @@ class TreeFetcher:
                 self._git_fetch(list(mine))
                 return self._copy_into_cache(mine)
         finally:
-            with self._lock:
-                for blob_id in mine:
-                    self._pending.pop(blob_id).set()
+            for blob_id in mine:
+                self._arrived(blob_id)
+
+    def _arrived(self, blob_id: str) -> None:
+        """`blob_id` is in the cache, or will not come: a reader waiting for it goes on."""
+        with self._lock:
+            event = self._pending.pop(blob_id, None)
+        if event is not None:
+            event.set()
 
     def _env(self, with_key: bool) -> dict[str, str]:
         env = {
@@ -310,6 +316,7 @@ class TreeFetcher:
             for blob_id, size in wanted.items():
                 if self._copy_one(process.stdout, blob_id, size):
                     copied += 1
+                self._arrived(blob_id)  # its reader goes on now, not after the whole tree
         finally:
             process.stdout.close()
             process.kill()
