@@ -15,8 +15,9 @@ For a request under ``/api/v1`` the pipeline is, in order:
 8. the handler, in a worker thread so the event loop is never blocked by git or SQLite.
 
 Every response carries ``X-Request-Id``; every error is the contract's envelope.
-``/_emulator/...`` is the test control plane (no faults) and ``/_lfs/...`` the pre-signed LFS
-transfers.
+``/_emulator/...`` is the test control plane (no faults), ``/_lfs/...`` the pre-signed LFS
+transfers and ``/{org}/{repo}.git/...`` git's smart HTTP (:mod:`mesa_emulator.git_http`,
+its own auth and plain-text errors, as git clients expect).
 
 Step 1 and ``X-Request-Id`` are :class:`RequestPipeline`, a plain ASGI middleware outside the
 Starlette app: it must hold the server's own ``send`` to drop a connection, and see every
