@@ -26,12 +26,27 @@ def git_url(base_url: str, org: str, repo: str, key: str) -> str:
     return f"{scheme}://t:{key}@{host}/{org}/{repo}.git"
 
 
+def _argv(args: tuple[str, ...]) -> list[str]:
+    return ["git", "-c", "credential.helper=", "-c", "init.defaultBranch=main", *args]
+
+
+def start_git(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """`git ARGS` started in the background (the caller waits for it, or kills it)."""
+    return subprocess.Popen(
+        _argv(args),
+        cwd=cwd,
+        env={**os.environ, **_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
 def run_git(
     *args: str, cwd: Path | None = None, check: bool = True, timeout: float = GIT_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
     """`git -c credential.helper= ARGS`; raises (with git's stderr) when `check` and it fails."""
     result = subprocess.run(
-        ["git", "-c", "credential.helper=", "-c", "init.defaultBranch=main", *args],
+        _argv(args),
         cwd=cwd,
         env={**os.environ, **_ENV},
         capture_output=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from emulator_helpers import Api
-from tests.git_cli import commit_file, git_url, run_git
+from tests.git_cli import commit_file, git_url, run_git, start_git
 
 from mesa_emulator.git_ops import RefUpdate
 from mesa_emulator.push_gate import remove_push_leftovers
@@ -303,6 +303,43 @@ def test_a_push_based_on_a_moved_branch_is_refused(
     assert result.returncode == 1
     assert "[rejected]        main -> main (fetch first)" in result.stderr
     assert api.head(repo) == moved
+
+
+def test_a_push_moves_refs_only_while_holding_the_repositorys_write_lock(
+    emu: Emulator, api: Api, org: str, repo: str, tmp_path: Path
+) -> None:
+    """While an API write holds the lock, a push has its pack in but moves nothing; it lands
+    once the lock is let go."""
+    checkout = tmp_path / "c"
+    run_git("clone", "-q", _url(emu, org, emu.api_key), str(checkout))
+    old = api.head(repo)
+    new = commit_file(checkout, "late.txt", b"late\n", "Late")
+    lock = emu.state.git(_bare(emu, org).name.removesuffix(".git")).write_lock
+    held, release = threading.Event(), threading.Event()
+
+    def api_writer() -> None:
+        with lock:
+            held.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=api_writer)
+    writer.start()
+    push: subprocess.Popen[bytes] | None = None
+    try:
+        assert held.wait(10)
+        push = start_git("push", "-q", "origin", "main", cwd=checkout)
+        with pytest.raises(subprocess.TimeoutExpired):
+            push.wait(timeout=1.0)
+        assert api.head(repo) == old
+        release.set()
+        assert push.wait(timeout=30) == 0
+    finally:
+        release.set()
+        writer.join(10)
+        if push is not None and push.poll() is None:
+            push.kill()
+            push.wait()
+    assert api.head(repo) == new
 
 
 def test_pushes_and_api_commits_racing_on_one_branch_lose_nothing(
