@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import logging
+import random
 import subprocess
 import threading
 from collections.abc import Iterator, Sequence
@@ -250,6 +251,19 @@ def test_a_push_is_visible_through_the_api_and_published(
     assert published == [
         (repo_id, [RefUpdate("feature/x", None, new), RefUpdate("main", old, new)])
     ]
+
+
+def test_a_large_push_and_clone_stream_through(
+    emu: Emulator, api: Api, org: str, repo: str, tmp_path: Path
+) -> None:
+    data = random.Random(3).randbytes(8 * 1024 * 1024)  # incompressible: an 8 MiB pack
+    checkout = tmp_path / "c"
+    run_git("clone", "-q", _url(emu, org, emu.api_key), str(checkout))
+    sha = commit_file(checkout, "big.bin", data, "Add a big file")
+    run_git("push", "-q", "origin", "main", cwd=checkout)
+    assert api.head(repo) == sha
+    run_git("clone", "-q", _url(emu, org, emu.api_key), str(tmp_path / "again"))
+    assert (tmp_path / "again" / "big.bin").read_bytes() == data
 
 
 def test_notes_are_kept_and_tags_refused(
