@@ -20,8 +20,9 @@ through git's environment (`GIT_CONFIG_*`): never on a command line, which `ps` 
 never in a log. Git runs with no system or global configuration, no `GIT_*` variable of
 this process (no trace), no prompt and no askpass program.
 
-Bounded: files up to `max_size` bytes, at most `max_files` per fetch, one fetch at a time,
-each folder once per commit (and not below a folder already fetched).
+Bounded: files up to `max_size` bytes (8 MiB), at most `max_files` (50,000) and `max_bytes`
+(512 MiB) per fetch, in path order; one fetch at a time; each folder once per commit, and
+not below a folder already fetched.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class TreeFetcher:
         wait_timeout: float = 10.0,
         max_size: int = 8 << 20,
         max_files: int = 50_000,
+        max_bytes: int = 512 << 20,
     ) -> None:
         self._remote = remote
         self._blobs = blobs
@@ -86,6 +88,7 @@ class TreeFetcher:
         self._wait_timeout = wait_timeout
         self._max_size = max_size
         self._max_files = max_files
+        self._max_bytes = max_bytes
         self._lock = threading.Lock()
         self._fetch_lock = threading.Lock()  # one git fetch at a time
         self._started: set[tuple[str, str]] = set()  # (commit, folder) fetched or under way
@@ -189,19 +192,21 @@ class TreeFetcher:
         commit = snapshot.commit
         assert commit is not None
         mine: dict[str, int] = {}
+        total = 0
         try:
             files = snapshot.files_under(folder)
             with self._lock:
                 for entry in sorted(files.values(), key=lambda item: item.path):
-                    if len(mine) >= self._max_files:
-                        break
                     if (
                         entry.kind == "file"
                         and 0 < entry.size <= self._max_size
                         and entry.sha not in self._pending
                         and not os.path.exists(self._blobs.path(entry.sha))
                     ):
+                        if len(mine) == self._max_files or total + entry.size > self._max_bytes:
+                            break
                         mine[entry.sha] = entry.size
+                        total += entry.size
                         self._pending[entry.sha] = threading.Event()
         finally:
             with self._lock:
