@@ -37,7 +37,7 @@ from mesa_sdk.fs.remote import DEFAULT_READ_TIMEOUT, Remote, ResolvedRef
 from mesa_sdk.fs.shell import DEFAULT_EXEC_TIMEOUT, ExecResult, run
 from mesa_sdk.fs.snapshot import Snapshot
 from mesa_sdk.fs.tree import MountedTree
-from mesa_sdk.fs.treefetch import TREES_FOLDER, TreeFetcher
+from mesa_sdk.fs.treefetch import TreeFetcher
 
 if TYPE_CHECKING:
     from mesa_sdk import Mesa, RequestOptions
@@ -225,7 +225,6 @@ class Mount:
             self._trees = TreeFetcher(
                 remote,
                 blobs,
-                cache_root / TREES_FOLDER,
                 vcs_url=vcs_url,
                 on_walk=prefetch,
                 wait_timeout=read_timeout,

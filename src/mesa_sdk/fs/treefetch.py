@@ -3,12 +3,12 @@
 A walk (`grep -r`, `find`, a build) reads every file below a folder; through the content API
 that is one request per file. When a walk starts (a folder is first listed for its contents)
 or when asked (`Mount.prefetch()`), the files below the folder are listed (deep listings: a
-few requests) and their blobs fetched by id with `git fetch` in one request into a bare
-repository beside the blob cache, the way git's own partial clone fetches missing blobs,
-then copied into the blob cache with `git cat-file --batch`, each checked against its id as
-every download is. A read of a file whose blob is on its way waits for it (at most the read
-timeout), then reads it from the cache; a read of a file the fetch did not bring goes
-through the API as before.
+few requests) and their blobs fetched by id with `git fetch` in one request (the way git's
+own partial clone fetches missing blobs) into a bare repository made for that fetch in the
+cache folder, then copied into the blob cache with `git cat-file --batch`, each checked
+against its id as every download is, and the repository removed. A read of a file whose
+blob is on its way waits for it (within its read timeout), then reads it from the cache; a
+read of a file the fetch did not bring goes through the API as before.
 
 The endpoint is `{vcs_url}/{org}/{repo}.git`, `vcs_url` defaulting to the API server's
 origin (where the Depot service and the emulator serve git). A failed fetch (no `git` on
@@ -33,6 +33,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -47,12 +48,9 @@ if TYPE_CHECKING:
     from mesa_sdk.fs.remote import Entry, Remote
     from mesa_sdk.fs.snapshot import Snapshot
 
-__all__ = ["TREES_FOLDER", "TreeFetcher"]
+__all__ = ["TreeFetcher"]
 
 log = logging.getLogger("mesa_sdk.fs")
-
-TREES_FOLDER = "trees.git"
-"""The bare git repository git fetches into, in the mount's cache folder."""
 
 _CHUNK = 1 << 20
 _FETCH_TIMEOUT = 600.0
@@ -70,7 +68,6 @@ class TreeFetcher:
         self,
         remote: Remote,
         blobs: BlobCache,
-        git_dir: Path,
         *,
         vcs_url: str | None = None,
         on_walk: bool = True,
@@ -81,7 +78,6 @@ class TreeFetcher:
     ) -> None:
         self._remote = remote
         self._blobs = blobs
-        self._git_dir = git_dir
         self._vcs_url = vcs_url
         self.on_walk = on_walk
         """Whether a walk starts a fetch (`fetch()` always does)."""
@@ -96,7 +92,6 @@ class TreeFetcher:
         self._pending: dict[str, threading.Event] = {}  # blob id -> set when its fetch ends
         self._processes: set[subprocess.Popen[bytes]] = set()
         self._url: str | None = None
-        self._initialised = False
         self.failed: str | None = None if shutil.which("git") else "git is not on PATH"
         """Why tree fetches are off (None: they are on)."""
         self._closed = False
@@ -217,8 +212,13 @@ class TreeFetcher:
             return 0
         try:
             with self._fetch_lock:
-                self._git_fetch(list(mine))
-                return self._copy_into_cache(mine)
+                # A repository per fetch, gone after it: the blob cache keeps the blobs.
+                git_dir = Path(tempfile.mkdtemp(prefix="trees-", dir=self._blobs.root))
+                try:
+                    self._git_fetch(git_dir, list(mine))
+                    return self._copy_into_cache(git_dir, mine)
+                finally:
+                    shutil.rmtree(git_dir, ignore_errors=True)
         finally:
             for blob_id in mine:
                 self._arrived(blob_id)
@@ -264,13 +264,13 @@ class TreeFetcher:
         return env
 
     def _git(
-        self, args: list[str], env: dict[str, str], stdin: bytes
+        self, git_dir: Path, args: list[str], env: dict[str, str], stdin: bytes
     ) -> subprocess.CompletedProcess[bytes]:
         with self._lock:
             if self._closed:  # nothing may be written into a cache being removed
                 raise _FetchFailed("the mount is closed")
             process = subprocess.Popen(
-                ["git", f"--git-dir={self._git_dir}", *args],
+                ["git", f"--git-dir={git_dir}", *args],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -288,25 +288,23 @@ class TreeFetcher:
                 self._processes.discard(process)
         return subprocess.CompletedProcess(process.args, process.returncode, b"", stderr)
 
-    def _git_fetch(self, blob_ids: list[str]) -> None:
+    def _git_fetch(self, git_dir: Path, blob_ids: list[str]) -> None:
         env = self._env(with_key=True)
-        if not self._initialised:
-            init = self._git(["init", "--quiet", "--bare"], env, b"")
-            if init.returncode != 0:
-                raise _FetchFailed(_last_line(init.stderr))
-            self._initialised = True
+        init = self._git(git_dir, ["init", "--quiet", "--bare"], env, b"")
+        if init.returncode != 0:
+            raise _FetchFailed(_last_line(init.stderr))
         if self._url is None:
             self._url = self._remote.git_url(self._vcs_url)
         args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--stdin", self._url]
-        fetched = self._git(args, env, "".join(f"{oid}\n" for oid in blob_ids).encode())
+        fetched = self._git(git_dir, args, env, "".join(f"{oid}\n" for oid in blob_ids).encode())
         if fetched.returncode != 0:
             raise _FetchFailed(_last_line(fetched.stderr))
 
-    def _copy_into_cache(self, wanted: dict[str, int]) -> int:
-        """Copies blobs `wanted` (id -> size) from the git repository into the blob cache;
-        returns how many are there now."""
+    def _copy_into_cache(self, git_dir: Path, wanted: dict[str, int]) -> int:
+        """Copies blobs `wanted` (id -> size) from the repository at `git_dir` into the blob
+        cache; returns how many are there now."""
         process = subprocess.Popen(
-            ["git", f"--git-dir={self._git_dir}", "cat-file", "--batch"],
+            ["git", f"--git-dir={git_dir}", "cat-file", "--batch"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
