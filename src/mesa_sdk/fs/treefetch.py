@@ -5,10 +5,10 @@ that is one request per file. When a walk starts (a folder is first listed for i
 or when asked (`Mount.prefetch()`), the files below the folder are listed (deep listings: a
 few requests) and their blobs fetched by id with `git fetch` in one request (the way git's
 own partial clone fetches missing blobs) into a bare repository made for that fetch in the
-cache folder, then copied into the blob cache with `git cat-file --batch`, each checked
-against its id as every download is, and the repository removed. A read of a file whose
-blob is on its way waits for it (within its read timeout), then reads it from the cache; a
-read of a file the fetch did not bring goes through the API as before.
+cache folder; git then writes them out (`checkout-index`; index-pack checked each blob
+against its id), the blob cache adopts them, and the repository is removed. A read of a
+file whose blob is on its way waits for it (within its read timeout), then reads it from the
+cache; a read of a file the fetch did not bring goes through the API as before.
 
 The endpoint is `{vcs_url}/{org}/{repo}.git`, `vcs_url` defaulting to the API server's
 origin (where the Depot service and the emulator serve git). A failed fetch (no `git` on
@@ -28,7 +28,6 @@ not below a folder already fetched.
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import os
 import shutil
@@ -36,9 +35,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from mesa_sdk.fs.errors import MountError
 from mesa_sdk.fs.paths import ancestors, is_within
@@ -52,7 +50,6 @@ __all__ = ["TreeFetcher"]
 
 log = logging.getLogger("mesa_sdk.fs")
 
-_CHUNK = 1 << 20
 _FETCH_TIMEOUT = 600.0
 _SCRUBBED_ENV = ("SSH_ASKPASS", "DISPLAY")
 
@@ -275,6 +272,7 @@ class TreeFetcher:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 env=env,
+                umask=0o077,  # the files git writes are the cache's: this user's only
             )
             self._processes.add(process)
         try:
@@ -290,7 +288,7 @@ class TreeFetcher:
 
     def _git_fetch(self, git_dir: Path, blob_ids: list[str]) -> None:
         env = self._env(with_key=True)
-        init = self._git(git_dir, ["init", "--quiet", "--bare"], env, b"")
+        init = self._git(git_dir, ["init", "--quiet", "--bare"], self._env(with_key=False), b"")
         if init.returncode != 0:
             raise _FetchFailed(_last_line(init.stderr))
         if self._url is None:
@@ -301,68 +299,24 @@ class TreeFetcher:
             raise _FetchFailed(_last_line(fetched.stderr))
 
     def _copy_into_cache(self, git_dir: Path, wanted: dict[str, int]) -> int:
-        """Copies blobs `wanted` (id -> size) from the repository at `git_dir` into the blob
-        cache; returns how many are there now."""
-        process = subprocess.Popen(
-            ["git", f"--git-dir={git_dir}", "cat-file", "--batch"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=self._env(with_key=False),
-        )
-        assert process.stdin is not None and process.stdout is not None
-        names = "".join(f"{oid}\n" for oid in wanted).encode()
-        writer = threading.Thread(target=_write_and_close, args=(process.stdin, names))
-        writer.start()
-        copied = 0
-        try:
-            for blob_id, size in wanted.items():
-                if self._copy_one(process.stdout, blob_id, size):
-                    copied += 1
-                self._arrived(blob_id)  # its reader goes on now, not after the whole tree
-        finally:
-            process.stdout.close()
-            process.kill()
-            process.wait()
-            writer.join()
-        return copied
+        """Writes blobs `wanted` (id -> size) from the repository at `git_dir` into the blob
+        cache; returns how many are there now.
 
-    def _copy_one(self, out: IO[bytes], blob_id: str, size: int) -> bool:
-        header = out.readline().split()
-        if len(header) != 3 or header[1] != b"blob":
-            return False  # "<id> missing": the fetch did not bring it
-        remaining = int(header[2])
-
-        def chunks() -> Iterator[bytes]:
-            nonlocal remaining
-            while remaining:
-                data = out.read(min(_CHUNK, remaining))
-                if not data:
-                    raise OSError("git cat-file stopped")
-                remaining -= len(data)
-                yield data
-
-        try:
-            self._blobs.get(blob_id, size, chunks)
-            placed = True
-        except OSError as error:
-            log.debug("blob %s from git not kept: %s", blob_id, error)
-            placed = False
-        while remaining:  # what the cache did not read (it had the blob already)
-            data = out.read(min(_CHUNK, remaining))
-            if not data:
-                raise OSError("git cat-file stopped")
-            remaining -= len(data)
-        out.read(1)  # the newline after each object
-        return placed
-
-
-def _write_and_close(stream: IO[bytes], data: bytes) -> None:
-    # A cat-file that stopped is reported by its reader.
-    with contextlib.suppress(OSError):
-        stream.write(data)
-    with contextlib.suppress(OSError):
-        stream.close()
+        Git writes the files itself, laid out as the cache is (`ab/cdef...`), into a folder
+        of the fetch's repository (`checkout-index` of an index naming each blob by its id;
+        the bytes are what index-pack checked against their ids); the cache then adopts them
+        (`BlobCache.adopt_folder`). A blob the fetch did not bring is simply not written."""
+        env = {**self._env(with_key=False), "GIT_INDEX_FILE": str(git_dir / "index")}
+        listing = "".join(f"100644 {oid}\t{oid[:2]}/{oid[2:]}\n" for oid in wanted)
+        indexed = self._git(git_dir, ["update-index", "--index-info"], env, listing.encode())
+        if indexed.returncode != 0:
+            raise _FetchFailed(_last_line(indexed.stderr))
+        staged = git_dir / "blobs"
+        staged.mkdir()
+        # Not every blob may have come: checkout-index writes the others and says so.
+        self._git(git_dir, [f"--work-tree={staged}", "checkout-index", "--all"], env, b"")
+        cached = self._blobs.adopt_folder(staged)
+        return len(cached & wanted.keys())
 
 
 def _last_line(stderr: bytes) -> str:
