@@ -36,7 +36,7 @@ from mesa_emulator.auth import Principal, principal_for_key
 from mesa_emulator.errors import ApiError
 from mesa_emulator.push_gate import PushGate, install_hooks
 from mesa_emulator.state import EmulatorState
-from mesa_emulator.validation import ORG_RE, repo_name_problem
+from mesa_emulator.validation import ORG_RULE, repo_name_problem
 
 __all__ = ["GIT_PATH", "GitHttp"]
 
@@ -186,7 +186,7 @@ class GitHttp:
         if not principal.may(org, scope):
             raise _Refused(403, f"This API key lacks the '{scope}' scope.")
         record = None
-        if ORG_RE.fullmatch(org) is not None and repo_name_problem(name) is None:
+        if ORG_RULE.admits(org) and repo_name_problem(name) is None:
             record = await run_in_threadpool(self.state.store.get_repo, org, name)
         if record is None:
             raise _Refused(404, f"Repository '{org}/{name}' not found.")

@@ -24,7 +24,7 @@ Crash safety: a kill -9 of the emulator closes the gate's end of the pipes, so a
 waiting refuses the push (nothing moves).  Receive-pack removes its own lock files and
 quarantine when it is stopped by a signal; what a killed one leaves (a quarantine folder, a
 temporary pack) is removed at startup by :func:`remove_push_leftovers`, lock files by
-:func:`mesa_emulator.git_ops.remove_stale_locks`.
+:func:`mesa_emulator.git.refs.remove_stale_locks`.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from io import FileIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mesa_emulator.git_ops import RefUpdate
-from mesa_emulator.validation import is_valid_branch_name
+from mesa_emulator.git.branch_names import is_valid_branch_name
+from mesa_emulator.git.refs import RefUpdate
 
 if TYPE_CHECKING:
     from mesa_emulator.state import EmulatorState

@@ -18,7 +18,7 @@ import pytest
 from emulator_helpers import Api
 from tests.git_cli import commit_file, git_url, run_git, start_git
 
-from mesa_emulator.git_ops import RefUpdate
+from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.push_gate import remove_push_leftovers
 from mesa_emulator.server import Emulator
 
