@@ -113,7 +113,7 @@ def prepare_call(
         retry_config = _NO_RETRIES  # a streamed body cannot be read twice
     return PreparedCall(
         operation=operation,
-        url=_url(settings.server_url + _expand_path(operation.path, path_values), query),
+        url=_url(settings.server_url + _expand_path(operation.path, path_values), tuple(query)),
         headers=headers,
         content=content,
         idempotency_key=idempotency_key,
