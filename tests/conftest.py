@@ -23,14 +23,19 @@ this check catches planted leaks.
 from __future__ import annotations
 
 import functools
+import gc
+import inspect
 import logging
 import re
 import sys
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
+
+# Every async test runs on each transport of `Mesa(async_transport=...)`.
+ASYNC_TRANSPORTS = ("httpx", "aiohttp")
 
 MIN_KEY_LENGTH = 12
 
@@ -378,6 +383,47 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         else:
             print(text, file=sys.stderr)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    is_async = inspect.iscoroutinefunction(metafunc.function)
+    explicit = any(
+        mark.args[0] == "async_transport"
+        for mark in metafunc.definition.iter_markers("parametrize")
+    )
+    if is_async and not explicit:
+        metafunc.parametrize("async_transport", ASYNC_TRANSPORTS, indirect=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A socket or session an async test leaves open fails it.
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.function):
+            item.add_marker(pytest.mark.filterwarnings("error::ResourceWarning"))
+
+
+@pytest.fixture
+def respx_mocker(async_transport: str) -> str:
+    """The respx mocker for a transport: respx's default patches httpcore, which only httpx's
+    own transport uses; "httpx" patches every httpx client whatever its transport."""
+    return "httpcore" if async_transport == "httpx" else "httpx"
+
+
+@pytest.fixture(autouse=True)
+def async_transport(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """What the SDK's own async clients send with in this test: "httpx" unless the test is
+    parametrized (every async test is, over `ASYNC_TRANSPORTS`)."""
+    transport: str = getattr(request, "param", "httpx")
+    if transport != "httpx":
+        from mesa_sdk._runtime import settings
+
+        monkeypatch.setattr(settings, "_DEFAULT_ASYNC_TRANSPORT", transport)
+    yield transport
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        # Whatever the test left unclosed warns now, while its warning filters apply.
+        gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from .errors import ERROR_MAP
 if TYPE_CHECKING:
     import httpx
 
-    from mesa_sdk._runtime.config import RetryConfigDict
+    from mesa_sdk._runtime.config import AsyncTransport, RetryConfigDict
 
     from .resources.admin import Admin
     from .resources.agent_blame import AgentBlameResource
@@ -78,6 +78,10 @@ class Mesa(BaseClient):
         headers: Headers sent with every request.
         client: An `httpx.Client` to send sync requests with; the SDK does not close it.
         async_client: An `httpx.AsyncClient` for async requests; the SDK does not close it.
+        async_transport: What the SDK's own async client sends with: `"httpx"` (the default)
+            or `"aiohttp"`, several times the calls per second when many run at once (needs
+            `pip install 'mesa-sdk[aiohttp]'`; without it, `InvalidOptionsError` says so).
+            Everything else stays httpx's: hooks, retries, timeouts, redirects, streaming.
 
     A client of yours (`client`, `async_client`) is used as it is: its timeout (unless
     `timeout_ms` is given here or per call), transport, TLS settings, proxies, limits,
@@ -100,6 +104,7 @@ class Mesa(BaseClient):
         headers: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
         async_client: httpx.AsyncClient | None = None,
+        async_transport: AsyncTransport | None = None,
     ) -> None:
         super().__init__(
             ClientCore(
@@ -114,6 +119,7 @@ class Mesa(BaseClient):
                 headers=headers,
                 http_client=client,
                 async_http_client=async_client,
+                async_transport=async_transport,
             )
         )
 

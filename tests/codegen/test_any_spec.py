@@ -485,14 +485,16 @@ def test_a_streamed_body_is_not_retried(client: Any) -> None:
     assert route.call_count == 1
 
 
-@respx.mock
-async def test_a_raw_body_streams_from_an_async_call_too(client: Any) -> None:
-    route = respx.put(f"{URL}/blobs/b1").mock(return_value=httpx.Response(200, json={"size": 2}))
-    result = await client.bodies.put_blob_async(name="b1", body=[b"a", b"b"])
-    assert result.size == 2
-    assert await route.calls.last.request.aread() == b"ab"
-    await client.bodies.put_blob_async(name="b1", body=io.BytesIO(b"file"))
-    assert await route.calls.last.request.aread() == b"file"
+async def test_a_raw_body_streams_from_an_async_call_too(client: Any, respx_mocker: str) -> None:
+    with respx.mock(using=respx_mocker) as router:
+        route = router.put(f"{URL}/blobs/b1").mock(
+            return_value=httpx.Response(200, json={"size": 2})
+        )
+        result = await client.bodies.put_blob_async(name="b1", body=[b"a", b"b"])
+        assert result.size == 2
+        assert await route.calls.last.request.aread() == b"ab"
+        await client.bodies.put_blob_async(name="b1", body=io.BytesIO(b"file"))
+        assert await route.calls.last.request.aread() == b"file"
 
 
 @respx.mock

@@ -7,7 +7,7 @@ import respx
 
 
 @pytest.fixture
-def router() -> Iterator[respx.MockRouter]:
+def router(respx_mocker: str) -> Iterator[respx.MockRouter]:
     """Every httpx request goes to respx routes; an unrouted request fails the test."""
-    with respx.mock(assert_all_called=False, assert_all_mocked=True) as mock:
+    with respx.mock(assert_all_called=False, assert_all_mocked=True, using=respx_mocker) as mock:
         yield mock

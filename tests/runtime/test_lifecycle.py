@@ -40,14 +40,14 @@ def test_no_http_client_is_built_until_the_first_call(router: respx.MockRouter) 
     router.get(REPO_URL).respond(200, json=repo_json())
     core = make_core()
     assert core._own_http_client is None
-    assert len(core._own_async_http_clients) == 0
+    assert core._own_async_http_clients is None
     core.call(GET_REPO, REPO_ARGS, None, None)
     first = core._own_http_client
     assert first is not None
     core.call(GET_REPO, REPO_ARGS, None, None)
     assert core._own_http_client is first
     assert first.follow_redirects is True
-    assert len(core._own_async_http_clients) == 0
+    assert core._own_async_http_clients is None
 
 
 def test_close_closes_the_sdk_s_own_client_and_a_later_call_opens_a_new_one(
@@ -93,10 +93,12 @@ async def test_aclose_closes_the_sdk_s_async_client(router: respx.MockRouter) ->
     router.get(REPO_URL).respond(200, json=repo_json())
     core = make_core()
     await core.call_async(GET_REPO, REPO_ARGS, None, None)
-    (own,) = core._own_async_http_clients.values()
+    pools = core._own_async_http_clients
+    assert pools is not None
+    (own,) = pools.clients()
     await core.aclose()
     assert own.is_closed
-    assert len(core._own_async_http_clients) == 0
+    assert pools.clients() == []
 
 
 def test_base_client_surface() -> None:
@@ -140,14 +142,21 @@ def loopback_url() -> Iterator[str]:
         server.server_close()
 
 
-def test_one_client_serves_several_event_loops(loopback_url: str) -> None:
+@pytest.mark.parametrize("async_transport", ["httpx", "aiohttp"], indirect=True)
+@pytest.mark.filterwarnings("error::ResourceWarning")
+def test_one_client_serves_several_event_loops(loopback_url: str, async_transport: str) -> None:
     core = make_core(server_url=loopback_url)
-    # Each asyncio.run() closes its loop; pooled connections of a closed loop must not be reused.
+    # Each asyncio.run() closes its loop; pooled connections of a closed loop must not be
+    # reused, and are closed as the loop ends.
     for _ in range(3):
         repo = asyncio.run(core.call_async(GET_REPO, REPO_ARGS, None, None))
         assert repo.name == "r"
+    pools = core._own_async_http_clients
+    assert pools is not None
+    assert all(client.is_closed for client in pools.clients())
     assert core.call(GET_REPO, REPO_ARGS, None, None).name == "r"
     core.close()
+    gc.collect()  # a socket left open would warn now
 
 
 def test_building_a_client_is_cheap() -> None:

@@ -21,8 +21,8 @@ def client() -> Iterator[Mesa]:
 
 
 @pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+def api(respx_mocker: str) -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=BASE, assert_all_called=False, using=respx_mocker) as router:
         yield router
 
 

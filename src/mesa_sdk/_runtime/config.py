@@ -15,6 +15,8 @@ from typing import Literal, TypedDict
 from mesa_sdk._runtime.errors import ErrorMap, InvalidOptionsError
 
 RetryStrategy = Literal["backoff", "none"]
+AsyncTransport = Literal["httpx", "aiohttp"]
+"""What the async methods send with: httpx's own transport, or aiohttp under httpx's API."""
 
 
 class BackoffStrategyDict(TypedDict, total=False):
@@ -261,6 +263,23 @@ def check_headers(value: object, where: str) -> dict[str, str]:
     if problems:
         raise InvalidOptionsError("; ".join(problems))
     return dict(value)
+
+
+def check_async_transport(value: object, where: str) -> AsyncTransport:
+    """`"httpx"`, or `"aiohttp"` when its extra is installed."""
+    if value == "httpx":
+        return "httpx"
+    if value != "aiohttp":
+        raise InvalidOptionsError(f'{where}: expected "httpx" or "aiohttp", got {value!r}')
+    # Only looked up: importing aiohttp costs tens of milliseconds that the first async call
+    # pays instead.
+    from importlib.util import find_spec
+
+    if find_spec("httpx_aiohttp") is None or find_spec("aiohttp") is None:
+        raise InvalidOptionsError(
+            f"{where}=\"aiohttp\" needs the aiohttp extra: pip install 'mesa-sdk[aiohttp]'"
+        )
+    return "aiohttp"
 
 
 class CallOptions:

@@ -9,7 +9,6 @@ one costs tens of milliseconds that a client which never sends should not pay.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
@@ -25,10 +24,15 @@ from mesa_sdk._runtime.settings import resolve_settings
 # The modules that send requests are imported by the first call, not by building a client:
 # constructing a client must stay nearly free.
 if TYPE_CHECKING:
-    import asyncio
-
-    from mesa_sdk._runtime.config import RequestOptions, RetryConfig, RetryConfigDict, SdkDefaults
+    from mesa_sdk._runtime.config import (
+        AsyncTransport,
+        RequestOptions,
+        RetryConfig,
+        RetryConfigDict,
+        SdkDefaults,
+    )
     from mesa_sdk._runtime.credentials import ApiKeyInput
+    from mesa_sdk._runtime.http_clients import AsyncPools
     from mesa_sdk._runtime.operation import Operation
     from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
     from mesa_sdk._runtime.pipeline import CallAttempts
@@ -69,6 +73,7 @@ class ClientCore:
         headers: Mapping[str, str] | None,
         http_client: httpx.Client | None,
         async_http_client: httpx.AsyncClient | None,
+        async_transport: AsyncTransport | None = None,
     ) -> None:
         if http_client is not None and not isinstance(http_client, httpx.Client):
             raise InvalidOptionsError(
@@ -79,6 +84,11 @@ class ClientCore:
                 "async_http_client: expected an httpx.AsyncClient, "
                 f"got {type(async_http_client).__name__}"
             )
+        if async_http_client is not None and async_transport is not None:
+            raise InvalidOptionsError(
+                "async_transport and async_client: pass one; an async_client sends with its "
+                "own transport"
+            )
         self.settings = resolve_settings(
             defaults,
             api_key=api_key,
@@ -87,6 +97,7 @@ class ClientCore:
             timeout_ms=timeout_ms,
             retry_config=retry_config,
             headers=headers,
+            async_transport=async_transport,
         )
         self.hooks = Hooks()
         self.clock: Clock = SystemClock()
@@ -95,11 +106,7 @@ class ClientCore:
         self._given_http_client = http_client
         self._given_async_http_client = async_http_client
         self._own_http_client: httpx.Client | None = None
-        # An httpx.AsyncClient's connections belong to the event loop that opened them, so
-        # the SDK keeps one per loop: `asyncio.run()` twice must not hit "Event loop is closed".
-        self._own_async_http_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, httpx.AsyncClient
-        ] = weakref.WeakKeyDictionary()
+        self._own_async_http_clients: AsyncPools | None = None
         self._lock = threading.Lock()
 
     @property
@@ -296,15 +303,8 @@ class ClientCore:
     async def aclose(self) -> None:
         """Closes every connection pool the SDK opened; clients passed in stay open."""
         self.close()
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            client = self._own_async_http_clients.pop(loop, None)
-            # Pools of other loops cannot be closed from this one; they are dropped.
-            self._own_async_http_clients.clear()
-        if client is not None:
-            await client.aclose()
+        if self._own_async_http_clients is not None:
+            await self._own_async_http_clients.aclose()
 
     # -- the pipeline -------------------------------------------------------------------
 
@@ -434,18 +434,26 @@ class ClientCore:
     def _async_http_client(self) -> httpx.AsyncClient:
         if self._given_async_http_client is not None:
             return self._given_async_http_client
-        import asyncio
+        pools = self._own_async_http_clients
+        if pools is None:
+            with self._lock:
+                pools = self._own_async_http_clients
+                if pools is None:
+                    from mesa_sdk._runtime.http_clients import (
+                        AsyncPools,
+                        close_with_owner,
+                        new_async_http_client,
+                    )
 
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            client = self._own_async_http_clients.get(loop)
-            if client is None:
-                from mesa_sdk._runtime.http_clients import close_with_owner, new_async_http_client
+                    def new_client() -> httpx.AsyncClient:
+                        client = new_async_http_client(
+                            self._timeout_seconds, self.server_url, self.settings.async_transport
+                        )
+                        close_with_owner(self, client, self.settings.client_name)
+                        return client
 
-                client = new_async_http_client(self._timeout_seconds, self.server_url)
-                self._own_async_http_clients[loop] = client
-                close_with_owner(self, client, self.settings.client_name)
-        return client
+                    pools = self._own_async_http_clients = AsyncPools(new_client)
+        return pools.get()
 
 
 def _raw_parser(

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from mesa_sdk._runtime.config import (
+    AsyncTransport,
     RetryConfig,
     RetryConfigDict,
     SdkDefaults,
+    check_async_transport,
     check_headers,
     check_timeout_ms,
     parse_retry_config,
@@ -22,6 +24,9 @@ from mesa_sdk._runtime.errors import (
     MissingCredentialError,
 )
 
+# The tests set it to run every async test on each transport.
+_DEFAULT_ASYNC_TRANSPORT: AsyncTransport = "httpx"
+
 
 class ClientSettings:
     """Everything a client needs to send requests, checked."""
@@ -29,6 +34,7 @@ class ClientSettings:
     # A plain class: a dataclass costs about a millisecond of import time.
     __slots__ = (
         "api_key",
+        "async_transport",
         "client_name",
         "default_timeout_ms",
         "error_map",
@@ -55,6 +61,7 @@ class ClientSettings:
         user_agent: str,
         error_map: ErrorMap,
         client_name: str,
+        async_transport: AsyncTransport,
     ) -> None:
         self.server_url = server_url
         """An absolute http(s) URL without a trailing `/`."""
@@ -71,6 +78,8 @@ class ClientSettings:
         self.user_agent = user_agent
         self.error_map = error_map
         self.client_name = client_name
+        self.async_transport = async_transport
+        """What the async httpx clients the SDK opens send with."""
 
     def __repr__(self) -> str:
         # The key shows as ApiKey('[redacted]').
@@ -87,6 +96,7 @@ def resolve_settings(
     timeout_ms: int | None,
     retry_config: RetryConfig | RetryConfigDict | None,
     headers: Mapping[str, str] | None,
+    async_transport: object = None,
 ) -> ClientSettings:
     """Argument, else environment variable, else SDK default; every value is checked here."""
     if server_url is not None:
@@ -111,6 +121,10 @@ def resolve_settings(
         user_agent=defaults.user_agent,
         error_map=defaults.error_map,
         client_name=defaults.client_name,
+        async_transport=check_async_transport(
+            _DEFAULT_ASYNC_TRANSPORT if async_transport is None else async_transport,
+            "async_transport",
+        ),
     )
 
 

@@ -1,0 +1,186 @@
+"""The async client on aiohttp (the `aiohttp` extra): httpx's API above, aiohttp's I/O below.
+
+httpx's own async connection pool spends more CPU per request the more requests run at once;
+aiohttp's does not. httpx-aiohttp puts aiohttp under httpx's transport interface, so what lies
+above it stays httpx's own: requests and responses, event hooks, redirects, cookies, timeouts,
+streaming, proxies from the environment.
+
+Where httpx-aiohttp's defaults would make the client behave otherwise than on httpx's
+transport, this module keeps httpx's behaviour:
+
+- Cookies are httpx's alone: the aiohttp session keeps none, so a cookie is never sent twice,
+  nor after `client.cookies.clear()`.
+- Each aiohttp error becomes the httpx error httpx's transport raises for the same failure
+  (`ConnectError` for a refused connection, `RemoteProtocolError` for a dropped one,
+  `ReadTimeout`...), with the aiohttp error as its cause; httpx-aiohttp maps every aiohttp
+  connection error, a refused connection too, to `ConnectTimeout`, which the SDK would retry
+  and report as a timeout.
+
+So httpx-aiohttp gives the transport's settings, its aiohttp session and its closing, and
+the sending is this module's.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from functools import lru_cache
+
+import aiohttp
+import httpx
+import yarl
+from httpx_aiohttp import AiohttpTransport
+
+_DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+_CHUNK_BYTES = 64 * 1024
+
+# The httpx error for each aiohttp error: the first class that matches, so subclasses first;
+# the last catches every other.
+_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (aiohttp.ClientProxyConnectionError, httpx.ProxyError),
+    (aiohttp.ClientHttpProxyError, httpx.ProxyError),
+    # Refused, no route, name not resolved, TLS handshake: the cause chain tells which.
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerFingerprintMismatch, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+    (aiohttp.ClientConnectionError, httpx.ReadError),
+    (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+    (aiohttp.InvalidUrlClientError, httpx.UnsupportedProtocol),
+    (aiohttp.ClientError, httpx.TransportError),
+)
+# httpx's words where aiohttp's differ for the same failure.
+_HTTPX_MESSAGES: dict[type[Exception], str] = {
+    aiohttp.ServerDisconnectedError: "Server disconnected without sending a response.",
+}
+
+
+def _httpx_error(error: aiohttp.ClientError, request: httpx.Request) -> httpx.TransportError:
+    """The httpx error httpx's own transport raises for the failure `error` describes."""
+    httpx_error = next(
+        httpx_error
+        for aiohttp_error, httpx_error in _HTTPX_ERRORS
+        if isinstance(error, aiohttp_error)
+    )
+    message = _HTTPX_MESSAGES.get(type(error)) or str(error) or type(error).__name__
+    return httpx_error(message, request=request)
+
+
+@lru_cache(maxsize=64)
+def _client_timeout(
+    connect: float | None, read: float | None, pool: float | None
+) -> aiohttp.ClientTimeout:
+    # aiohttp's `connect` covers waiting for a pooled connection and making a new one.
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """A response's body as aiohttp reads it, raising httpx's errors."""
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(_CHUNK_BYTES):
+                yield chunk
+        except aiohttp.ClientError as error:
+            raise _httpx_error(error, self._request) from error
+
+    async def aclose(self) -> None:
+        # Back to the pool once read to the end; closed otherwise.
+        self._response.release()
+
+
+class _Transport(AiohttpTransport):
+    """httpx-aiohttp's transport (its settings, session and closing), sending as below."""
+
+    def get_client(self) -> aiohttp.ClientSession:
+        # Built on the first request, inside the event loop that then owns it.
+        connector = aiohttp.TCPConnector(
+            limit=self.limits.max_connections or 0,
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+        )
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # httpx-aiohttp's own version hands aiohttp the `httpx.Headers` and the URL as text to
+        # parse again; a call costs about a third less CPU this way.
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+        ]
+        data: bytes | httpx.AsyncByteStream | None
+        try:
+            data = request.content or None
+        except httpx.RequestNotRead:
+            data = request.stream  # type: ignore[assignment]
+            headers = [
+                (name, value) for name, value in headers if name.lower() != "transfer-encoding"
+            ]
+        timeout = request.extensions.get("timeout", {})
+        proxy = self.proxy
+        try:
+            response = await self.client.request(
+                request.method,
+                yarl.URL(str(request.url), encoded=True),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                auto_decompress=False,
+                compress=False,
+                timeout=_client_timeout(
+                    timeout.get("connect"), timeout.get("read"), timeout.get("pool")
+                ),
+                server_hostname=request.extensions.get("sni_hostname"),
+                proxy=str(proxy.url) if proxy else None,
+                proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
+                proxy_headers=proxy.headers if proxy else None,
+            )
+        except aiohttp.ClientError as error:
+            raise _httpx_error(error, request) from error
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_ResponseStream(response, request),
+            request=request,
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode("latin-1"),
+            },
+        )
+
+
+class AiohttpClient(httpx.AsyncClient):
+    """An `httpx.AsyncClient` whose connections, proxied ones too, are aiohttp's."""
+
+    def _init_transport(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: httpx._types.CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = _DEFAULT_LIMITS,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> httpx.AsyncBaseTransport:
+        if transport is not None:
+            return transport
+        return _Transport(verify=verify, cert=cert, trust_env=trust_env, limits=limits)
+
+    def _init_proxy_transport(
+        self,
+        proxy: httpx.Proxy,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: httpx._types.CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = _DEFAULT_LIMITS,
+    ) -> httpx.AsyncBaseTransport:
+        return _Transport(verify=verify, cert=cert, trust_env=trust_env, limits=limits, proxy=proxy)

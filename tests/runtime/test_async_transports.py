@@ -1,0 +1,183 @@
+"""`async_transport`: the switch, its checks, and failures that read the same on either transport.
+
+Every async test of the suite runs on both transports (tests/conftest.py); these tests are
+about the switch itself, and about real socket failures, which respx cannot produce.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import httpx
+import pytest
+
+from mesa_sdk import Mesa
+from mesa_sdk._runtime.errors import APIConnectionError, APITimeoutError, InvalidOptionsError
+
+from .support import API_KEY, GET_REPO, make_core
+
+REPO_ARGS = {"org": "acme", "repo": "r"}
+REPO = {
+    "id": "repo_1",
+    "org": "acme",
+    "name": "widgets",
+    "default_branch": "main",
+    "head_sha": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+    "size_bytes": 1234,
+    "created_at": "2026-11-22T08:00:00Z",
+}
+NO_RETRIES = {"strategy": "none"}
+
+
+def _read_request(connection: socket.socket) -> None:
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return
+        received += chunk
+
+
+@contextmanager
+def loopback_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A server on 127.0.0.1 that reads each request and lets `answer` reply (or not)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(5)
+                _read_request(connection)
+                answer(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def repo_answer(connection: socket.socket) -> None:
+    body = json.dumps(REPO).encode()
+    connection.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+def hang_up(connection: socket.socket) -> None:
+    """Closes the connection without a word."""
+
+
+def cut_short(connection: socket.socket) -> None:
+    connection.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"id": ')
+
+
+def stall(connection: socket.socket) -> None:
+    """Never answers: waits for the client to give up."""
+    connection.recv(1)
+
+
+# -- the switch -------------------------------------------------------------------------------
+
+
+async def test_async_transport_chooses_what_the_sdk_s_own_async_client_sends_with(
+    async_transport: Literal["httpx", "aiohttp"],
+) -> None:
+    with loopback_server(repo_answer) as url:
+        async with Mesa(api_key=API_KEY, server_url=url, async_transport=async_transport) as client:
+            repo = await client.repos.get_async(org="acme", repo="r")
+            pools = client._core._own_async_http_clients
+            assert pools is not None
+            (http_client,) = pools.clients()
+            sender = type(http_client._transport).__module__.split(".")[0]
+    assert (repo.id, repo.name) == ("repo_1", "widgets")
+    assert sender == {"httpx": "httpx", "aiohttp": "mesa_sdk"}[async_transport]
+    assert http_client.is_closed
+
+
+def test_an_unknown_transport_is_refused() -> None:
+    with pytest.raises(InvalidOptionsError) as caught:
+        Mesa(api_key=API_KEY, async_transport="trio")  # type: ignore[arg-type]
+    assert str(caught.value) == 'async_transport: expected "httpx" or "aiohttp", got \'trio\''
+
+
+def test_the_aiohttp_transport_without_its_extra_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "httpx_aiohttp" else find_spec(name, *args),
+    )
+    with pytest.raises(InvalidOptionsError) as caught:
+        Mesa(api_key=API_KEY, async_transport="aiohttp")
+    assert str(caught.value) == (
+        "async_transport=\"aiohttp\" needs the aiohttp extra: pip install 'mesa-sdk[aiohttp]'"
+    )
+
+
+def test_a_transport_and_a_client_of_one_s_own_are_not_both_taken() -> None:
+    with pytest.raises(InvalidOptionsError) as caught:
+        Mesa(api_key=API_KEY, async_client=httpx.AsyncClient(), async_transport="aiohttp")
+    assert str(caught.value) == (
+        "async_transport and async_client: pass one; an async_client sends with its own transport"
+    )
+
+
+# -- failures read the same on both transports (each test runs on each) -----------------------
+
+
+async def test_a_server_that_hangs_up_reads_the_same(async_transport: str) -> None:
+    with loopback_server(hang_up) as url:
+        core = make_core(server_url=url, retry_config=NO_RETRIES)
+        with pytest.raises(APIConnectionError) as caught:
+            await core.call_async(GET_REPO, REPO_ARGS, None, None)
+        await core.aclose()
+    assert type(caught.value) is APIConnectionError
+    assert str(caught.value) == (
+        f"repos.get: GET {url}/acme/r failed: RemoteProtocolError: Server disconnected without "
+        "sending a response. (1 attempt over 0.0 s)"
+    )
+
+
+async def test_a_body_cut_short_reads_as_an_interrupted_call(async_transport: str) -> None:
+    with loopback_server(cut_short) as url:
+        core = make_core(server_url=url, retry_config=NO_RETRIES)
+        with pytest.raises(APIConnectionError) as caught:
+            await core.call_async(GET_REPO, REPO_ARGS, None, None)
+        await core.aclose()
+    assert type(caught.value) is APIConnectionError
+    assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+    assert str(caught.value).startswith(
+        f"repos.get: GET {url}/acme/r failed: RemoteProtocolError: "
+    )
+
+
+async def test_a_server_that_never_answers_times_out_the_same(async_transport: str) -> None:
+    with loopback_server(stall) as url:
+        core = make_core(server_url=url, retry_config=NO_RETRIES, timeout_ms=200)
+        with pytest.raises(APITimeoutError) as caught:
+            await core.call_async(GET_REPO, REPO_ARGS, None, None)
+        await core.aclose()
+    assert str(caught.value) == (
+        f"repos.get: GET {url}/acme/r failed: read timed out after 0.2 s (1 attempt over 0.0 s)"
+    )
