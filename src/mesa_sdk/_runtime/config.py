@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Literal, TypedDict
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Literal, TypedDict
 
+from mesa_sdk._runtime.credentials import SecurityScheme
 from mesa_sdk._runtime.errors import ErrorMap, InvalidOptionsError
+
+if TYPE_CHECKING:
+    from mesa_sdk._runtime.operation import Security
 
 RetryStrategy = Literal["backoff", "none"]
 
@@ -172,10 +176,10 @@ _RETRY_CHECKS: dict[str, _Check] = {
 
 def _check_fields(instance: object, checks: Mapping[str, _Check]) -> _Problems:
     problems: _Problems = []
-    for field in fields(instance):  # type: ignore[arg-type]
-        message = checks[field.name](getattr(instance, field.name))
+    for checked in fields(instance):  # type: ignore[arg-type]
+        message = checks[checked.name](getattr(instance, checked.name))
         if message is not None:
-            problems.append((field.name, message))
+            problems.append((checked.name, message))
     return problems
 
 
@@ -344,11 +348,17 @@ class SdkDefaults:
     timeout_ms: int
     retry_config: RetryConfig
     api_key_env: str | None
-    """The environment variable read when no `api_key` is given; None when the API takes no
-    credentials, and then no `Authorization` header is sent."""
+    """The environment variable read when no `api_key` is given; None when no security scheme
+    takes a key (a token or an API key), and then the client takes no `api_key`."""
     server_url_env: str
     """The environment variable read when no `server_url` is given."""
     user_agent: str
     error_map: ErrorMap
     client_name: str = "Mesa"
     """The client class's name, for messages that tell users what to pass."""
+    security_schemes: Mapping[str, SecurityScheme] = field(
+        default_factory=lambda: {"bearer": SecurityScheme()}
+    )
+    """The spec's security schemes by name; without any, the client sends no credentials."""
+    security: Security = (("bearer",),)
+    """The spec's top-level security requirements, for operations without their own."""

@@ -64,6 +64,8 @@ class ClientCore:
         headers: Mapping[str, str] | None,
         http_client: httpx.Client | None,
         async_http_client: httpx.AsyncClient | None,
+        username: str | None = None,
+        password: ApiKeyInput | None = None,
     ) -> None:
         if http_client is not None and not isinstance(http_client, httpx.Client):
             raise InvalidOptionsError(
@@ -82,6 +84,8 @@ class ClientCore:
             timeout_ms=timeout_ms,
             retry_config=retry_config,
             headers=headers,
+            username=username,
+            password=password,
         )
         self.hooks = Hooks()
         self.clock: Clock = SystemClock()
@@ -280,7 +284,7 @@ class ClientCore:
 
         return CallAttempts(
             call,
-            api_key=self.settings.api_key,
+            auth=self.settings.auth,
             hooks=self.hooks,
             error_map=self.settings.error_map,
             clock=self.clock,
