@@ -114,7 +114,12 @@ def default_settings(
     # the API takes no credentials or only a username and password (HTTP basic).
     security_schemes = (document.get("components") or {}).get("securitySchemes") or {}
     takes_key = any(
-        not (isinstance(scheme, dict) and str(scheme.get("scheme", "")).lower() == "basic")
+        isinstance(scheme, dict)
+        and (
+            scheme.get("type") in ("apiKey", "oauth2", "openIdConnect")
+            or "$ref" in scheme
+            or str(scheme.get("scheme", "")).lower() == "bearer"
+        )
         for scheme in security_schemes.values()
     )
     raw = {

@@ -760,3 +760,42 @@ def test_a_trace_operation(keyed: Any) -> None:
     request = route.calls.last.request
     assert (request.method, request.headers["accept"]) == ("TRACE", "message/http")
     assert credentials_sent(request)["authorization"] is None
+
+
+@respx.mock
+def test_a_spec_with_only_http_basic_takes_a_username_and_password_and_no_key(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "basic.yaml"
+    spec.write_text(
+        """openapi: 3.0.3
+info: {title: Basic, version: "1"}
+servers: [{url: "https://basic.example.test"}]
+security: [{basic: []}]
+paths:
+  /me:
+    get:
+      operationId: me
+      responses: {"204": {description: ok}}
+components:
+  securitySchemes:
+    basic: {type: http, scheme: basic}
+"""
+    )
+    generate(spec, tmp_path / "out", "basiconly", "Basic")
+    sys.path.insert(0, str(tmp_path / "out"))
+    try:
+        package = importlib.import_module("basiconly")
+        with pytest.raises(TypeError, match="api_key"):
+            package.Basic(api_key=KEY)
+        with pytest.raises(package.errors.MissingCredentialError) as caught:
+            package.Basic()
+        assert str(caught.value) == "No credentials: pass Basic(username=..., password=...)."
+        route = respx.get("https://basic.example.test/me").mock(return_value=httpx.Response(204))
+        with package.Basic(username="ann", password=PASSWORD) as client:
+            client.me.me()
+        assert route.calls.last.request.headers["authorization"] == BASIC
+    finally:
+        sys.path.remove(str(tmp_path / "out"))
+        for name in [n for n in sys.modules if n.startswith("basiconly")]:
+            del sys.modules[name]
