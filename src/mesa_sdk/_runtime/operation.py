@@ -43,6 +43,8 @@ class Param:
     """OpenAPI's `explode`; None for the style's default (true for `form` only)."""
     as_json: bool = False
     """Described by `content: {application/json: ...}`: the value is sent as one JSON text."""
+    server_default: Any = None
+    """What the server uses when the argument is omitted (the spec's `default`); never sent."""
 
 
 @dataclass(frozen=True, slots=True)
