@@ -86,7 +86,15 @@ class Auth:
     rotated key (given as a function) is picked up.
     """
 
-    __slots__ = ("_api_key", "_client_name", "_default", "_password", "_schemes", "_username")
+    __slots__ = (
+        "_api_key",
+        "_chosen",
+        "_client_name",
+        "_default",
+        "_password",
+        "_schemes",
+        "_username",
+    )
 
     def __init__(
         self,
@@ -104,6 +112,8 @@ class Auth:
         self._username = username
         self._password = password
         self._client_name = client_name
+        # The schemes each `security` list sends: fixed, since the credentials held are.
+        self._chosen: dict[Security, tuple[SecurityScheme, ...] | None] = {}
         for scheme in schemes.values():
             if scheme.location == "query":
                 logs.redact_query_parameter(scheme.name)
@@ -122,15 +132,23 @@ class Auth:
         client holds credentials for. A header the call sets itself (`call_headers`, lower-cased
         names) wins over the credential."""
         security = self._default if operation.security is None else operation.security
-        if not security:
-            return
-        for requirement in sorted(security, key=lambda names: not names):
-            if all(self._holds(self._schemes[name]) for name in requirement):
-                break
-        else:
+        try:
+            chosen = self._chosen[security]
+        except KeyError:
+            chosen = self._chosen[security] = self._choose(security)
+        if chosen is None:
             raise MissingCredentialError(self._missing(operation, security))
-        for name in requirement:
-            self._send(request, self._schemes[name], call_headers)
+        for scheme in chosen:
+            self._send(request, scheme, call_headers)
+
+    def _choose(self, security: Security) -> tuple[SecurityScheme, ...] | None:
+        """The schemes of the first alternative the client holds every credential of, an
+        empty one (optional credentials) last; None when there is none."""
+        for requirement in sorted(security, key=lambda names: not names):
+            schemes = tuple(self._schemes[name] for name in requirement)
+            if all(self._holds(scheme) for scheme in schemes):
+                return schemes
+        return () if not security else None
 
     def _holds(self, scheme: SecurityScheme) -> bool:
         if scheme.kind == "basic":
