@@ -19,6 +19,7 @@ from .ir import (
     PyType,
     ResourceDef,
     RetryDefaults,
+    Samples,
     SchemaDef,
     SdkDef,
     Security,
@@ -717,6 +718,11 @@ class Builder:
         names = {d.name for d in self.types.defs.values()}
         resources = self.build_resources(names)
         schemas = tuple(self.types.all_defs())
+        operation_ids = {op.operation_id for r in resources for op in r.operations}
+        samples = self.settings.samples
+        for key, listed in (("needs", samples.needs), ("args", samples.args)):
+            for unknown in sorted(set(listed) - operation_ids):
+                self.problems.add(f"gen.yaml: samples.{key}", f"no operation {unknown!r}")
         self.problems.raise_if_any()
         return SdkDef(
             package_name=package.name,
@@ -740,6 +746,7 @@ class Builder:
             skipped=tuple(self.skipped),
             security_schemes=tuple(self.security_schemes.values()),
             security=self.default_security,
+            samples=Samples(**self.settings.samples.model_dump()),
         )
 
 

@@ -176,10 +176,10 @@ _RETRY_CHECKS: dict[str, _Check] = {
 
 def _check_fields(instance: object, checks: Mapping[str, _Check]) -> _Problems:
     problems: _Problems = []
-    for checked in fields(instance):  # type: ignore[arg-type]
-        message = checks[checked.name](getattr(instance, checked.name))
+    for declared in fields(instance):  # type: ignore[arg-type]
+        message = checks[declared.name](getattr(instance, declared.name))
         if message is not None:
-            problems.append((checked.name, message))
+            problems.append((declared.name, message))
     return problems
 
 
@@ -362,3 +362,6 @@ class SdkDefaults:
     """The spec's security schemes by name; without any, the client sends no credentials."""
     security: Security = (("bearer",),)
     """The spec's top-level security requirements, for operations without their own."""
+    param_envs: Mapping[str, str] = field(default_factory=dict)
+    """For each path parameter the client holds a default for, the environment variable read
+    when the constructor is not given one."""
