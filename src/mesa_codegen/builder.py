@@ -22,6 +22,8 @@ from .ir import (
     Samples,
     SchemaDef,
     SdkDef,
+    Security,
+    SecuritySchemeDef,
 )
 from .names import class_name, python_identifier, snake_case, unique
 from .problems import Problems, SpecError, location
@@ -95,6 +97,10 @@ class Builder:
         self.skip_unsupported = skip_unsupported
         self.types = SchemaTypes(spec, self.suffix, self.problems)
         self.schemas = self.types.raw
+        self.security_schemes, self.unsupported_schemes = self.build_security_schemes()
+        self.default_security = self.usable_security(
+            self.spec.document.get("security") or [], "security", strict=False
+        )
 
     def type_of(self, schema: Any, *, strict: bool, hint: str, where: str, **kw: Any) -> PyType:
         return self.types.type_of(schema, strict=strict, hint=hint, where=where, **kw)
@@ -266,6 +272,7 @@ class Builder:
             media_methods=tuple(media_methods),
             pagination=self.pagination(node, params, success.component, where),
             scopes=self.scopes(node),
+            security=self.security(node),
             retry_status_codes=self.retry_status_codes(node),
             retry_error_codes=self.retry_error_codes(node),
             errors=self.error_responses(node),
@@ -385,18 +392,28 @@ class Builder:
         wire_name = param["name"]
         param_in = param["in"]
         where = f"{where} ({param_in} {wire_name})"
-        if "content" in param:
-            raise Unsupported(f"{where}: parameters with `content` are not supported")
+        as_json = "content" in param
+        if as_json:
+            # OpenAPI allows one media type here; its schema describes the value.
+            media_type, media = next(iter((param["content"] or {None: {}}).items()))
+            if media_type is None or not is_json(media_type):
+                raise Unsupported(
+                    f"{where}: a parameter's `content` must be JSON to be sent, not {media_type}"
+                )
+            schema = media.get("schema", {})
+        else:
+            schema = param.get("schema", {})
         name = python_identifier(snake_case(wire_name), RESERVED_ARGUMENTS)
         if name in names:
             name = f"{name}_{param_in}"
         name = unique(name, names)
-        schema = param.get("schema", {})
         resolved, _ = self.types.split_null(self.types.merged(schema, where))
         style = str(param.get("style", DEFAULT_STYLES.get(param_in, "simple")))
         if style not in STYLES_BY_LOCATION.get(param_in, set()):
             raise SpecError(f"{where}: style {style} is not allowed in the {param_in}")
         explode = bool(param.get("explode", style == "form"))
+        if as_json:  # one JSON text: no style applies
+            style, explode = DEFAULT_STYLES[param_in], style == "form"
         required = bool(param.get("required", False))
         client_default = param_in == "path" and name in self.settings.client.default_params
         param_hint = hint + class_name(wire_name)
@@ -421,6 +438,7 @@ class Builder:
             deprecated=bool(param.get("deprecated")),
             style=None if style == DEFAULT_STYLES[param_in] else style,
             explode=None if explode == (style == "form") else explode,
+            as_json=as_json,
         )
 
     @staticmethod
@@ -516,6 +534,57 @@ class Builder:
             raise SpecError(f"{where}: paginated items must be a named schema")
         item_type = self.types.components[item_ref].name
         return PaginationDef(cursor_param, next_cursor, items, item_type)
+
+    def build_security_schemes(self) -> tuple[dict[str, SecuritySchemeDef], dict[str, str]]:
+        """The schemes the runtime sends, by name, and why each other one is not served."""
+        raw = (self.spec.document.get("components") or {}).get("securitySchemes") or {}
+        served: dict[str, SecuritySchemeDef] = {}
+        unsupported: dict[str, str] = {}
+        for name, node in raw.items():
+            scheme = self.spec.resolve(node)
+            kind = scheme.get("type")
+            http_scheme = str(scheme.get("scheme", "")).lower()
+            if kind == "apiKey" and scheme.get("in") in ("header", "query", "cookie"):
+                served[name] = SecuritySchemeDef(
+                    name, "api_key", str(scheme["in"]), str(scheme.get("name", ""))
+                )
+            elif kind == "http" and http_scheme in ("bearer", "basic"):
+                served[name] = SecuritySchemeDef(name, http_scheme)
+            elif kind in ("oauth2", "openIdConnect"):
+                # Their access token goes in `Authorization: Bearer`.
+                served[name] = SecuritySchemeDef(name, "bearer")
+            else:
+                shown = f"{kind} {http_scheme}".strip() if kind == "http" else kind
+                unsupported[name] = f"the security scheme {name} ({shown}) is not supported"
+        return served, unsupported
+
+    def usable_security(self, requirements: Any, where: str, *, strict: bool = True) -> Security:
+        """The alternatives of a `security` list whose schemes the runtime can send.
+
+        With `strict`, a requirement naming no declared scheme is an error, and a list whose
+        every alternative needs an unsupported scheme is refused.
+        """
+        alternatives: list[tuple[str, ...]] = []
+        reasons: list[str] = []
+        for index, requirement in enumerate(requirements):
+            names = tuple(requirement)
+            for name in names:
+                if strict and name not in self.security_schemes | self.unsupported_schemes:
+                    raise SpecError(f"{where}.{index}: {name} is not in components.securitySchemes")
+            why = [self.unsupported_schemes.get(name) for name in names]
+            reasons += [reason for reason in why if reason]
+            if all(name in self.security_schemes for name in names) and names not in alternatives:
+                alternatives.append(names)
+        if strict and requirements and not alternatives:
+            raise Unsupported(f"{where}: " + "; ".join(dict.fromkeys(reasons)))
+        return tuple(alternatives)
+
+    def security(self, node: dict[str, Any]) -> Security | None:
+        """The operation's security requirements; None when they are the spec's."""
+        own = "security" in node
+        requirements = node["security"] if own else self.spec.document.get("security") or []
+        usable = self.usable_security(requirements, "security" if own else "(top-level) security")
+        return usable if own and usable != self.default_security else None
 
     def scopes(self, node: dict[str, Any]) -> tuple[str, ...]:
         requirements = node.get("security", self.spec.document.get("security", []))
@@ -675,6 +744,8 @@ class Builder:
             schemas=schemas,
             error_classes=self.build_error_classes(schemas),
             skipped=tuple(self.skipped),
+            security_schemes=tuple(self.security_schemes.values()),
+            security=self.default_security,
             samples=Samples(**self.settings.samples.model_dump()),
         )
 

@@ -325,7 +325,11 @@ class TemplateContext:
     def param_code(p: ParamDef) -> str:
         extras = "".join(
             f", {key}={value!r}"
-            for key, value in (("style", p.style), ("explode", p.explode))
+            for key, value in (
+                ("style", p.style),
+                ("explode", p.explode),
+                ("as_json", True if p.as_json else None),
+            )
             if value is not None
         )
         if p.default_doc is not None:

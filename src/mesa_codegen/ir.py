@@ -136,6 +136,8 @@ class ParamDef:
     """OpenAPI's `style`, when not the location's default."""
     explode: bool | None = None
     """OpenAPI's `explode`, when not the style's default."""
+    as_json: bool = False
+    """Described by a JSON `content` instead of a `schema`: the value is sent as JSON text."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,40 @@ class ErrorResponseDef:
 
 
 @dataclass(frozen=True)
+class SecuritySchemeDef:
+    """A security scheme the runtime sends: `bearer`, `basic` or `api_key`."""
+
+    name: str
+    """Its name in `components.securitySchemes`."""
+    kind: str
+    location: str = "header"
+    param_name: str = "Authorization"
+
+    @property
+    def code(self) -> str:
+        """The runtime's `SecurityScheme(...)`, its defaults left out."""
+        args = [] if self.kind == "bearer" else [f"kind={self.kind!r}"]
+        if self.kind == "api_key":
+            args += [f"location={self.location!r}", f"name={self.param_name!r}"]
+        return f"SecurityScheme({', '.join(args)})"
+
+    @property
+    def sends(self) -> str:
+        """How the credential goes on the wire, for the docs."""
+        if self.kind == "bearer":
+            return "`api_key` as `Authorization: Bearer <api_key>`"
+        if self.kind == "basic":
+            return (
+                "`username` and `password` as `Authorization: Basic <base64 of username:password>`"
+            )
+        where = {"header": "header", "query": "query parameter", "cookie": "cookie"}[self.location]
+        return f"`api_key` in the `{self.param_name}` {where}"
+
+
+Security = tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
 class OperationDef:
     operation_id: str
     resource: str
@@ -210,6 +246,8 @@ class OperationDef:
     """The models `response_model` names, to import."""
     response_symbols: frozenset[str] = frozenset()
     deprecated: bool = False
+    security: Security | None = None
+    """The operation's own security requirements, when they differ from the spec's."""
     returns_headers: bool = False
     """A HEAD operation whose answer declares headers: the method returns them."""
 
@@ -283,7 +321,15 @@ class SdkDef:
     scope_docs: dict[str, str] = field(default_factory=dict)
     skipped: tuple[str, ...] = ()
     """Operations left out with `--skip-unsupported`, each with its reason."""
+    security_schemes: tuple[SecuritySchemeDef, ...] = ()
+    security: Security = ()
+    """The spec's top-level security requirements."""
     samples: Samples = field(default_factory=Samples)
+
+    @property
+    def takes_basic(self) -> bool:
+        """Whether the client takes a username and password (an HTTP basic scheme)."""
+        return any(scheme.kind == "basic" for scheme in self.security_schemes)
 
     @property
     def models(self) -> tuple[ModelDef, ...]:

@@ -121,14 +121,24 @@ def default_settings(
     }
     docs = {name: doc for name, doc in DEFAULT_ERROR_CLASSES.values() if name in by_status.values()}
     prefix = module.upper()
-    # Without a security scheme the API takes no credentials, and the client asks for none.
-    security_schemes = (document.get("components") or {}).get("securitySchemes")
+    # The client takes an `api_key` only for a scheme that sends a key or token: without one,
+    # the API takes no credentials or only a username and password (HTTP basic).
+    security_schemes = (document.get("components") or {}).get("securitySchemes") or {}
+    takes_key = any(
+        isinstance(scheme, dict)
+        and (
+            scheme.get("type") in ("apiKey", "oauth2", "openIdConnect")
+            or "$ref" in scheme
+            or str(scheme.get("scheme", "")).lower() == "bearer"
+        )
+        for scheme in security_schemes.values()
+    )
     raw = {
         "spec": spec,
         "package": {"name": module.replace("_", "-"), "module": module, "version": "0.1.0"},
         "client": {
             "class_name": client_class,
-            "api_key_env": f"{prefix}_API_KEY" if security_schemes else None,
+            "api_key_env": f"{prefix}_API_KEY" if takes_key else None,
             "server_url_env": f"{prefix}_SERVER_URL",
             "user_agent": f"{module.replace('_', '-')}-python/{{version}}",
         },

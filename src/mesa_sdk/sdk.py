@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from mesa_sdk._runtime.client import BaseClient
 from mesa_sdk._runtime.config import BackoffStrategy, RetryConfig, SdkDefaults
 from mesa_sdk._runtime.core import ClientCore
+from mesa_sdk._runtime.credentials import SecurityScheme
 
 from ._version import USER_AGENT
 from .errors import ERROR_MAP
@@ -51,6 +52,10 @@ DEFAULTS = SdkDefaults(
     user_agent=USER_AGENT,
     error_map=ERROR_MAP,
     client_name="Mesa",
+    security_schemes={
+        "bearerAuth": SecurityScheme(),
+    },
+    security=(("bearerAuth",),),
     param_envs={
         "org": "MESA_ORG",
     },
@@ -63,6 +68,8 @@ class Mesa(BaseClient):
 
     Create one per process and reuse it: it holds one connection pool. Use it as a context
     manager, or call `close()` (`aclose()` after async calls), to release the connections.
+
+    Credentials: `api_key` as `Authorization: Bearer <api_key>`.
 
     Args:
         api_key: The API key, or a function returning it for each request. Defaults to

@@ -6,8 +6,10 @@ checked with `mypy --strict`, and every operation is called against respx mocks.
 
 from __future__ import annotations
 
+import base64
 import importlib
 import io
+import logging
 import subprocess
 import sys
 import warnings
@@ -573,3 +575,229 @@ def test_head_and_options_operations(client: Any) -> None:
     assert client.styles.check_styled(**args)["X-Count"] == "7"
     assert client.styles.styled_options(**args) == ["GET", "HEAD"]
     assert head.call_count == options.call_count == 1
+
+
+KEY = "constructs-key-0123456789"
+PASSWORD = "constructs-password-0123"
+BASIC = "Basic " + base64.b64encode(f"ann:{PASSWORD}".encode()).decode()
+
+
+@pytest.fixture
+def keyed(out_dir: Path) -> Iterator[Any]:
+    """A client holding an API key only."""
+    with load("constructs31").Constructs(api_key=KEY) as client:
+        yield client
+
+
+@pytest.fixture
+def with_basic(out_dir: Path) -> Iterator[Any]:
+    """A client holding a username and password only."""
+    with load("constructs31").Constructs(username="ann", password=PASSWORD) as client:
+        yield client
+
+
+def credentials_sent(request: httpx.Request) -> dict[str, object]:
+    """Every place a credential may travel in, as the server got it."""
+    return {
+        "authorization": request.headers.get("authorization"),
+        "x-api-key": request.headers.get("x-api-key"),
+        "cookie": request.headers.get("cookie"),
+        "query": request.url.params.multi_items(),
+    }
+
+
+@respx.mock
+def test_each_security_scheme_sends_the_credential_where_the_spec_says(keyed: Any) -> None:
+    nothing = {"authorization": None, "x-api-key": None, "cookie": None, "query": []}
+    pets = respx.get(f"{URL}/pets").mock(return_value=httpx.Response(200, json=[]))
+    route = respx.route(host="api.example.test").mock(return_value=httpx.Response(204))
+
+    keyed.pet_store.list_pets(limit=1)  # the spec's top-level bearer scheme
+    assert credentials_sent(pets.calls.last.request) == {
+        **nothing,
+        "authorization": f"Bearer {KEY}",
+        "query": [("limit", "1")],
+    }
+    keyed.auth.key_in_header()
+    assert credentials_sent(route.calls.last.request) == {**nothing, "x-api-key": KEY}
+    keyed.auth.key_in_query(q="a b")
+    assert credentials_sent(route.calls.last.request) == {
+        **nothing,
+        "query": [("q", "a b"), ("api_key", KEY)],
+    }
+    keyed.auth.key_in_cookie(theme="dark")
+    assert credentials_sent(route.calls.last.request) == {
+        **nothing,
+        "cookie": f"theme=dark; session_key={KEY}",
+    }
+    # `security: []` sends nothing; `[{}, {keyHeader: []}]` sends the key the client holds.
+    keyed.auth.no_auth()
+    assert credentials_sent(route.calls.last.request) == nothing
+    keyed.auth.optional()
+    assert credentials_sent(route.calls.last.request) == {**nothing, "x-api-key": KEY}
+    # Of [digest (unsupported), basic, keyHeader + keyQuery], a key-only client sends both keys.
+    keyed.auth.either()
+    assert credentials_sent(route.calls.last.request) == {
+        **nothing,
+        "x-api-key": KEY,
+        "query": [("api_key", KEY)],
+    }
+
+
+@respx.mock
+def test_http_basic_sends_the_username_and_password(with_basic: Any) -> None:
+    route = respx.route(host="api.example.test").mock(return_value=httpx.Response(204))
+    nothing = {"authorization": None, "x-api-key": None, "cookie": None, "query": []}
+
+    with_basic.auth.basic_only()
+    assert credentials_sent(route.calls.last.request) == {**nothing, "authorization": BASIC}
+    with_basic.auth.either()
+    assert credentials_sent(route.calls.last.request) == {**nothing, "authorization": BASIC}
+    with_basic.auth.optional()  # the key is optional, and this client has none
+    assert credentials_sent(route.calls.last.request) == nothing
+
+
+@respx.mock
+def test_a_call_whose_schemes_the_client_holds_no_credentials_for_is_not_sent(
+    keyed: Any, with_basic: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    errors = load("constructs31", "errors")
+    route = respx.route(host="api.example.test").mock(return_value=httpx.Response(204))
+
+    with pytest.raises(errors.MissingCredentialError) as caught:
+        keyed.auth.basic_only()
+    assert str(caught.value) == (
+        "auth.basic_only needs credentials the client lacks: "
+        "pass Constructs(username=..., password=...)"
+    )
+    with pytest.raises(errors.MissingCredentialError) as caught:
+        with_basic.pet_store.list_pets()
+    assert str(caught.value) == (
+        "pet_store.list_pets needs credentials the client lacks: pass Constructs(api_key=...)"
+    )
+    assert route.call_count == 0
+
+    monkeypatch.delenv("CONSTRUCTS31_API_KEY", raising=False)
+    with pytest.raises(errors.MissingCredentialError) as caught:
+        load("constructs31").Constructs()
+    assert str(caught.value) == (
+        "No credentials: pass Constructs(api_key=...) or set the CONSTRUCTS31_API_KEY "
+        "environment variable, or pass Constructs(username=..., password=...)."
+    )
+    with pytest.raises(errors.MissingCredentialError, match="username and password go together"):
+        load("constructs31").Constructs(api_key=KEY, username="ann")
+
+
+@respx.mock
+def test_no_credential_shows_in_a_repr_a_log_line_or_an_error(
+    out_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    errors = load("constructs31", "errors")
+    # The server echoes every credential back in its error.
+    respx.route(host="api.example.test").mock(
+        side_effect=lambda request: httpx.Response(
+            401,
+            json={"error": {"code": "NO", "message": f"bad {request.url} {dict(request.headers)}"}},
+        )
+    )
+    texts = []
+    with (
+        caplog.at_level(logging.DEBUG, logger="mesa_sdk"),
+        load("constructs31").Constructs(api_key=KEY, username="ann", password=PASSWORD) as client,
+    ):
+        texts.append(repr(client._core.settings))
+        for call in (client.auth.key_in_query, client.auth.key_in_cookie, client.auth.basic_only):
+            with pytest.raises(errors.ClientError) as caught:
+                call()
+            texts += [str(caught.value), repr(caught.value), caught.value.body]
+    texts += [record.getMessage() for record in caplog.records]
+    # The echoes are there, each credential in them redacted.
+    for shown in ("api_key=[redacted]", "'cookie': '[redacted]'", "'Basic [redacted]'"):
+        assert any(shown in text for text in texts), shown
+    for secret in (KEY, PASSWORD, BASIC.removeprefix("Basic ")):
+        assert not [text for text in texts if secret in text]
+
+
+@respx.mock
+def test_a_403_names_the_scopes_the_operation_needs(keyed: Any) -> None:
+    errors = load("constructs31", "errors")
+    route = respx.post(f"{URL}/auth/scoped")
+    route.side_effect = [
+        httpx.Response(403, json={"error": {"code": "FORBIDDEN", "message": "Not allowed."}}),
+        # A server that names the scope itself is not repeated.
+        httpx.Response(403, json={"error": {"message": "The token lacks pets:write, pets:read."}}),
+    ]
+    with pytest.raises(errors.ForbiddenError) as caught:
+        keyed.auth.scoped()
+    assert caught.value.message == "Not allowed. (this call needs the scopes pets:write, pets:read)"
+    assert route.calls.last.request.headers["authorization"] == f"Bearer {KEY}"
+    with pytest.raises(errors.ForbiddenError) as caught:
+        keyed.auth.scoped()
+    assert caught.value.message == "The token lacks pets:write, pets:read."
+
+
+@respx.mock
+def test_parameters_described_by_json_content_are_sent_as_json_text(client: Any) -> None:
+    route = respx.get(f"{URL}/content-params/%5B%22a%2Fb%22%2C%22c%22%5D").mock(
+        return_value=httpx.Response(204)
+    )
+
+    client.styles.content_params(
+        where=["a/b", "c"], filter={"color": "red", "size": 3}, x_meta={"n": 1}, prefs="dark"
+    )
+
+    request = route.calls.last.request
+    assert request.url.params.multi_items() == [("filter", '{"color":"red","size":3}')]
+    assert request.headers["x-meta"] == '{"n":1}'
+    assert request.headers["cookie"] == "prefs=%22dark%22"
+
+
+@respx.mock
+def test_a_trace_operation(keyed: Any) -> None:
+    echoed = b"TRACE /v1/auth/none HTTP/1.1\r\nHost: api.example.test\r\n\r\n"
+    route = respx.route(method="TRACE", url=f"{URL}/auth/none").mock(
+        return_value=httpx.Response(200, content=echoed, headers={"content-type": "message/http"})
+    )
+    assert keyed.auth.trace_no_auth_raw() == echoed
+    request = route.calls.last.request
+    assert (request.method, request.headers["accept"]) == ("TRACE", "message/http")
+    assert credentials_sent(request)["authorization"] is None
+
+
+@respx.mock
+def test_a_spec_with_only_http_basic_takes_a_username_and_password_and_no_key(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "basic.yaml"
+    spec.write_text(
+        """openapi: 3.0.3
+info: {title: Basic, version: "1"}
+servers: [{url: "https://basic.example.test"}]
+security: [{basic: []}]
+paths:
+  /me:
+    get:
+      operationId: me
+      responses: {"204": {description: ok}}
+components:
+  securitySchemes:
+    basic: {type: http, scheme: basic}
+"""
+    )
+    generate(spec, tmp_path / "out", "basiconly", "Basic")
+    sys.path.insert(0, str(tmp_path / "out"))
+    try:
+        package = importlib.import_module("basiconly")
+        with pytest.raises(TypeError, match="api_key"):
+            package.Basic(api_key=KEY)
+        with pytest.raises(package.errors.MissingCredentialError) as caught:
+            package.Basic()
+        assert str(caught.value) == "No credentials: pass Basic(username=..., password=...)."
+        route = respx.get("https://basic.example.test/me").mock(return_value=httpx.Response(204))
+        with package.Basic(username="ann", password=PASSWORD) as client:
+            client.me.me()
+        assert route.calls.last.request.headers["authorization"] == BASIC
+    finally:
+        sys.path.remove(str(tmp_path / "out"))
+        for name in [n for n in sys.modules if n.startswith("basiconly")]:
+            del sys.modules[name]

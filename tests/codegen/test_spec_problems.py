@@ -42,20 +42,37 @@ def test_each_unsupported_construct_is_named_at_its_location(generate: Generate)
       operationId: getPet
       parameters:
         - {name: id, in: path, required: true, schema: {type: string}}
-        - {name: filter, in: query, content: {application/json: {schema: {type: object}}}}
+        - {name: filter, in: query, content: {application/xml: {schema: {type: object}}}}
         - {name: X-Tags, in: header, style: form, schema: {type: array, items: {type: string}}}
       responses:
         "200": {description: ok}
+  /other:
+    delete:
+      operationId: deletePet
+      security: [{digest: []}]
+      responses:
+        "204": {description: gone}
+    put:
+      operationId: putPet
+      security: [{nobody: []}]
+      responses:
+        "204": {description: done}
+components:
+  securitySchemes:
+    digest: {type: http, scheme: digest}
 """
     )
     assert code == 2
     # The OpenAPI schema check warns about the style too; the generator's line names it.
     assert lines[0].startswith("mesa_codegen: warning: ")
     assert lines[1:] == [
-        "mesa_codegen: paths./pets/{id}.get: parameters.1 (query filter): parameters with"
-        " `content` are not supported",
+        "mesa_codegen: paths./pets/{id}.get: parameters.1 (query filter): a parameter's"
+        " `content` must be JSON to be sent, not application/xml",
         "mesa_codegen: paths./pets/{id}.get: parameters.2 (header X-Tags): style form is not"
         " allowed in the header",
+        "mesa_codegen: paths./other.put: security.0: nobody is not in components.securitySchemes",
+        "mesa_codegen: paths./other.delete: security: the security scheme digest"
+        " (http digest) is not supported",
     ]
 
 
@@ -72,17 +89,19 @@ def test_skip_unsupported_generates_the_rest_and_lists_what_it_left_out(
         "200": {description: ok, content: {application/json: {schema: {type: integer}}}}
     post:
       operationId: postA
-      parameters:
-        - {name: filter, in: query, content: {application/json: {schema: {type: object}}}}
+      security: [{digest: []}]
       responses:
         "200": {description: ok}
+components:
+  securitySchemes:
+    digest: {type: http, scheme: digest}
 """,
         "--skip-unsupported",
     )
     assert code == 0
     assert lines == [
-        "mesa_codegen: skipped paths./a.post: parameters.0 (query filter): parameters with"
-        " `content` are not supported"
+        "mesa_codegen: skipped paths./a.post: security: the security scheme digest (http digest)"
+        " is not supported"
     ]
     resource = (tmp_path / "out/pkg/resources/a.py").read_text()
     assert "def get_a(" in resource

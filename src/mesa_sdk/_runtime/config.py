@@ -10,9 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
+from mesa_sdk._runtime.credentials import SecurityScheme
 from mesa_sdk._runtime.errors import ErrorMap, InvalidOptionsError
+
+if TYPE_CHECKING:
+    from mesa_sdk._runtime.operation import Security
 
 RetryStrategy = Literal["backoff", "none"]
 AsyncTransport = Literal["httpx", "aiohttp"]
@@ -363,14 +367,20 @@ class SdkDefaults:
     timeout_ms: int
     retry_config: RetryConfig
     api_key_env: str | None
-    """The environment variable read when no `api_key` is given; None when the API takes no
-    credentials, and then no `Authorization` header is sent."""
+    """The environment variable read when no `api_key` is given; None when no security scheme
+    takes a key (a token or an API key), and then the client takes no `api_key`."""
     server_url_env: str
     """The environment variable read when no `server_url` is given."""
     user_agent: str
     error_map: ErrorMap
     client_name: str = "Mesa"
     """The client class's name, for messages that tell users what to pass."""
+    security_schemes: Mapping[str, SecurityScheme] = field(
+        default_factory=lambda: {"bearer": SecurityScheme()}
+    )
+    """The spec's security schemes by name; without any, the client sends no credentials."""
+    security: Security = (("bearer",),)
+    """The spec's top-level security requirements, for operations without their own."""
     param_envs: Mapping[str, str] = field(default_factory=dict)
     """For each path parameter the client holds a default for, the environment variable read
     when the constructor is not given one."""

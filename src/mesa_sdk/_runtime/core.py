@@ -74,6 +74,8 @@ class ClientCore:
         http_client: httpx.Client | None,
         async_http_client: httpx.AsyncClient | None,
         async_transport: AsyncTransport | None = None,
+        username: str | None = None,
+        password: ApiKeyInput | None = None,
     ) -> None:
         if http_client is not None and not isinstance(http_client, httpx.Client):
             raise InvalidOptionsError(
@@ -98,6 +100,8 @@ class ClientCore:
             retry_config=retry_config,
             headers=headers,
             async_transport=async_transport,
+            username=username,
+            password=password,
         )
         self.hooks = Hooks()
         self.clock: Clock = SystemClock()
@@ -329,7 +333,7 @@ class ClientCore:
 
         return CallAttempts(
             call,
-            api_key=self.settings.api_key,
+            auth=self.settings.auth,
             hooks=self.hooks,
             error_map=self.settings.error_map,
             clock=self.clock,

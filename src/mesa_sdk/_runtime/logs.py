@@ -79,6 +79,28 @@ def redact_secret(secret: str) -> None:
         logger.addFilter(_secret_filter)
 
 
+# Query parameters that carry a credential (an API key sent in the query), by name.
+_credential_params: set[str] = set()
+
+
+def redact_query_parameter(name: str) -> None:
+    """Makes the SDK's log lines show the value of query parameter `name` as `[redacted]`."""
+    _credential_params.add(name)
+
+
+def _shown_url(url: httpx.URL) -> str:
+    """The URL as it may be logged: each credential's query value redacted."""
+    if not _credential_params or not url.query:
+        return str(url)
+    from urllib.parse import unquote_plus
+
+    pairs = []
+    for pair in url.query.decode("ascii").split("&"):
+        name = pair.partition("=")[0]
+        pairs.append(f"{name}={REDACTED}" if unquote_plus(name) in _credential_params else pair)
+    return f"{url.copy_with(query=None)}?{'&'.join(pairs)}"
+
+
 def scrub_secrets(text: str, also: Iterable[str] = ()) -> str:
     """`text` with every API key the SDK has used, and each of `also`, redacted."""
     return _secret_filter.scrub(text, also)
@@ -112,7 +134,7 @@ def log_attempt(context: HookContext, request: httpx.Request) -> None:
         context.method_name,
         context.attempt,
         request.method,
-        request.url,
+        _shown_url(request.url),
         redact_headers(request.headers),
         size,
         f" idempotency key {context.idempotency_key}" if context.idempotency_key else "",

@@ -18,6 +18,9 @@ ParamStyle = Literal[
     "simple", "label", "matrix", "form", "spaceDelimited", "pipeDelimited", "deepObject"
 ]
 ResultT = TypeVar("ResultT", default=Any)
+Security = tuple[tuple[str, ...], ...]
+"""OpenAPI's `security`: alternatives, each the names of the schemes sent together; `()` for
+no credentials, and an empty alternative for credentials that are optional."""
 JSON = "application/json"
 
 
@@ -38,6 +41,8 @@ class Param:
     `form` in the query and cookies, `simple` in the path and headers."""
     explode: bool | None = None
     """OpenAPI's `explode`; None for the style's default (true for `form` only)."""
+    as_json: bool = False
+    """Described by `content: {application/json: ...}`: the value is sent as one JSON text."""
     server_default: Any = None
     """What the server uses when the argument is omitted (the spec's `default`); never sent."""
 
@@ -88,4 +93,7 @@ class Operation(Generic[ResultT]):
     retry_error_codes: frozenset[str] = field(default_factory=frozenset)
     """Error codes that are retried whatever their status (`x-mesa-retry-error-codes`)."""
     pagination: Pagination | None = None
+    security: Security | None = None
+    """The operation's own security requirements; None for the API's (`SdkDefaults.security`)."""
     scopes: tuple[str, ...] = ()
+    """The OAuth scopes the operation needs; a 403 answer's message names them."""

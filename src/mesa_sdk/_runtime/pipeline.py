@@ -29,7 +29,7 @@ from mesa_sdk._runtime.transport_failures import TransportFailure, classify
 
 if TYPE_CHECKING:
     from mesa_sdk._runtime.clock import Clock
-    from mesa_sdk._runtime.credentials import ApiKey
+    from mesa_sdk._runtime.credentials import Auth
     from mesa_sdk._runtime.request_builder import PreparedCall
 
 # An error body in a message is cut to this many characters; `APIError.body` keeps it all.
@@ -47,14 +47,14 @@ class CallAttempts:
         self,
         call: PreparedCall,
         *,
-        api_key: ApiKey | None,
+        auth: Auth | None,
         hooks: Hooks,
         error_map: ErrorMap,
         clock: Clock,
         random_fraction: Callable[[], float],
     ) -> None:
         self._call = call
-        self._api_key = api_key
+        self._auth = auth
         self._hooks = hooks
         self._error_map = error_map
         self._clock = clock
@@ -80,10 +80,9 @@ class CallAttempts:
             attempt=self._attempt,
             idempotency_key=self._call.idempotency_key,
         )
-        headers = self._call.headers
-        if self._api_key is not None and "authorization" not in headers:
-            headers = {**headers, "authorization": f"Bearer {self._api_key.resolve()}"}
-        request = _build_request(client, self._call, headers)
+        request = _build_request(client, self._call, self._call.headers)
+        if self._auth is not None:
+            self._auth.apply(request, self._call.operation, self._call.headers)
         request = self._hooks.run_before_request(context, request)
         # Set after the hooks, so that a replacement request keeps the call's timeout.
         request.extensions["timeout"] = timeout
@@ -124,7 +123,9 @@ class CallAttempts:
     ) -> float:
         """Seconds to wait before retrying an error response (read already), or raises its error."""
         logs.log_response(context, response, self._clock.monotonic() - self._attempt_started_at)
-        error = api_error_from_response(response, self._error_map, attempts=self._attempt)
+        error = api_error_from_response(
+            response, self._error_map, attempts=self._attempt, scopes=self._call.operation.scopes
+        )
         self._hooks.run_after_error(context, response, error)
         retry_after = parse_retry_after(response.headers, now=self._clock.time())
         decision = self._schedule.after_status(
@@ -228,7 +229,11 @@ def connection_error(
 
 
 def api_error_from_response(
-    response: httpx.Response, error_map: ErrorMap, *, attempts: int = 1
+    response: httpx.Response,
+    error_map: ErrorMap,
+    *,
+    attempts: int = 1,
+    scopes: tuple[str, ...] = (),
 ) -> APIError:
     """The typed error for an error response, whatever its body holds.
 
@@ -236,7 +241,8 @@ def api_error_from_response(
     details. Any other body (HTML from a proxy, plain text, other JSON, JSON nested too deep
     to read) still raises the status's class, with the start of the body in the message.
     Every credential the request carried, and every API key the SDK has used, is redacted
-    from the code, message, details and body: a server may echo the request back.
+    from the code, message, details and body: a server may echo the request back. A 403's
+    message names the `scopes` the operation needs, unless the server's message did.
     """
     sent = tuple(_credentials_sent(response))
 
@@ -254,6 +260,9 @@ def api_error_from_response(
             if len(excerpt) > _MAX_BODY_IN_MESSAGE:
                 excerpt = excerpt[: _MAX_BODY_IN_MESSAGE - 1] + "…"
             message = f"{message}: {excerpt}"
+    if response.status_code == 403 and scopes and not all(scope in message for scope in scopes):
+        needed = ", ".join(scopes)
+        message = f"{message} (this call needs the scope{'s' if len(scopes) > 1 else ''} {needed})"
     error_class = error_map.error_class(response.status_code, code)
     request_id = response.headers.get("x-request-id")
     return error_class(

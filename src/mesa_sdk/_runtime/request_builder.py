@@ -49,7 +49,7 @@ class PreparedCall:
     Built once for every attempt: parsing a URL is a good part of httpx's cost per request.
     """
     headers: dict[str, str]
-    """Every header but `Authorization`, which is resolved for each attempt."""
+    """Every header but the credentials, which are added for each attempt."""
     content: bytes | Iterable[bytes] | AsyncIterator[bytes] | None
     """The body: bytes, or a stream for a raw body given as an iterable or a file."""
     idempotency_key: str | None
@@ -91,6 +91,8 @@ def prepare_call(
     cookies: list[str] = []
     for param, plain in wire_values:
         location = param.location
+        if param.as_json:
+            plain = json.dumps(plain, separators=(",", ":"))
         if location == "path":
             path_values[param.wire_name] = _path_text(param, plain)
         elif location == "query":
@@ -98,10 +100,7 @@ def prepare_call(
         elif location == "header":
             header_params[param.wire_name] = _simple_text(plain, param.explode)
         else:
-            cookies += (
-                f"{name}={quote(text, safe=_COOKIE_SAFE)}"
-                for name, text in _named_texts(param, plain)
-            )
+            cookies += (cookie_pair(name, text) for name, text in _named_texts(param, plain))
     if cookies:
         header_params["cookie"] = "; ".join(cookies)
     headers = _headers(settings, operation, call_options, header_params, accept, content_type)
@@ -127,6 +126,11 @@ def _url(url: str, query: tuple[tuple[str, str], ...]) -> httpx.URL:
     """The parsed URL, parsed once for calls to the same URL: parsing and checking one costs
     12-30 us, a tenth of a whole call on loopback. An `httpx.URL` is immutable."""
     return httpx.URL(url, params=query or None)
+
+
+def cookie_pair(name: str, text: str) -> str:
+    """`name=text` as a `Cookie` header holds it, the value percent-encoded where needed."""
+    return f"{name}={quote(text, safe=_COOKIE_SAFE)}"
 
 
 def _timeout_seconds(timeout_ms: int | None) -> float | None:

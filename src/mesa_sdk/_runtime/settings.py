@@ -16,7 +16,7 @@ from mesa_sdk._runtime.config import (
     check_timeout_ms,
     parse_retry_config,
 )
-from mesa_sdk._runtime.credentials import ApiKey, ApiKeyInput
+from mesa_sdk._runtime.credentials import ApiKey, ApiKeyInput, Auth
 from mesa_sdk._runtime.errors import (
     ErrorMap,
     InvalidApiUrlError,
@@ -33,8 +33,8 @@ class ClientSettings:
 
     # A plain class: a dataclass costs about a millisecond of import time.
     __slots__ = (
-        "api_key",
         "async_transport",
+        "auth",
         "client_name",
         "default_timeout_ms",
         "error_map",
@@ -51,7 +51,7 @@ class ClientSettings:
         self,
         *,
         server_url: str,
-        api_key: ApiKey | None,
+        auth: Auth | None,
         param_defaults: Mapping[str, str | None],
         param_envs: Mapping[str, str],
         timeout_ms: int | None,
@@ -65,7 +65,8 @@ class ClientSettings:
     ) -> None:
         self.server_url = server_url
         """An absolute http(s) URL without a trailing `/`."""
-        self.api_key = api_key
+        self.auth = auth
+        """The credentials and how each operation sends them; None when the API takes none."""
         self.param_defaults = param_defaults
         self.param_envs = param_envs
         """The environment variable each of `param_defaults` was read from when not given."""
@@ -82,7 +83,7 @@ class ClientSettings:
         """What the async httpx clients the SDK opens send with."""
 
     def __repr__(self) -> str:
-        # The key shows as ApiKey('[redacted]').
+        # Auth shows which credentials it holds, never them.
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"ClientSettings({fields})"
 
@@ -97,6 +98,8 @@ def resolve_settings(
     retry_config: RetryConfig | RetryConfigDict | None,
     headers: Mapping[str, str] | None,
     async_transport: object = None,
+    username: str | None = None,
+    password: ApiKeyInput | None = None,
 ) -> ClientSettings:
     """Argument, else environment variable, else SDK default; every value is checked here."""
     if server_url is not None:
@@ -107,7 +110,7 @@ def resolve_settings(
         url = check_server_url(defaults.server_url, "the default server URL")
     return ClientSettings(
         server_url=url,
-        api_key=_resolve_api_key(api_key, defaults),
+        auth=_resolve_auth(defaults, api_key, username, password),
         param_defaults=_resolve_param_defaults(param_defaults, defaults),
         param_envs=defaults.param_envs,
         timeout_ms=None if timeout_ms is None else check_timeout_ms(timeout_ms, "timeout_ms"),
@@ -128,18 +131,48 @@ def resolve_settings(
     )
 
 
-def _resolve_api_key(api_key: ApiKeyInput | None, defaults: SdkDefaults) -> ApiKey | None:
-    if defaults.api_key_env is None:
+def _resolve_auth(
+    defaults: SdkDefaults,
+    api_key: ApiKeyInput | None,
+    username: str | None,
+    password: ApiKeyInput | None,
+) -> Auth | None:
+    """The client's credentials: at least one kind the spec's schemes take, checked now."""
+    kinds = {scheme.kind for scheme in defaults.security_schemes.values()}
+    takes_key = defaults.api_key_env is not None and kinds - {"basic"}
+    takes_basic = "basic" in kinds
+    if not (takes_key or takes_basic):
         return None
-    if api_key is None or api_key == "":
-        from_environment = os.environ.get(defaults.api_key_env)
-        if not from_environment:
-            raise MissingCredentialError(
-                f"No API key: pass {defaults.client_name}(api_key=...) or set the "
-                f"{defaults.api_key_env} environment variable."
+    if api_key == "":
+        api_key = None
+    if takes_key and api_key is None:
+        api_key = os.environ.get(defaults.api_key_env or "") or None
+    if (username is None) != (password is None):
+        raise MissingCredentialError(
+            "username and password go together: pass both, "
+            f"{defaults.client_name}(username=..., password=...)"
+        )
+    if username is not None and not isinstance(username, str):
+        raise InvalidOptionsError(f"username: expected a str, got {type(username).__name__}")
+    if api_key is None and username is None:
+        ways = []
+        if takes_key:
+            ways.append(
+                f"pass {defaults.client_name}(api_key=...) or set the "
+                f"{defaults.api_key_env} environment variable"
             )
-        api_key = from_environment
-    return ApiKey(api_key)
+        if takes_basic:
+            ways.append(f"pass {defaults.client_name}(username=..., password=...)")
+        what = "API key" if not takes_basic else "credentials"
+        raise MissingCredentialError(f"No {what}: {', or '.join(ways)}.")
+    return Auth(
+        defaults.security_schemes,
+        defaults.security,
+        api_key=None if api_key is None else ApiKey(api_key),
+        username=username,
+        password=None if password is None else ApiKey(password, "password"),
+        client_name=defaults.client_name,
+    )
 
 
 def _resolve_param_defaults(
