@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .lfs import Lfs
     from .merge import Merge
     from .repos import Repos
+    from .webhooks import Webhooks
 
 _EXPORTS: dict[str, str] = {
     "Repos": ".repos",
@@ -27,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "Merge": ".merge",
     "Admin": ".admin",
     "Lfs": ".lfs",
+    "Webhooks": ".webhooks",
 }
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "Lfs",
     "Merge",
     "Repos",
+    "Webhooks",
 ]
 
 
