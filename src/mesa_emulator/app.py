@@ -338,13 +338,19 @@ async def _api(request: Request) -> Response:
 
 
 async def _run(route: ApiRoute, ctx: OperationContext) -> Response:
+    succeeded = False
     try:
-        return await run_in_threadpool(route.handler, ctx)
+        response = await run_in_threadpool(route.handler, ctx)
+        succeeded = True
+        return response
     except ApiError as exc:
         return error_reply(exc)
     except Exception:
         logger.exception("unexpected error in %s", route.operation_id)
         return error_reply(ApiError("INTERNAL_ERROR", "An unexpected server failure."))
+    finally:
+        # The refs the handler moved have their webhook deliveries queued before it answers.
+        await run_in_threadpool(ctx.publish_moves, succeeded)
 
 
 async def _idempotent(

@@ -1091,6 +1091,39 @@ class GitRepository:
         with self._open() as repo:
             return _commit_info(_lookup_commit(repo, sha))
 
+    def moved_between(
+        self, branch: str, old: str | None, new: str, limit: int
+    ) -> tuple[list[CommitInfo], list[str]]:
+        """What moving ``branch`` from commit ``old`` (None: creating it) to ``new`` brought:
+        the commits reachable from ``new`` and not from ``old`` (for a new branch: from no
+        other branch), the newest ``limit`` of them, oldest first; and the paths that changed
+        (between the two trees; for a new branch: in those commits), sorted."""
+        with self._open() as repo:
+            new_commit = _lookup_commit(repo, new)
+            walker = repo.walk(new_commit.id, SortMode.TOPOLOGICAL | SortMode.TIME)
+            if old is not None:
+                walker.hide(_lookup_commit(repo, old).id)
+            else:
+                for name in _branch_names(repo):
+                    tip = _direct_target(repo, _HEADS + name)
+                    if name != branch and tip is not None:
+                        walker.hide(tip)
+            found = list(islice(walker, limit))
+            paths: set[str] = set()
+            pairs = (
+                [(_lookup_commit(repo, old), new_commit)]
+                if old is not None
+                else [(c.parents[0] if c.parents else None, c) for c in found]
+            )
+            for before, after in pairs:
+                diff = (
+                    repo.diff(before, after)
+                    if before is not None
+                    else after.tree.diff_to_tree(swap=True)
+                )
+                paths.update(p for d in diff.deltas for p in (d.old_file.path, d.new_file.path))
+        return [_commit_info(c) for c in reversed(found)], sorted(paths)
+
     def read_path(
         self,
         commit_sha: str,

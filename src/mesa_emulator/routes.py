@@ -16,7 +16,17 @@ from urllib.parse import unquote_to_bytes
 from starlette.responses import Response
 
 from mesa_emulator.errors import ApiError
-from mesa_emulator.operations import admin, branches, commits, content, diffs, lfs, merge, repos
+from mesa_emulator.operations import (
+    admin,
+    branches,
+    commits,
+    content,
+    diffs,
+    lfs,
+    merge,
+    repos,
+    webhooks,
+)
 from mesa_emulator.operations.base import OperationContext
 
 __all__ = ["API_PREFIX", "ROUTES", "Route", "RouteMatch", "match_route", "split_path"]
@@ -80,6 +90,17 @@ ROUTES: tuple[Route, ...] = (
         "lfsDownload",
         "git:read",
         lfs.lfs_download,
+    ),
+    Route(
+        "POST", "/{org}/{repo}/webhooks", "createWebhook", "webhook:write", webhooks.create_webhook
+    ),
+    Route("GET", "/{org}/{repo}/webhooks", "listWebhooks", "webhook:read", webhooks.list_webhooks),
+    Route(
+        "DELETE",
+        "/{org}/{repo}/webhooks/{webhook_id}",
+        "deleteWebhook",
+        "webhook:write",
+        webhooks.delete_webhook,
     ),
 )
 

@@ -4,7 +4,8 @@ LFS objects, secrets, scripted faults and rate limit.
 Layout of the data directory::
 
     emulator.lock           held (flock) by the one emulator serving this folder
-    meta.sqlite3            repositories, API keys, idempotency records, LFS index
+    meta.sqlite3            repositories, API keys, idempotency records, LFS index,
+                            webhooks and their queued deliveries
     repos/<repo id>.git     one bare git repository per repository (renames keep the folder)
     lfs/<repo id>/..        LFS objects by oid
 
@@ -18,15 +19,18 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from mesa_emulator.auth import hash_key
 from mesa_emulator.cursors import CursorCodec
+from mesa_emulator.deliveries import DeliveryWorker
 from mesa_emulator.faults import FaultRegistry, RateLimiter
-from mesa_emulator.git_ops import GitRepository
+from mesa_emulator.git_ops import GitRepository, RefUpdate
 from mesa_emulator.lfs import LfsStorage
 from mesa_emulator.recovery import recover
-from mesa_emulator.store import MetadataStore
+from mesa_emulator.store import MetadataStore, utc_now
+from mesa_emulator.webhooks import push_deliveries
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -95,6 +99,7 @@ class EmulatorState:
             target=self._sweep_secrets, name="mesa-emulator-secrets", daemon=True
         )
         self._sweeper.start()
+        self.deliveries.start()
 
     def _open(self, api_key: str, max_body_bytes: int) -> None:
         secret = self.store.secret()
@@ -107,6 +112,9 @@ class EmulatorState:
         self.idempotency_ttl = IDEMPOTENCY_TTL_SECONDS
         self.key_secret_window = KEY_SECRET_WINDOW_SECONDS
         self._reset_lock = threading.Lock()
+        # ``http://host:port`` once the server listens: the repository URL in webhook events.
+        self.public_url: str | None = None
+        self.deliveries = DeliveryWorker(self.store)
         self.recovery = recover(self)
 
     def _sweep_secrets(self) -> None:
@@ -119,12 +127,34 @@ class EmulatorState:
     def git(self, repo_id: str) -> GitRepository:
         return GitRepository(self.repo_path(repo_id))
 
+    def publish_ref_updates(
+        self,
+        repo_id: str,
+        updates: Sequence[RefUpdate],
+        *,
+        journal_id: str | None = None,
+    ) -> None:
+        """Send the ``push`` event of each branch move in ``updates`` (made, in order) to the
+        repository's webhooks it reaches; the deliveries are queued in the store before this
+        returns and made by the delivery worker.
+
+        ``journal_id``: the deliveries were journalled with the moves before they were made
+        (so that a crash after the moves cannot lose them); release them.  Without it they are
+        worked out now: call this right after the refs moved.
+        """
+        if journal_id is not None:
+            self.store.release_deliveries(journal_id)
+        else:
+            self.store.add_deliveries(push_deliveries(self, repo_id, updates, utc_now()))
+        self.deliveries.wake()
+
     def remove_repo_data(self, repo_id: str) -> None:
         shutil.rmtree(self.repo_path(repo_id), ignore_errors=True)
         self.lfs.delete_repo(repo_id)
 
     def reset(self) -> None:
-        """Wipe every repository, key, idempotency record, LFS object, fault and rate limit.
+        """Wipe every repository, key, idempotency record, LFS object, webhook, delivery, fault
+        and rate limit.
 
         The bootstrap key (never stored) and the secrets stay.
         """
@@ -143,5 +173,6 @@ class EmulatorState:
     def close(self) -> None:
         self._closing.set()
         self._sweeper.join(timeout=5)
+        self.deliveries.stop()
         self.store.close()
         os.close(self._data_lock)

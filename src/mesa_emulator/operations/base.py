@@ -4,8 +4,9 @@ git-error mapping and conversions between git values and the contract's models."
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,8 +17,9 @@ from mesa_emulator import git_ops
 from mesa_emulator.auth import Principal
 from mesa_emulator.errors import ApiError
 from mesa_emulator.idempotency import IdempotencyClaim, intent_text
-from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord
+from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord, utc_now
 from mesa_emulator.validation import SHA_RE
+from mesa_emulator.webhooks import push_deliveries
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -55,6 +57,8 @@ class OperationContext:
     request: Request
     request_id: str
     idempotency: IdempotencyClaim | None = None
+    # The ref moves this request journalled: (journal id, repository id, updates).
+    _moves: list[tuple[str, str, list[git_ops.RefUpdate]]] = field(default_factory=list)
 
     def answer(
         self, response: Response, secret: HeldSecret | None = None
@@ -67,17 +71,44 @@ class OperationContext:
 
     def journal(self, repo_id: str, updates: Sequence[git_ops.RefUpdate], reply: Response) -> None:
         """Journal, so that it outlives the process, that this request is about to apply
-        ``updates`` to the refs of ``repo_id`` and then answer ``reply``; no updates withdraw
-        the journal (nothing moved).  Nothing to do without an ``Idempotency-Key``."""
+        ``updates`` to the refs of ``repo_id`` and then answer ``reply``, with the webhook
+        deliveries the moves make; no updates withdraw the journal (nothing moved).  Nothing
+        to journal without an ``Idempotency-Key`` or a webhook the moves reach."""
         claim = self.idempotency
-        if claim is None:
-            return
         store = self.state.store
         if not updates:
-            store.idempotency_withdraw(claim.scope, claim.key)
+            if self._moves:
+                journal_id = self._moves.pop()[0]
+                store.withdraw_ref_move(
+                    None if claim is None else (claim.scope, claim.key), journal_id
+                )
             return
-        store.idempotency_prepare(claim.answer(reply), intent_text(repo_id, updates))
-        claim.crash_if("after_journal")
+        deliveries = push_deliveries(self.state, repo_id, updates, utc_now())
+        if claim is None and not deliveries:
+            return
+        journal_id = "jnl_" + secrets.token_hex(8)
+        store.journal_ref_move(
+            intent_text(repo_id, updates),
+            None if claim is None else claim.answer(reply),
+            journal_id,
+            deliveries,
+        )
+        self._moves.append((journal_id, repo_id, list(updates)))
+        if claim is not None:
+            claim.crash_if("after_journal")
+
+    def publish_moves(self, succeeded: bool) -> None:
+        """After the handler: hand the webhook deliveries of the refs this request moved to
+        the delivery worker.  A handler that failed after journalling may or may not have
+        moved them: the refs say."""
+        moves, self._moves = self._moves, []
+        for journal_id, repo_id, updates in moves:
+            if not succeeded and not self.state.git(repo_id).has_moved(updates[0]):
+                self.state.store.withdraw_ref_move(None, journal_id)
+                continue
+            if self.idempotency is not None:
+                self.idempotency.crash_if("before_publish")
+            self.state.publish_ref_updates(repo_id, updates, journal_id=journal_id)
 
     @cached_property
     def base_url(self) -> str:
