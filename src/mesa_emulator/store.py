@@ -852,11 +852,12 @@ class MetadataStore:
         response_status: int | None,
         error: str | None,
     ) -> None:
-        """Count one attempt at a ``pending`` delivery and what it got."""
+        """Count one attempt at a ``pending`` delivery and what it got (``error`` None keeps
+        the last error: a delivery that succeeded on a retry still shows why it was retried)."""
         delivered = _iso(utc_now()) if state == "delivered" else None
         self._execute(
             "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, "
-            "response_status = ?, last_error = ?, delivered_at = ? "
+            "response_status = ?, last_error = COALESCE(?, last_error), delivered_at = ? "
             "WHERE id = ? AND state = 'pending'",
             (state, next_attempt_at, response_status, error, delivered, delivery_id),
         )
