@@ -168,7 +168,9 @@ def verify(
     try:
         return PushEvent.model_validate_json(body)
     except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
         raise WebhookVerificationError(
-            f"The signed body is not a push event: {exc.error_count()} problem(s), first: "
-            f"{exc.errors(include_url=False)[0]['msg']}."
+            f"The signed body is not a push event: {exc.error_count()} problem(s), first "
+            f"'{where}': {first['msg']}."
         ) from None
