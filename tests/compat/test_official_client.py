@@ -48,10 +48,13 @@ SERVED = [
     "admin.list_api_keys",
     "admin.revoke_api_key",
     "repos.delete",
+    "webhooks.create",
+    "webhooks.list",
+    "webhooks.delete",
 ]
 
 # Not yet: the official Repo requires `upstream`, and these routes do not exist yet (org,
-# upstream sync, webhooks, agent blame and analytics come with other work). Each entry is the
+# upstream sync, agent blame and analytics come with other work). Each entry is the
 # error the official client raises today; when one starts passing, move it to SERVED.
 NOT_YET = {
     "org.get": "GetByOrgNotFoundError",
@@ -61,9 +64,6 @@ NOT_YET = {
     "repos.update": "body.upstream",
     "repos.get_sync_status": "GetByOrgByRepoSyncNotFoundError",
     "repos.sync": "PostByOrgByRepoSyncNotFoundError",
-    "webhooks.create": "PostByOrgByRepoWebhooksNotFoundError",
-    "webhooks.list": "GetByOrgByRepoWebhooksNotFoundError",
-    "webhooks.delete": "DeleteByOrgByRepoWebhooksByWebhookIDNotFoundError",
     "agentblame.get": "GetByOrgByRepoAgentblameNotFoundError",
     "agentblame.analytics": "GetByOrgByRepoAnalyticsNotFoundError",
     "agentblame.analytics_refresh": "PostByOrgByRepoAnalyticsRefreshNotFoundError",
@@ -219,3 +219,21 @@ def test_keys_and_lfs_as_the_official_client_reads_them(run: Run) -> None:
     assert upload["exists"] is False and upload["upload_url"]
     download = run.value("lfs.download")["objects"][0]
     assert download["exists"] is True and download["download_url"]
+
+
+def test_webhooks_as_the_official_client_reads_them(run: Run) -> None:
+    made = run.value("webhooks.create")
+    assert made["id"].startswith("wh_") and made["secret"].startswith("whsec_")
+    shown = {
+        "id": made["id"],
+        "url": "http://127.0.0.1:9/",
+        "events": ["push"],
+        "branches": ["main"],
+        "globs": None,
+        "created_at": made["created_at"],
+        "updated_at": made["created_at"],
+    }
+    assert made == {**shown, "secret": made["secret"]}
+    assert run.value("webhooks.list") == {"webhooks": [shown]}
+    assert run.value("webhooks.delete") == {"success": True}
+    assert run.get("/webhooks") == {"webhooks": []}
