@@ -350,7 +350,8 @@ async def _run(route: ApiRoute, ctx: OperationContext) -> Response:
         return error_reply(ApiError("INTERNAL_ERROR", "An unexpected server failure."))
     finally:
         # The refs the handler moved have their webhook deliveries queued before it answers.
-        await run_in_threadpool(ctx.publish_moves, succeeded)
+        if ctx.has_moves:
+            await run_in_threadpool(ctx.publish_moves, succeeded)
 
 
 async def _idempotent(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -27,9 +28,10 @@ from mesa_emulator.cursors import CursorCodec
 from mesa_emulator.deliveries import DeliveryWorker
 from mesa_emulator.faults import FaultRegistry, RateLimiter
 from mesa_emulator.git_ops import GitRepository, RefUpdate
+from mesa_emulator.idempotency import intent_text
 from mesa_emulator.lfs import LfsStorage
 from mesa_emulator.recovery import recover
-from mesa_emulator.store import MetadataStore, utc_now
+from mesa_emulator.store import IdempotentAnswer, MetadataStore, utc_now
 from mesa_emulator.webhooks import push_deliveries
 
 __all__ = [
@@ -127,6 +129,25 @@ class EmulatorState:
     def git(self, repo_id: str) -> GitRepository:
         return GitRepository(self.repo_path(repo_id))
 
+    def journal_ref_updates(
+        self,
+        repo_id: str,
+        updates: Sequence[RefUpdate],
+        answer: IdempotentAnswer | None = None,
+    ) -> str | None:
+        """Journal, before moving them, that ``updates`` are about to be made to the refs of
+        ``repo_id`` (their new commits written), with the webhook deliveries they make and the
+        ``answer`` to keep for the request's ``Idempotency-Key``, in one transaction.  Returns
+        the id to give :meth:`publish_ref_updates` once the refs moved (None: nothing to
+        journal).  A crash in between is settled at startup: the deliveries are sent if the
+        first ref moved, dropped if not."""
+        deliveries = push_deliveries(self, repo_id, updates, utc_now())
+        if answer is None and not deliveries:
+            return None
+        journal_id = "jnl_" + secrets.token_hex(8)
+        self.store.journal_ref_move(intent_text(repo_id, updates), answer, journal_id, deliveries)
+        return journal_id
+
     def publish_ref_updates(
         self,
         repo_id: str,
@@ -138,9 +159,10 @@ class EmulatorState:
         repository's webhooks it reaches; the deliveries are queued in the store before this
         returns and made by the delivery worker.
 
-        ``journal_id``: the deliveries were journalled with the moves before they were made
-        (so that a crash after the moves cannot lose them); release them.  Without it they are
-        worked out now: call this right after the refs moved.
+        ``journal_id``: from :meth:`journal_ref_updates` before the moves (so that a crash
+        after them cannot lose their events); its deliveries are released.  Without it they
+        are worked out now: call this right after the refs moved (a crash in between loses
+        them).
         """
         if journal_id is not None:
             self.store.release_deliveries(journal_id)

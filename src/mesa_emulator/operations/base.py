@@ -4,7 +4,6 @@ git-error mapping and conversions between git values and the contract's models."
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,10 +15,9 @@ from pydantic import BaseModel, ValidationError
 from mesa_emulator import git_ops
 from mesa_emulator.auth import Principal
 from mesa_emulator.errors import ApiError
-from mesa_emulator.idempotency import IdempotencyClaim, intent_text
-from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord, utc_now
+from mesa_emulator.idempotency import IdempotencyClaim
+from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord
 from mesa_emulator.validation import SHA_RE
-from mesa_emulator.webhooks import push_deliveries
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -75,24 +73,17 @@ class OperationContext:
         deliveries the moves make; no updates withdraw the journal (nothing moved).  Nothing
         to journal without an ``Idempotency-Key`` or a webhook the moves reach."""
         claim = self.idempotency
-        store = self.state.store
         if not updates:
             if self._moves:
-                journal_id = self._moves.pop()[0]
-                store.withdraw_ref_move(
-                    None if claim is None else (claim.scope, claim.key), journal_id
+                withdrawn = self._moves.pop()[0]
+                self.state.store.withdraw_ref_move(
+                    None if claim is None else (claim.scope, claim.key), withdrawn
                 )
             return
-        deliveries = push_deliveries(self.state, repo_id, updates, utc_now())
-        if claim is None and not deliveries:
+        answer = None if claim is None else claim.answer(reply)
+        journal_id = self.state.journal_ref_updates(repo_id, updates, answer)
+        if journal_id is None:
             return
-        journal_id = "jnl_" + secrets.token_hex(8)
-        store.journal_ref_move(
-            intent_text(repo_id, updates),
-            None if claim is None else claim.answer(reply),
-            journal_id,
-            deliveries,
-        )
         self._moves.append((journal_id, repo_id, list(updates)))
         if claim is not None:
             claim.crash_if("after_journal")
@@ -103,12 +94,24 @@ class OperationContext:
         moved them: the refs say."""
         moves, self._moves = self._moves, []
         for journal_id, repo_id, updates in moves:
-            if not succeeded and not self.state.git(repo_id).has_moved(updates[0]):
+            if not succeeded and not self._has_moved(repo_id, updates[0]):
                 self.state.store.withdraw_ref_move(None, journal_id)
                 continue
             if self.idempotency is not None:
                 self.idempotency.crash_if("before_publish")
             self.state.publish_ref_updates(repo_id, updates, journal_id=journal_id)
+
+    @property
+    def has_moves(self) -> bool:
+        """Whether this request journalled ref moves not yet published."""
+        return bool(self._moves)
+
+    def _has_moved(self, repo_id: str, update: git_ops.RefUpdate) -> bool:
+        try:
+            return self.state.git(repo_id).has_moved(update)
+        except Exception:  # the repository is gone (deleted meanwhile): nothing to announce
+            logger.warning("cannot tell whether a failed write moved %s", update.branch)
+            return False
 
     @cached_property
     def base_url(self) -> str:
