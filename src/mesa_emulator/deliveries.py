@@ -39,6 +39,8 @@ MAX_RETRY_DELAY = 300.0
 ATTEMPT_TIMEOUT = 10.0
 # How many due deliveries one pass of the worker takes from the store.
 _BATCH = 32
+# How long stopping waits for an attempt in flight.
+_STOP_WAIT = 2.0
 # The longest the worker sleeps without looking at the store (a safety net; it is woken).
 _IDLE_WAIT = 5.0
 
@@ -74,10 +76,12 @@ class DeliveryWorker:
         self._wake.set()
 
     def stop(self) -> None:
+        """Stop after the attempt in flight, if it ends soon; otherwise leave it (a daemon
+        thread) to fail against the closed store: it is made again at the next start."""
         self._stopping.set()
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=ATTEMPT_TIMEOUT + 5)
+            self._thread.join(timeout=_STOP_WAIT)
 
     def _run(self) -> None:
         with httpx.Client(timeout=ATTEMPT_TIMEOUT, follow_redirects=False) as client:

@@ -5,6 +5,7 @@ retried with the same delivery id; a kill -9 after the move never loses one."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -285,6 +286,23 @@ def test_a_failed_delivery_is_retried_with_the_same_id_until_answered(
             200,
             "HTTP 503",
         )
+
+
+def test_a_receiver_that_never_answers_does_not_hold_up_the_api(
+    client: Mesa, own_emulator: Emulator
+) -> None:
+    # A listening socket that never accepts: each delivery attempt waits for its timeout.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        client.repos.create(body={"name": "r"})
+        hook = client.webhooks.create(repo="r", body={"url": url})
+        started = time.monotonic()
+        for number in range(3):
+            commit(client, "r", "main", f"{number}.txt", "x")
+        assert time.monotonic() - started < 5  # an attempt alone waits 10 s
+        assert _states(own_emulator, hook.id) == ["pending"] * 3
 
 
 def test_a_delivery_answered_4xx_is_not_retried(client: Mesa, own_emulator: Emulator) -> None:
