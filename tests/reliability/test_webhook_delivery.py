@@ -20,7 +20,7 @@ from mesa_sdk import Mesa, NotFoundError
 from mesa_sdk.models import Webhook, WebhookCreated
 from mesa_sdk.webhooks import PushEvent, verify
 
-from .support import AUTHOR, refusing_port, wait_until
+from .support import AUTHOR, HookRecorder, refusing_port, script_for, sdk_client, wait_until
 from .test_crash_recovery import EmulatorProcess, processes  # noqa: F401
 from .webhook_receiver import Received, webhook_receiver
 
@@ -130,6 +130,26 @@ def test_webhooks_are_created_listed_and_deleted_as_the_real_api_answers(
 
 def client_org(client: Mesa) -> str:
     return str(client.repos.get(repo="r").org)
+
+
+def test_a_create_whose_answer_was_lost_is_replayed_with_its_secret(
+    own_emulator: Emulator, org: str
+) -> None:
+    with sdk_client(own_emulator, org) as client, webhook_receiver() as receiver:
+        client.repos.create(body={"name": "r"})
+        recorder = HookRecorder().install(client)
+        script = own_emulator.script_faults(
+            f"/api/v1/{org}/r/webhooks", [{"drop": "after"}], "POST"
+        )
+        made = client.webhooks.create(repo="r", body={"url": receiver.url})
+        assert recorder.outcomes() == ["APIConnectionError", "replayed"]
+        assert script_for(own_emulator, script)["faults"][0]["consumed"] is True
+        (listed,) = client.webhooks.list(repo="r").webhooks
+        assert listed == Webhook(**made.model_dump(exclude={"secret"}))
+        # The replayed secret is the one that signs the deliveries.
+        sha, _ = commit(client, "r", "main", "a.txt", "one")
+        (delivery,) = receiver.wait_for(1)
+        assert verify(delivery.body, delivery.headers, made.secret).after == sha
 
 
 @pytest.mark.parametrize(
