@@ -157,6 +157,9 @@ def test_a_create_whose_answer_was_lost_is_replayed_with_its_secret(
     [
         ({"url": "ftp://example.com/x"}, "url"),
         ({"url": "not a url"}, "url"),
+        ({"url": "http://[::1/x"}, "url"),
+        ({"url": "http://example.com:99999/x"}, "url"),
+        ({"url": "http://example.com/a b"}, "url"),
         ({"url": "https://example.com", "events": ["pull"]}, "events.0"),
         ({"url": "https://example.com", "events": []}, "events"),
         ({"url": "https://example.com", "colour": "red"}, "colour"),

@@ -36,8 +36,13 @@ def _webhook_model(record: WebhookRecord) -> Webhook:
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises on a port out of range or not a number
+    except ValueError:
+        usable = False
+    if not usable or any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise ApiError.invalid_request(
             "url", f"Field 'url' must be an absolute http or https URL, got {url[:100]!r}."
         )
