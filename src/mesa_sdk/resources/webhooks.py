@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from pydantic import Field
 
@@ -24,7 +24,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_LIST = Operation(
+_LIST: Operation[WebhookList] = Operation(
     operation_id="listWebhooks",
     method_name="webhooks.list",
     http_method="GET",
@@ -39,7 +39,7 @@ _LIST = Operation(
     scopes=("webhook:read",),
 )
 
-_CREATE = Operation(
+_CREATE: Operation[WebhookCreated] = Operation(
     operation_id="createWebhook",
     method_name="webhooks.create",
     http_method="POST",
@@ -56,7 +56,7 @@ _CREATE = Operation(
     scopes=("webhook:write",),
 )
 
-_DELETE = Operation(
+_DELETE: Operation[Success] = Operation(
     operation_id="deleteWebhook",
     method_name="webhooks.delete",
     http_method="DELETE",
@@ -123,17 +123,14 @@ class Webhooks(BaseResource):
         Returns:
             `WebhookList`: The webhooks.
         """
-        return cast(
-            WebhookList,
-            self._core.call(
-                _LIST,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _LIST,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     async def list_async(
@@ -147,17 +144,14 @@ class Webhooks(BaseResource):
 
         Takes the arguments of `list` and raises its errors; see its documentation.
         """
-        return cast(
-            WebhookList,
-            await self._core.call_async(
-                _LIST,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _LIST,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     def create(
@@ -199,17 +193,14 @@ class Webhooks(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            WebhookCreated,
-            self._core.call(
-                _CREATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     async def create_async(
@@ -224,17 +215,14 @@ class Webhooks(BaseResource):
 
         Takes the arguments of `create` and raises its errors; see its documentation.
         """
-        return cast(
-            WebhookCreated,
-            await self._core.call_async(
-                _CREATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     def delete(
@@ -266,18 +254,15 @@ class Webhooks(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Success,
-            self._core.call(
-                _DELETE,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "webhook_id": webhook_id,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+                "webhook_id": webhook_id,
+            },
+            None,
+            request_options,
         )
 
     async def delete_async(
@@ -292,16 +277,13 @@ class Webhooks(BaseResource):
 
         Takes the arguments of `delete` and raises its errors; see its documentation.
         """
-        return cast(
-            Success,
-            await self._core.call_async(
-                _DELETE,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "webhook_id": webhook_id,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+                "webhook_id": webhook_id,
+            },
+            None,
+            request_options,
         )
