@@ -1,5 +1,5 @@
-"""The webhook delivery worker: one background thread that POSTs each queued delivery to its
-webhook, signed, and retries it with backoff until it is answered 2xx or gives up.
+"""The webhook delivery worker: background threads that POST each queued delivery to its
+webhook, signed, and retry it with backoff until it is answered 2xx or give up.
 
 Deliveries are queued in the metadata store (state ``pending``) by the request that moved the
 refs, before it answers, so the worker never holds up an API answer and a restart finds what
@@ -12,7 +12,9 @@ by a crash is made again after the restart (at-least-once).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
 import time
 
@@ -25,6 +27,7 @@ __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_RETRY_DELAY",
     "MAX_RETRY_DELAY",
+    "SENDERS",
     "USER_AGENT",
     "DeliveryWorker",
 ]
@@ -37,8 +40,8 @@ DEFAULT_RETRY_DELAY = 1.0
 MAX_RETRY_DELAY = 300.0
 # Each attempt's whole-request timeout.
 ATTEMPT_TIMEOUT = 10.0
-# How many due deliveries one pass of the worker takes from the store.
-_BATCH = 32
+# How many attempts (to as many webhooks) may be in flight at once.
+SENDERS = 4
 # How long stopping waits for an attempt in flight.
 _STOP_WAIT = 2.0
 # The longest the worker sleeps without looking at the store (a safety net; it is woken).
@@ -50,7 +53,9 @@ def _retryable(status: int) -> bool:
 
 
 class DeliveryWorker:
-    """Delivers the store's ``pending`` deliveries until :meth:`stop`."""
+    """Delivers the store's ``pending`` deliveries until :meth:`stop`: a dispatcher thread
+    hands each due delivery to one of :data:`SENDERS` sender threads, one attempt in flight
+    per webhook, so a slow receiver holds up only its own deliveries."""
 
     def __init__(
         self,
@@ -64,47 +69,77 @@ class DeliveryWorker:
         self.retry_delay = retry_delay
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="mesa-emulator-webhooks", daemon=True
-        )
+        self._busy: set[str] = set()  # webhooks with an attempt in flight
+        self._busy_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[DeliveryRecord | None] = queue.SimpleQueue()
+        self._client = httpx.Client(timeout=ATTEMPT_TIMEOUT, follow_redirects=False)
+        self._threads = [
+            threading.Thread(target=self._dispatch, name="mesa-emulator-webhooks", daemon=True)
+        ] + [
+            threading.Thread(target=self._send, name=f"mesa-emulator-webhook-{n}", daemon=True)
+            for n in range(SENDERS)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def wake(self) -> None:
         """New deliveries are queued: look now."""
         self._wake.set()
 
     def stop(self) -> None:
-        """Stop after the attempt in flight, if it ends soon; otherwise leave it (a daemon
-        thread) to fail against the closed store: it is made again at the next start."""
+        """Stop after the attempts in flight, if they end soon; otherwise leave them (daemon
+        threads) to fail against the closed store: they are made again at the next start."""
         self._stopping.set()
         self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=_STOP_WAIT)
+        for _ in range(SENDERS):
+            self._queue.put(None)
+        deadline = time.monotonic() + _STOP_WAIT
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if not any(thread.is_alive() for thread in self._threads):
+            self._client.close()
 
-    def _run(self) -> None:
-        with httpx.Client(timeout=ATTEMPT_TIMEOUT, follow_redirects=False) as client:
-            while not self._stopping.is_set():
-                try:
-                    due = self.store.due_deliveries(time.time(), _BATCH)
-                    for delivery in due:
-                        if self._stopping.is_set():
-                            return
-                        self._attempt(client, delivery)
-                    if len(due) == _BATCH:
-                        continue
-                    wait = _IDLE_WAIT
-                    upcoming = self.store.next_delivery_time()
-                    if upcoming is not None:
-                        wait = min(wait, max(0.0, upcoming - time.time()))
-                except Exception:
-                    if self._stopping.is_set():  # the store closed under us
-                        return
-                    logger.exception("the webhook delivery worker failed; retrying in 1 s")
-                    wait = 1.0
-                self._wake.wait(wait)
-                self._wake.clear()
+    def _dispatch(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with self._busy_lock:
+                    busy = set(self._busy)
+                due = self.store.due_deliveries(time.time(), SENDERS, busy)
+                with self._busy_lock:
+                    self._busy.update(delivery.webhook_id for delivery in due)
+                    busy = set(self._busy)
+                for delivery in due:
+                    self._queue.put(delivery)
+                wait = _IDLE_WAIT
+                upcoming = self.store.next_delivery_time(busy)
+                if upcoming is not None:
+                    wait = min(wait, max(0.0, upcoming - time.time()))
+            except Exception:
+                if self._stopping.is_set():  # the store closed under us
+                    return
+                logger.exception("the webhook delivery worker failed; retrying in 1 s")
+                wait = 1.0
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _send(self) -> None:
+        while (delivery := self._queue.get()) is not None:
+            try:
+                self._attempt(self._client, delivery)
+            except Exception as exc:
+                if self._stopping.is_set():  # the store closed under us
+                    return
+                logger.exception("a webhook delivery attempt failed unexpectedly")
+                # Counted as a failed attempt, so that a fault here cannot loop at once.
+                with contextlib.suppress(Exception):
+                    self._record(delivery, None, None, f"emulator error: {type(exc).__name__}")
+            finally:
+                with self._busy_lock:
+                    self._busy.discard(delivery.webhook_id)
+                self._wake.set()
 
     def _attempt(self, client: httpx.Client, delivery: DeliveryRecord) -> None:
         hook = self.store.get_webhook(delivery.webhook_id)

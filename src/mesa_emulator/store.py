@@ -24,7 +24,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -830,17 +830,31 @@ class MetadataStore:
             "DELETE FROM deliveries WHERE journal_id = ? AND state = 'prepared'", (journal_id,)
         )
 
-    def due_deliveries(self, now: float, limit: int) -> list[DeliveryRecord]:
+    def due_deliveries(
+        self, now: float, limit: int, skip_webhooks: Collection[str] = ()
+    ) -> list[DeliveryRecord]:
+        """The oldest due ``pending`` delivery of each webhook not in ``skip_webhooks``, at
+        most ``limit`` of them, the longest due first."""
+        skip = tuple(skip_webhooks)
+        holes = ", ".join("?" * len(skip))
+        # SQLite fills the bare columns of a MIN() aggregate from the row holding the minimum.
         rows = self._query(
-            f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
-            "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq "
-            "LIMIT ?",
-            (now, limit),
+            f"SELECT {self._DELIVERY_COLUMNS}, MIN(seq) FROM deliveries "  # noqa: S608
+            f"WHERE state = 'pending' AND next_attempt_at <= ? AND webhook_id NOT IN ({holes}) "
+            "GROUP BY webhook_id ORDER BY next_attempt_at, seq LIMIT ?",
+            (now, *skip, limit),
         )
         return [self._delivery(row) for row in rows]
 
-    def next_delivery_time(self) -> float | None:
-        rows = self._query("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")
+    def next_delivery_time(self, skip_webhooks: Collection[str] = ()) -> float | None:
+        """When the next ``pending`` delivery of a webhook not in ``skip_webhooks`` is due."""
+        skip = tuple(skip_webhooks)
+        holes = ", ".join("?" * len(skip))
+        rows = self._query(
+            "SELECT MIN(next_attempt_at) FROM deliveries "  # noqa: S608
+            f"WHERE state = 'pending' AND webhook_id NOT IN ({holes})",
+            skip,
+        )
         return None if not rows or rows[0][0] is None else float(str(rows[0][0]))
 
     def delivery_attempted(

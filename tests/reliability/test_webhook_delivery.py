@@ -311,21 +311,23 @@ def test_a_failed_delivery_is_retried_with_the_same_id_until_answered(
         )
 
 
-def test_a_receiver_that_never_answers_does_not_hold_up_the_api(
+def test_a_receiver_that_never_answers_holds_up_neither_the_api_nor_other_webhooks(
     client: Mesa, own_emulator: Emulator
 ) -> None:
     # A listening socket that never accepts: each delivery attempt waits for its timeout.
-    with socket.socket() as silent:
+    with socket.socket() as silent, webhook_receiver() as receiver:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
         client.repos.create(body={"name": "r"})
-        hook = client.webhooks.create(repo="r", body={"url": url})
+        stuck = client.webhooks.create(repo="r", body={"url": url})
+        client.webhooks.create(repo="r", body={"url": receiver.url, "secret": SECRET})
         started = time.monotonic()
-        for number in range(3):
-            commit(client, "r", "main", f"{number}.txt", "x")
+        shas = [commit(client, "r", "main", f"{number}.txt", "x")[0] for number in range(3)]
         assert time.monotonic() - started < 5  # an attempt alone waits 10 s
-        assert _states(own_emulator, hook.id) == ["pending"] * 3
+        delivered = receiver.wait_for(3, timeout=5)
+        assert [verify(d.body, d.headers, SECRET).after for d in delivered] == shas
+        assert _states(own_emulator, stuck.id) == ["pending"] * 3
 
 
 def test_a_delivery_answered_4xx_is_not_retried(client: Mesa, own_emulator: Emulator) -> None:
