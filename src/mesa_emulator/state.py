@@ -27,7 +27,8 @@ from mesa_emulator.auth import hash_key
 from mesa_emulator.cursors import CursorCodec
 from mesa_emulator.deliveries import DeliveryWorker
 from mesa_emulator.faults import FaultRegistry, RateLimiter
-from mesa_emulator.git_ops import GitRepository, RefUpdate
+from mesa_emulator.git.refs import RefUpdate
+from mesa_emulator.git.repository import GitRepository
 from mesa_emulator.idempotency import intent_text
 from mesa_emulator.lfs import LfsStorage
 from mesa_emulator.recovery import recover

@@ -34,8 +34,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from mesa_emulator import git_ops
 from mesa_emulator.faults import glob_pattern
+from mesa_emulator.git.objects import CommitInfo
+from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.store import WebhookRecord
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def _utc(when: datetime) -> str:
     return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _commit(info: git_ops.CommitInfo) -> dict[str, Any]:
+def _commit(info: CommitInfo) -> dict[str, Any]:
     author = info.author
     return {
         "id": info.sha,
@@ -103,7 +104,7 @@ def _commit(info: git_ops.CommitInfo) -> dict[str, Any]:
 def push_deliveries(
     state: EmulatorState,
     repo_id: str,
-    updates: Sequence[git_ops.RefUpdate],
+    updates: Sequence[RefUpdate],
     pushed_at: datetime,
 ) -> list[NewDelivery]:
     """One delivery per branch move of ``updates`` and webhook of ``repo_id`` it reaches (the
@@ -122,7 +123,7 @@ def push_deliveries(
     }
     out: list[NewDelivery] = []
     for update in updates:
-        commits: list[git_ops.CommitInfo] = []
+        commits: list[CommitInfo] = []
         paths: list[str] = []
         if update.new is not None:
             commits, paths = git.moved_between(update.branch, update.old, update.new, MAX_COMMITS)
