@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from mesa_sdk.fs._fusepy import load_fuse
+from mesa_sdk.fs._fusepy import load_fuse, require_fusepy
 from mesa_sdk.fs.blobs import BlobCache
 from mesa_sdk.fs.changes import PendingChange
 from mesa_sdk.fs.committing import (
@@ -109,6 +109,10 @@ def mount(
             the mount did not become ready.
         NotFoundError: The repository or the ref does not exist (from the SDK).
     """
+    try:
+        require_fusepy()  # before any request: without it, nothing else matters
+    except ImportError as error:
+        raise MountError(f"FUSE is unavailable: {error}") from error
     remote = Remote(client, org, repo, request_options, read_timeout)
     recorded = None
     if writable:
