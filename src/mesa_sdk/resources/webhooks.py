@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field
@@ -11,6 +12,7 @@ from pydantic import Field
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Param
+from mesa_sdk._runtime.raw_response import RawResponse
 
 from ..models.create_webhook import CreateWebhook, CreateWebhookTypedDict
 from ..models.success import Success
@@ -101,6 +103,12 @@ class Webhooks(BaseResource):
         InvalidRequestError: An argument or the body is invalid; nothing was sent.
         APIConnectionError: The server could not be reached, after any retries.
     """
+
+    @cached_property
+    def with_raw_response(self) -> WebhooksWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return WebhooksWithRawResponse(self._core)
 
     def list(
         self,
@@ -278,6 +286,124 @@ class Webhooks(BaseResource):
         Takes the arguments of `delete` and raises its errors; see its documentation.
         """
         return await self._core.call_async(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+                "webhook_id": webhook_id,
+            },
+            None,
+            request_options,
+        )
+
+
+class WebhooksWithRawResponse(BaseResource):
+    """`client.webhooks`'s methods, each returning a `RawResponse` of its result."""
+
+    def list(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[WebhookList]:
+        """`list`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _LIST,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
+        )
+
+    async def list_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[WebhookList]:
+        """`list_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _LIST,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
+        )
+
+    def create(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: CreateWebhook | CreateWebhookTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[WebhookCreated]:
+        """`create`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    async def create_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: CreateWebhook | CreateWebhookTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[WebhookCreated]:
+        """`create_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    def delete(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        webhook_id: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Success]:
+        """`delete`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+                "webhook_id": webhook_id,
+            },
+            None,
+            request_options,
+        )
+
+    async def delete_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        webhook_id: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Success]:
+        """`delete_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
             _DELETE,
             {
                 "org": org,
