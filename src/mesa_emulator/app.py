@@ -344,8 +344,11 @@ async def _api(request: Request) -> Response:
 
 
 async def _run(route: ApiRoute, ctx: OperationContext) -> Response:
+    succeeded = False
     try:
-        return await run_in_threadpool(route.handler, ctx)
+        response = await run_in_threadpool(route.handler, ctx)
+        succeeded = True
+        return response
     except ApiError as exc:
         return error_reply(exc)
     except GitOpsError as exc:
@@ -353,6 +356,10 @@ async def _run(route: ApiRoute, ctx: OperationContext) -> Response:
     except Exception:
         logger.exception("unexpected error in %s", route.operation_id)
         return error_reply(ApiError("INTERNAL_ERROR", "An unexpected server failure."))
+    finally:
+        # The refs the handler moved have their webhook deliveries queued before it answers.
+        if ctx.has_moves:
+            await run_in_threadpool(ctx.publish_moves, succeeded)
 
 
 async def _idempotent(

@@ -98,6 +98,7 @@ def serve(host: str, port: int, data: Path | None, api_key: str | None, log_leve
             print(f"mesa-emulator: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
         real_port = int(sock.getsockname()[1])
+        state.public_url = f"http://{_url_host(host)}:{real_port}"
         server = make_server(state, log_level)
 
         # Until the server installs its own handlers, a signal asks it to stop cleanly.

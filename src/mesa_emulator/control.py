@@ -11,6 +11,11 @@ DELETE   /_emulator/faults         forget every script
 GET      /_emulator/rate-limit     the global rate limit
 POST     /_emulator/rate-limit     ``{"requests_per_second": N, "burst": M}``; N null: off
 POST     /_emulator/reset          wipe all state except the bootstrap key
+GET      /_emulator/deliveries     every webhook delivery kept, oldest first: ``{"deliveries":
+                                   [{"id", "webhook_id", "repo_id", "event", "status",
+                                   "attempts", "response_status", "last_error", "created_at",
+                                   "delivered_at"}]}``; ``status`` is ``pending`` (queued or
+                                   waiting to retry), ``delivered`` or ``failed`` (gave up)
 =======  ========================  ==========================================================
 """
 
@@ -36,8 +41,9 @@ from mesa_emulator.request import (
     parse_json_body,
     raw_path,
 )
+from mesa_emulator.store import DeliveryRecord
 
-__all__ = ["ControlPlane"]
+__all__ = ["ControlPlane", "delivery_json"]
 
 _MAX_CONTROL_BODY = 1024 * 1024
 
@@ -126,6 +132,28 @@ async def _set_rate_limit(request: Request) -> Response:
     return JSONResponse(limiter.settings())
 
 
+def delivery_json(record: DeliveryRecord) -> dict[str, Any]:
+    """A webhook delivery as the control plane lists it."""
+    return {
+        "id": record.id,
+        "webhook_id": record.webhook_id,
+        "repo_id": record.repo_id,
+        "event": record.event,
+        # A delivery journalled with a ref move still being made is queued too.
+        "status": "pending" if record.state == "prepared" else record.state,
+        "attempts": record.attempts,
+        "response_status": record.response_status,
+        "last_error": record.last_error,
+        "created_at": record.created_at.isoformat(),
+        "delivered_at": None if record.delivered_at is None else record.delivered_at.isoformat(),
+    }
+
+
+async def _list_deliveries(request: Request) -> Response:
+    records = await run_in_threadpool(emulator_state(request).store.list_deliveries)
+    return JSONResponse({"deliveries": [delivery_json(record) for record in records]})
+
+
 async def _reset(request: Request) -> Response:
     await run_in_threadpool(emulator_state(request).reset)
     return JSONResponse({"success": True})
@@ -156,6 +184,7 @@ class ControlPlane:
             _route("/faults", {"GET": _list_faults, "POST": _add_faults, "DELETE": _clear_faults}),
             _route("/rate-limit", {"GET": _get_rate_limit, "POST": _set_rate_limit}),
             _route("/reset", {"POST": _reset}),
+            _route("/deliveries", {"GET": _list_deliveries}),
         ]
         self.router: ASGIApp = Router(routes, redirect_slashes=False, default=_no_route)
 

@@ -16,9 +16,10 @@ Fault kinds (one object each; ``delay_ms`` may be combined with another kind):
   answering.
 * ``{"crash": "<point>"}`` kills the whole emulator process (``os._exit``, as a ``kill -9``
   would) when a write sent with an ``Idempotency-Key`` reaches that point, for testing
-  recovery: ``after_journal`` (its intent is journalled, no git ref has moved) or
-  ``before_answer_kept`` (the write is done, its answer not yet kept).  A request that does
-  not reach the point runs normally.
+  recovery: ``after_journal`` (its intent is journalled, no git ref has moved),
+  ``before_publish`` (its refs moved; the webhook deliveries journalled with them are not yet
+  handed to the delivery worker) or ``before_answer_kept`` (the write is done, its answer not
+  yet kept).  A request that does not reach the point runs normally.
 """
 
 from __future__ import annotations
@@ -34,9 +35,16 @@ from typing import Any
 
 from mesa_emulator.errors import ApiError
 
-__all__ = ["CRASH_POINTS", "Fault", "FaultRegistry", "RateLimiter", "parse_fault_script"]
+__all__ = [
+    "CRASH_POINTS",
+    "Fault",
+    "FaultRegistry",
+    "RateLimiter",
+    "glob_pattern",
+    "parse_fault_script",
+]
 
-CRASH_POINTS = ("after_journal", "before_answer_kept")
+CRASH_POINTS = ("after_journal", "before_publish", "before_answer_kept")
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"}
 
@@ -87,7 +95,9 @@ class _Script:
     slots: list[_Slot] = field(default_factory=list)
 
 
-def _glob(path: str) -> re.Pattern[str]:
+def glob_pattern(path: str) -> re.Pattern[str]:
+    """``path`` as a regular expression (to match whole): ``*`` and ``?`` within one path
+    segment, ``**`` across segments."""
     out: list[str] = []
     i = 0
     while i < len(path):
@@ -199,7 +209,7 @@ class FaultRegistry:
             id="flt_" + secrets.token_hex(8),
             method=method.upper(),
             path=path,
-            pattern=_glob(path),
+            pattern=glob_pattern(path),
             created_at=datetime.now(timezone.utc),
             slots=[_Slot(fault) for fault in faults],
         )

@@ -12,6 +12,8 @@ any more and whatever a killed process left can be settled from what is on disk:
 * a journalled ref-moving write (idempotency state ``prepared``) happened if its first ref is
   no longer at its old target: its journalled answer is kept, and any later ref of the same
   write is moved too; otherwise the journal is dropped so the retry makes the write, once;
+* webhook deliveries journalled with a ref move (state ``prepared``) are handed to the
+  delivery worker if that move happened (same test as above), dropped otherwise;
 * a request still ``running`` wrote nothing: its ``Idempotency-Key`` is freed;
 * a key secret whose replay window closed while the emulator was down is dropped.
 """
@@ -47,6 +49,7 @@ class Recovery:
     writes_completed: int = 0
     writes_undone: int = 0
     claims_freed: int = 0
+    deliveries_released: int = 0
 
     def __bool__(self) -> bool:
         return any(
@@ -57,6 +60,7 @@ class Recovery:
                 self.writes_completed,
                 self.writes_undone,
                 self.claims_freed,
+                self.deliveries_released,
             )
         )
 
@@ -98,6 +102,12 @@ def recover(state: EmulatorState) -> Recovery:
             done.writes_completed += 1
         else:
             done.writes_undone += 1
+    for journal_id, intent in state.store.prepared_delivery_journals():
+        repo_id, updates = parse_intent(intent)
+        if _has_moved(state, repo_id, updates):
+            done.deliveries_released += state.store.release_deliveries(journal_id)
+        else:
+            state.store.drop_prepared_deliveries(journal_id)
     done.claims_freed = state.store.forget_running()
     state.store.redact_expired_secrets(time.time())
     if done:
@@ -116,6 +126,14 @@ def _settle(state: EmulatorState, repo_id: str, updates: list[RefUpdate]) -> boo
     for update in updates[1:]:
         git.finish_update(update)
     return True
+
+
+def _has_moved(state: EmulatorState, repo_id: str, updates: list[RefUpdate]) -> bool:
+    """Whether the first of a journalled write's ref updates happened (a deleted repository's
+    deliveries went with it)."""
+    if repo_id not in state.store.repo_ids() or not state.repo_path(repo_id).is_dir():
+        return False
+    return bool(updates) and state.git(repo_id).has_moved(updates[0])
 
 
 def _remove(path: Path) -> None:

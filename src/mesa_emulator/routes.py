@@ -28,6 +28,7 @@ from mesa_emulator.operations import (
     lfs,
     merge,
     repos,
+    webhooks,
 )
 from mesa_emulator.operations.base import OperationContext
 
@@ -91,6 +92,9 @@ HANDLERS: dict[str, Handler] = {
     "getAnalytics": analytics.get_analytics,
     "refreshAnalytics": analytics.refresh_analytics,
     "getAgentBlame": analytics.get_agent_blame,
+    "createWebhook": webhooks.create_webhook,
+    "listWebhooks": webhooks.list_webhooks,
+    "deleteWebhook": webhooks.delete_webhook,
 }
 """The handler of each operation the emulator serves, by the contract's operationId."""
 

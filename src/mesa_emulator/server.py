@@ -149,6 +149,7 @@ class Emulator:
             )
             sock = bind_socket(self.host, self._requested_port)
             self.port = int(sock.getsockname()[1])
+            self._state.public_url = f"http://{_url_host(self.host)}:{self.port}"
             server = make_server(self._state, self._log_level)
             self._server = server
             self._thread = threading.Thread(
@@ -256,6 +257,12 @@ class Emulator:
     def set_rate_limit(self, requests_per_second: float | None, burst: float | None = None) -> None:
         """Limit ``/api/v1`` to ``requests_per_second`` (``burst`` at once); None: no limit."""
         self.state.rate_limiter.configure(requests_per_second, burst)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every webhook delivery the emulator keeps (see :mod:`mesa_emulator.control`)."""
+        from mesa_emulator.control import delivery_json
+
+        return [delivery_json(record) for record in self.state.store.list_deliveries()]
 
     def reset(self) -> None:
         """Wipe every repository, key, record, LFS object, fault and the rate limit."""

@@ -4,7 +4,8 @@ LFS objects, secrets, scripted faults and rate limit.
 Layout of the data directory::
 
     emulator.lock           held (flock) by the one emulator serving this folder
-    meta.sqlite3            repositories, API keys, idempotency records, LFS index
+    meta.sqlite3            repositories, API keys, idempotency records, LFS index,
+                            webhooks and their queued deliveries
     repos/<repo id>.git     one bare git repository per repository (renames keep the folder)
     lfs/<repo id>/..        LFS objects by oid
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -23,12 +25,15 @@ from pathlib import Path
 
 from mesa_emulator.auth import hash_key
 from mesa_emulator.cursors import CursorCodec
+from mesa_emulator.deliveries import DeliveryWorker
 from mesa_emulator.faults import FaultRegistry, RateLimiter
 from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.git.repository import GitRepository
+from mesa_emulator.idempotency import intent_text
 from mesa_emulator.lfs import LfsStorage
 from mesa_emulator.recovery import recover
-from mesa_emulator.store import MetadataStore
+from mesa_emulator.store import IdempotentAnswer, MetadataStore, utc_now
+from mesa_emulator.webhooks import push_deliveries
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -97,6 +102,7 @@ class EmulatorState:
             target=self._sweep_secrets, name="mesa-emulator-secrets", daemon=True
         )
         self._sweeper.start()
+        self.deliveries.start()
 
     def _open(self, api_key: str, max_body_bytes: int) -> None:
         secret = self.store.secret()
@@ -109,6 +115,9 @@ class EmulatorState:
         self.idempotency_ttl = IDEMPOTENCY_TTL_SECONDS
         self.key_secret_window = KEY_SECRET_WINDOW_SECONDS
         self._reset_lock = threading.Lock()
+        # ``http://host:port`` once the server listens: the repository URL in webhook events.
+        self.public_url: str | None = None
+        self.deliveries = DeliveryWorker(self.store)
         self.recovery = recover(self)
 
     def _sweep_secrets(self) -> None:
@@ -121,18 +130,54 @@ class EmulatorState:
     def git(self, repo_id: str) -> GitRepository:
         return GitRepository(self.repo_path(repo_id))
 
-    def publish_ref_updates(self, repo_id: str, updates: Sequence[RefUpdate]) -> None:
-        """The event point of every write that moved branches of ``repo_id`` (API commits,
-        merges, branch changes, ``git push``): called by the writer while it still holds the
-        repository's write lock, so events come in the order the refs moved.  Webhook
-        deliveries are made from here."""
+    def journal_ref_updates(
+        self,
+        repo_id: str,
+        updates: Sequence[RefUpdate],
+        answer: IdempotentAnswer | None = None,
+    ) -> str | None:
+        """Journal, before moving them, that ``updates`` are about to be made to the refs of
+        ``repo_id`` (their new commits written), with the webhook deliveries they make and the
+        ``answer`` to keep for the request's ``Idempotency-Key``, in one transaction.  Returns
+        the id to give :meth:`publish_ref_updates` once the refs moved (None: nothing to
+        journal).  A crash in between is settled at startup: the deliveries are sent if the
+        first ref moved, dropped if not."""
+        deliveries = push_deliveries(self, repo_id, updates, utc_now())
+        if answer is None and not deliveries:
+            return None
+        journal_id = "jnl_" + secrets.token_hex(8)
+        self.store.journal_ref_move(intent_text(repo_id, updates), answer, journal_id, deliveries)
+        return journal_id
+
+    def publish_ref_updates(
+        self,
+        repo_id: str,
+        updates: Sequence[RefUpdate],
+        *,
+        journal_id: str | None = None,
+    ) -> None:
+        """Send the ``push`` event of each branch move in ``updates`` (made, in order) to the
+        repository's webhooks it reaches; the deliveries are queued in the store before this
+        returns and made by the delivery worker.
+
+        ``journal_id``: from :meth:`journal_ref_updates` before the moves (so that a crash
+        after them cannot lose their events); its deliveries are released.  Without it they
+        are worked out now: call this right after the refs moved (a crash in between loses
+        them).
+        """
+        if journal_id is not None:
+            self.store.release_deliveries(journal_id)
+        else:
+            self.store.add_deliveries(push_deliveries(self, repo_id, updates, utc_now()))
+        self.deliveries.wake()
 
     def remove_repo_data(self, repo_id: str) -> None:
         shutil.rmtree(self.repo_path(repo_id), ignore_errors=True)
         self.lfs.delete_repo(repo_id)
 
     def reset(self) -> None:
-        """Wipe every repository, key, idempotency record, LFS object, fault and rate limit.
+        """Wipe every repository, key, idempotency record, LFS object, webhook, delivery, fault
+        and rate limit.
 
         The bootstrap key (never stored) and the secrets stay.
         """
@@ -151,5 +196,6 @@ class EmulatorState:
     def close(self) -> None:
         self._closing.set()
         self._sweeper.join(timeout=5)
+        self.deliveries.stop()
         self.store.close()
         os.close(self._data_lock)

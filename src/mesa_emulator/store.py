@@ -1,4 +1,5 @@
-"""The emulator's metadata: repositories, API keys, idempotency records and the LFS index.
+"""The emulator's metadata: repositories, API keys, idempotency records, the LFS index,
+webhooks and their deliveries.
 
 One SQLite database (stdlib ``sqlite3``, WAL journal) under the data directory.  A single
 connection is shared by every thread behind a lock: each method is one short transaction, so
@@ -10,7 +11,9 @@ undo the last ones (git's own writes are not fsynced either; ``docs/reliability.
 what making both durable would cost).  A write that touches only this database keeps its
 idempotent answer in the same transaction (``answer=``); a write that moves a git ref
 journals its intent and answer first (:meth:`MetadataStore.idempotency_prepare`) and is
-settled against git at startup.
+settled against git at startup.  The webhook deliveries of a ref move are journalled in the
+same transaction as that intent (state ``prepared``), released to the delivery worker
+(``pending``) once the refs moved, and settled the same way at startup.
 ``secure_delete`` zeroes what a redaction overwrites, and the WAL is truncated after one, so a
 key's secret leaves the disk when its replay window closes.
 """
@@ -21,7 +24,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +33,8 @@ from typing import Literal
 
 __all__ = [
     "ApiKeyRecord",
+    "DeliveryRecord",
+    "DeliveryState",
     "HeldSecret",
     "IdempotencyRecord",
     "IdempotentAnswer",
@@ -38,6 +43,7 @@ __all__ = [
     "RepoNameTaken",
     "RepoRecord",
     "StoredAnswer",
+    "WebhookRecord",
 ]
 
 _SCHEMA = """
@@ -83,6 +89,39 @@ CREATE TABLE IF NOT EXISTS lfs_objects (
     created_at TEXT NOT NULL,
     PRIMARY KEY (repo_id, oid)
 );
+CREATE TABLE IF NOT EXISTS webhooks (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL UNIQUE,
+    repo_id    TEXT NOT NULL,
+    url        TEXT NOT NULL,
+    events     TEXT NOT NULL,
+    branches   TEXT,
+    globs      TEXT,
+    secret     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_repo ON webhooks (repo_id, seq);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
+    webhook_id      TEXT NOT NULL,
+    repo_id         TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    body            BLOB NOT NULL,
+    state           TEXT NOT NULL,
+    journal_id      TEXT,
+    intent          TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    response_status INTEGER,
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    delivered_at    TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_journal ON deliveries (journal_id)
+    WHERE journal_id IS NOT NULL;
 """
 
 
@@ -134,6 +173,43 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WebhookRecord:
+    id: str
+    repo_id: str
+    url: str
+    events: tuple[str, ...]
+    branches: tuple[str, ...] | None
+    globs: tuple[str, ...] | None
+    secret: str
+    created_at: datetime
+    updated_at: datetime
+
+    def __repr__(self) -> str:  # the secret stays out of logs
+        return f"WebhookRecord(id={self.id!r}, repo_id={self.repo_id!r}, url={self.url!r})"
+
+
+# ``prepared``: journalled with a ref move that may not have happened yet; ``pending``: to
+# deliver (again) at ``next_attempt_at``; ``delivered``: a 2xx answered; ``failed``: gave up.
+DeliveryState = Literal["prepared", "pending", "delivered", "failed"]
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    id: str
+    webhook_id: str
+    repo_id: str
+    event: str
+    body: bytes
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: float
+    response_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -329,6 +405,11 @@ class MetadataStore:
         with self._transaction() as db:
             deleted = db.execute("DELETE FROM repos WHERE id = ?", (repo_id,)).rowcount
             db.execute("DELETE FROM lfs_objects WHERE repo_id = ?", (repo_id,))
+            db.execute("DELETE FROM webhooks WHERE repo_id = ?", (repo_id,))
+            db.execute(
+                "DELETE FROM deliveries WHERE repo_id = ? AND state IN ('prepared', 'pending')",
+                (repo_id,),
+            )
             if deleted:
                 self._record(db, answer)
         return deleted > 0
@@ -482,29 +563,49 @@ class MetadataStore:
         with self._transaction() as db:
             self._record(db, answer)
 
-    def idempotency_prepare(self, answer: IdempotentAnswer, intent: str) -> None:
-        """Journal a write that is about to move git refs: ``intent`` says which, and
-        ``answer`` is what to answer once they have moved.  In the WAL when this returns."""
-        self._execute(
-            "UPDATE idempotency SET state = 'prepared', intent = ?, status = ?, headers = ?, "
-            "body = ? WHERE scope = ? AND key = ? AND state = 'running'",
-            (
-                intent,
-                answer.answer.status,
-                json.dumps(answer.answer.headers),
-                answer.answer.body,
-                answer.scope,
-                answer.key,
-            ),
-        )
+    def journal_ref_move(
+        self,
+        intent: str,
+        answer: IdempotentAnswer | None,
+        journal_id: str,
+        deliveries: Sequence[tuple[str, str, str, bytes]],
+    ) -> None:
+        """Journal a write that is about to move git refs, in one transaction: ``intent`` says
+        which; ``answer`` is what to answer once they have moved (kept for its
+        ``Idempotency-Key``); ``deliveries`` (id, webhook id, event, body) are the webhook
+        deliveries the move makes, ``prepared`` under ``journal_id`` until
+        :meth:`release_deliveries`.  In the WAL when this returns."""
+        with self._transaction() as db:
+            if answer is not None:
+                db.execute(
+                    "UPDATE idempotency SET state = 'prepared', intent = ?, status = ?, "
+                    "headers = ?, body = ? WHERE scope = ? AND key = ? AND state = 'running'",
+                    (
+                        intent,
+                        answer.answer.status,
+                        json.dumps(answer.answer.headers),
+                        answer.answer.body,
+                        answer.scope,
+                        answer.key,
+                    ),
+                )
+            self._add_deliveries(db, deliveries, "prepared", journal_id, intent)
 
-    def idempotency_withdraw(self, scope: str, key: str) -> None:
-        """Back to ``running``: the journalled write moved no ref after all."""
-        self._execute(
-            "UPDATE idempotency SET state = 'running', intent = NULL, status = NULL, "
-            "headers = NULL, body = NULL WHERE scope = ? AND key = ? AND state = 'prepared'",
-            (scope, key),
-        )
+    def withdraw_ref_move(self, claim: tuple[str, str] | None, journal_id: str) -> None:
+        """The journalled write moved no ref after all: its claim (scope, key) is ``running``
+        again and its deliveries are dropped."""
+        with self._transaction() as db:
+            if claim is not None:
+                db.execute(
+                    "UPDATE idempotency SET state = 'running', intent = NULL, status = NULL, "
+                    "headers = NULL, body = NULL "
+                    "WHERE scope = ? AND key = ? AND state = 'prepared'",
+                    claim,
+                )
+            db.execute(
+                "DELETE FROM deliveries WHERE journal_id = ? AND state = 'prepared'",
+                (journal_id,),
+            )
 
     def idempotency_abandon(self, scope: str, key: str) -> None:
         """Free a claim whose request ended without an answer to keep.  An answer its write
@@ -581,10 +682,219 @@ class MetadataStore:
             (repo_id, oid, size, _iso(utc_now())),
         )
 
+    # ---- webhooks -----------------------------------------------------------------------
+
+    _WEBHOOK_COLUMNS = "id, repo_id, url, events, branches, globs, secret, created_at, updated_at"
+
+    @staticmethod
+    def _webhook(row: tuple[object, ...]) -> WebhookRecord:
+        def names(value: object) -> tuple[str, ...] | None:
+            return None if value is None else tuple(json.loads(str(value)))
+
+        created, updated = _parse(str(row[7])), _parse(str(row[8]))
+        assert created is not None and updated is not None
+        return WebhookRecord(
+            id=str(row[0]),
+            repo_id=str(row[1]),
+            url=str(row[2]),
+            events=tuple(json.loads(str(row[3]))),
+            branches=names(row[4]),
+            globs=names(row[5]),
+            secret=str(row[6]),
+            created_at=created,
+            updated_at=updated,
+        )
+
+    def insert_webhook(self, record: WebhookRecord, answer: IdempotentAnswer | None) -> None:
+        def names(value: tuple[str, ...] | None) -> str | None:
+            return None if value is None else json.dumps(list(value))
+
+        with self._transaction() as db:
+            db.execute(
+                f"INSERT INTO webhooks ({self._WEBHOOK_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.repo_id,
+                    record.url,
+                    json.dumps(list(record.events)),
+                    names(record.branches),
+                    names(record.globs),
+                    record.secret,
+                    _iso(record.created_at),
+                    _iso(record.updated_at),
+                ),
+            )
+            self._record(db, answer)
+
+    def list_webhooks(self, repo_id: str) -> list[WebhookRecord]:
+        """The repository's webhooks, oldest first."""
+        rows = self._query(
+            f"SELECT {self._WEBHOOK_COLUMNS} FROM webhooks "  # noqa: S608
+            "WHERE repo_id = ? ORDER BY seq",
+            (repo_id,),
+        )
+        return [self._webhook(row) for row in rows]
+
+    def get_webhook(self, webhook_id: str) -> WebhookRecord | None:
+        rows = self._query(
+            f"SELECT {self._WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?",  # noqa: S608
+            (webhook_id,),
+        )
+        return self._webhook(rows[0]) if rows else None
+
+    def delete_webhook(
+        self, repo_id: str, webhook_id: str, answer: IdempotentAnswer | None
+    ) -> bool:
+        """Delete a webhook of ``repo_id`` and the deliveries not yet made to it."""
+        with self._transaction() as db:
+            deleted = db.execute(
+                "DELETE FROM webhooks WHERE repo_id = ? AND id = ?", (repo_id, webhook_id)
+            ).rowcount
+            if deleted:
+                db.execute(
+                    "DELETE FROM deliveries WHERE webhook_id = ? "
+                    "AND state IN ('prepared', 'pending')",
+                    (webhook_id,),
+                )
+                self._record(db, answer)
+        return deleted > 0
+
+    # ---- webhook deliveries -------------------------------------------------------------
+
+    _DELIVERY_COLUMNS = (
+        "id, webhook_id, repo_id, event, body, state, attempts, next_attempt_at, "
+        "response_status, last_error, created_at, delivered_at"
+    )
+
+    @staticmethod
+    def _delivery(row: tuple[object, ...]) -> DeliveryRecord:
+        created = _parse(str(row[10]))
+        assert created is not None
+        body = row[4]
+        return DeliveryRecord(
+            id=str(row[0]),
+            webhook_id=str(row[1]),
+            repo_id=str(row[2]),
+            event=str(row[3]),
+            body=bytes(body) if isinstance(body, (bytes, bytearray, memoryview)) else b"",
+            state=str(row[5]),  # type: ignore[arg-type]
+            attempts=int(str(row[6])),
+            next_attempt_at=float(str(row[7])),
+            response_status=None if row[8] is None else int(str(row[8])),
+            last_error=None if row[9] is None else str(row[9]),
+            created_at=created,
+            delivered_at=_parse(None if row[11] is None else str(row[11])),
+        )
+
+    @staticmethod
+    def _add_deliveries(
+        db: sqlite3.Connection,
+        deliveries: Sequence[tuple[str, str, str, bytes]],
+        state: DeliveryState,
+        journal_id: str | None,
+        intent: str | None,
+    ) -> None:
+        now = utc_now()
+        for delivery_id, webhook_id, event, body in deliveries:
+            db.execute(
+                "INSERT INTO deliveries (id, webhook_id, repo_id, event, body, state, "
+                "journal_id, intent, next_attempt_at, created_at) "
+                "SELECT ?, id, repo_id, ?, ?, ?, ?, ?, 0, ? FROM webhooks WHERE id = ?",
+                (delivery_id, event, body, state, journal_id, intent, _iso(now), webhook_id),
+            )
+
+    def add_deliveries(self, deliveries: Sequence[tuple[str, str, str, bytes]]) -> None:
+        """Queue deliveries (id, webhook id, event, body) of a ref move already made."""
+        with self._transaction() as db:
+            self._add_deliveries(db, deliveries, "pending", None, None)
+
+    def release_deliveries(self, journal_id: str) -> int:
+        """The journalled refs moved: hand their deliveries to the worker."""
+        return self._execute(
+            "UPDATE deliveries SET state = 'pending', journal_id = NULL, intent = NULL "
+            "WHERE journal_id = ? AND state = 'prepared'",
+            (journal_id,),
+        )
+
+    def prepared_delivery_journals(self) -> list[tuple[str, str]]:
+        """(journal id, intent) of every ref move whose deliveries are still ``prepared``."""
+        rows = self._query(
+            "SELECT journal_id, intent FROM deliveries WHERE state = 'prepared' "
+            "GROUP BY journal_id ORDER BY MIN(seq)"
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    def drop_prepared_deliveries(self, journal_id: str) -> int:
+        return self._execute(
+            "DELETE FROM deliveries WHERE journal_id = ? AND state = 'prepared'", (journal_id,)
+        )
+
+    def due_deliveries(
+        self, now: float, limit: int, skip_webhooks: Collection[str] = ()
+    ) -> list[DeliveryRecord]:
+        """The oldest due ``pending`` delivery of each webhook not in ``skip_webhooks``, at
+        most ``limit`` of them, the longest due first."""
+        skip = tuple(skip_webhooks)
+        holes = ", ".join("?" * len(skip))
+        # SQLite fills the bare columns of a MIN() aggregate from the row holding the minimum.
+        rows = self._query(
+            f"SELECT {self._DELIVERY_COLUMNS}, MIN(seq) FROM deliveries "  # noqa: S608
+            f"WHERE state = 'pending' AND next_attempt_at <= ? AND webhook_id NOT IN ({holes}) "
+            "GROUP BY webhook_id ORDER BY next_attempt_at, seq LIMIT ?",
+            (now, *skip, limit),
+        )
+        return [self._delivery(row) for row in rows]
+
+    def next_delivery_time(self, skip_webhooks: Collection[str] = ()) -> float | None:
+        """When the next ``pending`` delivery of a webhook not in ``skip_webhooks`` is due."""
+        skip = tuple(skip_webhooks)
+        holes = ", ".join("?" * len(skip))
+        rows = self._query(
+            "SELECT MIN(next_attempt_at) FROM deliveries "  # noqa: S608
+            f"WHERE state = 'pending' AND webhook_id NOT IN ({holes})",
+            skip,
+        )
+        return None if not rows or rows[0][0] is None else float(str(rows[0][0]))
+
+    def delivery_attempted(
+        self,
+        delivery_id: str,
+        *,
+        state: DeliveryState,
+        next_attempt_at: float,
+        response_status: int | None,
+        error: str | None,
+    ) -> None:
+        """Count one attempt at a ``pending`` delivery and what it got (``error`` None keeps
+        the last error: a delivery that succeeded on a retry still shows why it was retried)."""
+        delivered = _iso(utc_now()) if state == "delivered" else None
+        self._execute(
+            "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, "
+            "response_status = ?, last_error = COALESCE(?, last_error), delivered_at = ? "
+            "WHERE id = ? AND state = 'pending'",
+            (state, next_attempt_at, response_status, error, delivered, delivery_id),
+        )
+
+    def list_deliveries(self) -> list[DeliveryRecord]:
+        """Every delivery kept, oldest first."""
+        rows = self._query(
+            f"SELECT {self._DELIVERY_COLUMNS} FROM deliveries ORDER BY seq"  # noqa: S608
+        )
+        return [self._delivery(row) for row in rows]
+
     # ---- reset --------------------------------------------------------------------------
 
     def wipe(self) -> None:
-        """Forget every repository, key, idempotency record and LFS object (keep settings)."""
+        """Forget every repository, key, idempotency record, LFS object, webhook and delivery
+        (keep settings)."""
         with self._transaction() as db:
-            for table in ("repos", "api_keys", "idempotency", "lfs_objects"):
+            for table in (
+                "repos",
+                "api_keys",
+                "idempotency",
+                "lfs_objects",
+                "webhooks",
+                "deliveries",
+            ):
                 db.execute(f"DELETE FROM {table}")  # noqa: S608

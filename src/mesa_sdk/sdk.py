@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .resources.lfs import Lfs
     from .resources.merge import Merge
     from .resources.repos import Repos
+    from .resources.webhooks import Webhooks
 
 DEFAULTS = SdkDefaults(
     server_url="https://depot.mesa.dev/api/v1",
@@ -185,6 +186,13 @@ class Mesa(BaseClient):
         from .resources.lfs import Lfs
 
         return Lfs(self._core)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Create, list and delete a repository's webhooks (signed `push` deliveries)."""
+        from .resources.webhooks import Webhooks
+
+        return Webhooks(self._core)
 
     @cached_property
     def analytics(self) -> AnalyticsResource:

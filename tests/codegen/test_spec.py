@@ -64,6 +64,9 @@ def test_the_spec_covers_every_resource_and_operation() -> None:
         ("analytics", "get"),
         ("analytics", "refresh"),
         ("agentBlame", "get"),
+        ("webhooks", "create"),
+        ("webhooks", "list"),
+        ("webhooks", "delete"),
     }
 
 
@@ -94,6 +97,10 @@ def test_each_operation_follows_the_conventions(
 
 def test_list_operations_paginate_with_cursor_and_limit() -> None:
     lists = [op for _, _, op, _ in OPERATIONS if op["x-speakeasy-name-override"] == "list"]
+    # The real API does not paginate a repository's webhooks.
+    (webhooks,) = [op for op in lists if op["x-speakeasy-group"] == "webhooks"]
+    assert "x-speakeasy-pagination" not in webhooks
+    lists.remove(webhooks)
     assert len(lists) == 3
     for op in lists:
         pagination = op["x-speakeasy-pagination"]

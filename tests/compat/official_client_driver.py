@@ -174,9 +174,17 @@ def main() -> None:
         step("repos.update", lambda: mesa.repos.update(**repo, default_branch="main"))
         step("repos.get_sync_status", lambda: mesa.repos.get_sync_status(**repo))
         step("repos.sync", lambda: mesa.repos.sync(**repo))
-        step("webhooks.create", lambda: mesa.webhooks.create(**repo, url="http://127.0.0.1:9/"))
+        hook = step(
+            "webhooks.create",
+            lambda: mesa.webhooks.create(**repo, url="http://127.0.0.1:9/", branches=["main"]),
+        )
         step("webhooks.list", lambda: mesa.webhooks.list(**repo))
-        step("webhooks.delete", lambda: mesa.webhooks.delete(**repo, webhook_id="wh_none"))
+        step(
+            "webhooks.delete",
+            lambda: mesa.webhooks.delete(
+                **repo, webhook_id=hook.id if hook is not None else "wh_none"
+            ),
+        )
         # `blamed` is made by the test before this run: `main` is one commit ahead of `before`,
         # and that commit's Agent Blame note attributes lines to an agent.
         blamed = {"org": org, "repo": "blamed"}

@@ -51,10 +51,13 @@ SERVED = [
     "agentblame.get",
     "agentblame.analytics",
     "agentblame.analytics_refresh",
+    "webhooks.create",
+    "webhooks.list",
+    "webhooks.delete",
 ]
 
-# Not yet: the official Repo requires `upstream`, and these routes do not exist yet (org,
-# upstream sync and webhooks come with other work). Each entry is the
+# Not yet: the official Repo requires `upstream`, and these routes do not exist yet (org and
+# upstream sync come with other work). Each entry is the
 # error the official client raises today; when one starts passing, move it to SERVED.
 NOT_YET = {
     "org.get": "GetByOrgNotFoundError",
@@ -64,9 +67,6 @@ NOT_YET = {
     "repos.update": "body.upstream",
     "repos.get_sync_status": "GetByOrgByRepoSyncNotFoundError",
     "repos.sync": "PostByOrgByRepoSyncNotFoundError",
-    "webhooks.create": "PostByOrgByRepoWebhooksNotFoundError",
-    "webhooks.list": "GetByOrgByRepoWebhooksNotFoundError",
-    "webhooks.delete": "DeleteByOrgByRepoWebhooksByWebhookIDNotFoundError",
 }
 
 
@@ -321,3 +321,21 @@ def test_agent_blame_and_analytics_as_the_official_client_reads_them(run: Run) -
             ("Ada", 1.0, 0.0, 0.0),
             ("Ada", 3.0, 0.0, 2.0),
         ]
+
+
+def test_webhooks_as_the_official_client_reads_them(run: Run) -> None:
+    made = run.value("webhooks.create")
+    assert made["id"].startswith("wh_") and made["secret"].startswith("whsec_")
+    shown = {
+        "id": made["id"],
+        "url": "http://127.0.0.1:9/",
+        "events": ["push"],
+        "branches": ["main"],
+        "globs": None,
+        "created_at": made["created_at"],
+        "updated_at": made["created_at"],
+    }
+    assert made == {**shown, "secret": made["secret"]}
+    assert run.value("webhooks.list") == {"webhooks": [shown]}
+    assert run.value("webhooks.delete") == {"success": True}
+    assert run.get("/webhooks") == {"webhooks": []}

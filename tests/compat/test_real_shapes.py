@@ -46,6 +46,9 @@ from mesa_sdk.models import (
     Signature,
     Success,
     SymlinkContent,
+    Webhook,
+    WebhookCreated,
+    WebhookList,
 )
 
 BASE = "https://depot.test/api/v1"
@@ -490,3 +493,36 @@ def test_analytics_real_answers(client: Mesa, api: respx.MockRouter) -> None:
 
     api.get("/acme/empty/analytics").respond(200, json={"analytics": None, "status": "none"})
     assert client.analytics.get(repo="empty") == AnalyticsResult(analytics=None, status="none")
+
+
+def test_webhooks_create_list_delete(client: Mesa, api: respx.MockRouter) -> None:
+    # The real Webhook: timestamps are plain strings in the real spec; RFC 3339 in practice.
+    shown = {
+        "id": "wh_1",
+        "url": "https://ci.example.com/hook",
+        "events": ["push"],
+        "branches": None,
+        "globs": ["src/**"],
+        "created_at": WHEN,
+        "updated_at": WHEN,
+    }
+    create = api.post("/acme/widgets/webhooks").respond(201, json={**shown, "secret": "whsec_1"})
+    made = client.webhooks.create(
+        repo="widgets", body={"url": "https://ci.example.com/hook", "globs": ["src/**"]}
+    )
+    assert sent_json(create) == {"url": "https://ci.example.com/hook", "globs": ["src/**"]}
+    model = Webhook(
+        id="wh_1",
+        url="https://ci.example.com/hook",
+        events=["push"],
+        branches=None,
+        globs=["src/**"],
+        created_at=AT,
+        updated_at=AT,
+    )
+    assert made == WebhookCreated(**model.model_dump(), secret="whsec_1")
+    assert "whsec_1" not in repr(made)
+    api.get("/acme/widgets/webhooks").respond(200, json={"webhooks": [shown]})
+    assert client.webhooks.list(repo="widgets") == WebhookList(webhooks=[model])
+    api.delete("/acme/widgets/webhooks/wh_1").respond(200, json={"success": True})
+    assert client.webhooks.delete(repo="widgets", webhook_id="wh_1") == Success(success=True)

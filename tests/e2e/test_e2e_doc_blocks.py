@@ -53,6 +53,10 @@ PRELUDES: dict[str, tuple[tuple[str, ...], str]] = {
         ")\n",
     ),
     "key_id": (("client",), 'key_id = client.admin.create_api_key(body={"name": "Old key"}).id\n'),
+    "webhook_id": (
+        ("empty_repo",),
+        'webhook_id = client.webhooks.create(repo="my-repo", body={"url": "https://ci.example.com/h"}).id\n',
+    ),
     "fuse": ((), ""),  # a machine that can mount: skipped, saying why, where it cannot
 }
 
@@ -102,7 +106,7 @@ def test_every_python_block_is_collected_with_known_needs() -> None:
         assert len(_blocks(doc)) == doc.read_text(encoding="utf-8").count("```python\n"), doc
     assert {need for block in BLOCKS for need in block.needs} <= set(PRELUDES)
     # The blocks the generator writes are there (not silently lost to a format change).
-    assert sum(1 for block in BLOCKS if block.doc.parent.parent.name == "sdks") == 26
+    assert sum(1 for block in BLOCKS if block.doc.parent.parent.name == "sdks") == 29
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])

@@ -190,6 +190,12 @@ def _api_key_not_found(client: Mesa, emu: Emulator, org: str) -> APIError:
     return raised(lambda: client.admin.revoke_api_key(id="key_0000000000000000"))
 
 
+@scenario("WEBHOOK_NOT_FOUND")
+def _webhook_not_found(client: Mesa, emu: Emulator, org: str) -> APIError:
+    _repo(client, with_commit=False)
+    return raised(lambda: client.webhooks.delete(repo="r", webhook_id="wh_0000000000000000"))
+
+
 @scenario("LFS_OBJECT_NOT_FOUND")
 def _lfs_object_not_found(client: Mesa, emu: Emulator, org: str) -> APIError:
     _repo(client, with_commit=False)

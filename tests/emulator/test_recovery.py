@@ -51,7 +51,7 @@ class Folder:
             assert store.idempotency_begin("scope", key, "fp", time.time(), 3600)[0] == "started"
             if updates is not None:
                 answer = IdempotentAnswer("scope", key, ANSWER)
-                store.idempotency_prepare(answer, intent_text(self.repo_id, updates))
+                store.journal_ref_move(intent_text(self.repo_id, updates), answer, "jnl_test", [])
         finally:
             store.close()
 

@@ -1,5 +1,5 @@
-"""Reading a repository: history, a path's content or folder listing, and when each file
-last changed."""
+"""Reading a repository: history, what a branch move brought, a path's content or folder
+listing, and when each file last changed."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Literal
 import pygit2
 from pygit2.enums import SortMode
 
+from mesa_emulator.git.branch_names import HEADS
 from mesa_emulator.git.errors import PathNotFound
 from mesa_emulator.git.objects import (
     MODE_COMMIT,
@@ -25,7 +26,7 @@ from mesa_emulator.git.objects import (
     lookup_commit,
 )
 from mesa_emulator.git.paths import path_parts
-from mesa_emulator.git.refs import resolve_commit
+from mesa_emulator.git.refs import branch_names, direct_target, resolve_commit
 
 __all__ = [
     "Directory",
@@ -33,6 +34,7 @@ __all__ = [
     "TreeEntry",
     "last_commit_times",
     "log",
+    "moved_between",
     "read_path",
 ]
 
@@ -77,6 +79,37 @@ def log(repo: pygit2.Repository, ref: str, *, skip: int, limit: int) -> list[Com
     start = resolve_commit(repo, ref)
     walker = repo.walk(start.id, SortMode.TOPOLOGICAL | SortMode.TIME)
     return [commit_info(c) for c in islice(walker, skip, skip + limit)]
+
+
+def moved_between(
+    repo: pygit2.Repository, branch: str, old: str | None, new: str, limit: int
+) -> tuple[list[CommitInfo], list[str]]:
+    """What moving ``branch`` from commit ``old`` (None: creating it) to ``new`` brought: the
+    commits reachable from ``new`` and not from ``old`` (for a new branch: from no other
+    branch), the newest ``limit`` of them, oldest first; and the paths that changed (between
+    the two trees; for a new branch: in those commits), sorted."""
+    new_commit = lookup_commit(repo, new)
+    walker = repo.walk(new_commit.id, SortMode.TOPOLOGICAL | SortMode.TIME)
+    if old is not None:
+        walker.hide(lookup_commit(repo, old).id)
+    else:
+        for name in branch_names(repo):
+            tip = direct_target(repo, HEADS + name)
+            if name != branch and tip is not None:
+                walker.hide(tip)
+    found = list(islice(walker, limit))
+    pairs = (
+        [(lookup_commit(repo, old), new_commit)]
+        if old is not None
+        else [(c.parents[0] if c.parents else None, c) for c in found]
+    )
+    paths: set[str] = set()
+    for before, after in pairs:
+        diff = (
+            repo.diff(before, after) if before is not None else after.tree.diff_to_tree(swap=True)
+        )
+        paths.update(p for d in diff.deltas for p in (d.old_file.path, d.new_file.path))
+    return [commit_info(c) for c in reversed(found)], sorted(paths)
 
 
 def read_path(

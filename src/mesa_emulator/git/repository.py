@@ -216,6 +216,12 @@ class GitRepository:
         with self._open() as repo:
             return commit_info(lookup_commit(repo, sha))
 
+    def moved_between(
+        self, branch: str, old: str | None, new: str, limit: int
+    ) -> tuple[list[CommitInfo], list[str]]:
+        with self._open() as repo:
+            return reading.moved_between(repo, branch, old, new, limit)
+
     def read_path(
         self,
         commit_sha: str,

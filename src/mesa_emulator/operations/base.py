@@ -4,7 +4,7 @@ and conversions between git values and the contract's models."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,7 +18,7 @@ from mesa_emulator.git.errors import BranchNotFound, GitOpsError
 from mesa_emulator.git.objects import Signature as GitSignature
 from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.git.repository import GitRepository
-from mesa_emulator.idempotency import IdempotencyClaim, intent_text
+from mesa_emulator.idempotency import IdempotencyClaim
 from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord
 from mesa_emulator.validation import SHA_RULE
 
@@ -58,6 +58,8 @@ class OperationContext:
     request: Request
     request_id: str
     idempotency: IdempotencyClaim | None = None
+    # The ref moves this request journalled: (journal id, repository id, updates).
+    _moves: list[tuple[str, str, list[RefUpdate]]] = field(default_factory=list)
 
     def answer(
         self, response: Response, secret: HeldSecret | None = None
@@ -70,17 +72,48 @@ class OperationContext:
 
     def journal(self, repo_id: str, updates: Sequence[RefUpdate], reply: Response) -> None:
         """Journal, so that it outlives the process, that this request is about to apply
-        ``updates`` to the refs of ``repo_id`` and then answer ``reply``; no updates withdraw
-        the journal (nothing moved).  Nothing to do without an ``Idempotency-Key``."""
+        ``updates`` to the refs of ``repo_id`` and then answer ``reply``, with the webhook
+        deliveries the moves make; no updates withdraw the journal (nothing moved).  Nothing
+        to journal without an ``Idempotency-Key`` or a webhook the moves reach."""
         claim = self.idempotency
-        if claim is None:
-            return
-        store = self.state.store
         if not updates:
-            store.idempotency_withdraw(claim.scope, claim.key)
+            if self._moves:
+                withdrawn = self._moves.pop()[0]
+                self.state.store.withdraw_ref_move(
+                    None if claim is None else (claim.scope, claim.key), withdrawn
+                )
             return
-        store.idempotency_prepare(claim.answer(reply), intent_text(repo_id, updates))
-        claim.crash_if("after_journal")
+        answer = None if claim is None else claim.answer(reply)
+        journal_id = self.state.journal_ref_updates(repo_id, updates, answer)
+        if journal_id is None:
+            return
+        self._moves.append((journal_id, repo_id, list(updates)))
+        if claim is not None:
+            claim.crash_if("after_journal")
+
+    def publish_moves(self, succeeded: bool) -> None:
+        """After the handler: hand the webhook deliveries of the refs this request moved to
+        the delivery worker.  A handler that failed after journalling may or may not have
+        moved them: the refs say."""
+        moves, self._moves = self._moves, []
+        for journal_id, repo_id, updates in moves:
+            if not succeeded and not self._has_moved(repo_id, updates[0]):
+                self.state.store.withdraw_ref_move(None, journal_id)
+                continue
+            if self.idempotency is not None:
+                self.idempotency.crash_if("before_publish")
+            self.state.publish_ref_updates(repo_id, updates, journal_id=journal_id)
+
+    @property
+    def has_moves(self) -> bool:
+        """Whether this request journalled ref moves not yet published."""
+        return bool(self._moves)
+
+    def _has_moved(self, repo_id: str, update: RefUpdate) -> bool:
+        try:
+            return self.state.git(repo_id).has_moved(update)
+        except Exception:  # the repository is gone (deleted meanwhile): nothing to announce
+            return False
 
     @cached_property
     def base_url(self) -> str:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .create_branch import CreateBranch, CreateBranchTypedDict
     from .create_commit import CreateCommit, CreateCommitTypedDict
     from .create_repo import CreateRepo, CreateRepoTypedDict
+    from .create_webhook import CreateWebhook, CreateWebhookTypedDict
     from .diff import Diff, DiffTypedDict
     from .diff_file import DiffFile, DiffFileTypedDict
     from .diff_stats import DiffStats, DiffStatsTypedDict
@@ -63,6 +64,10 @@ if TYPE_CHECKING:
     from .success import Success, SuccessTypedDict
     from .symlink_content import SymlinkContent, SymlinkContentTypedDict
     from .update_repo import UpdateRepo, UpdateRepoTypedDict
+    from .webhook import Webhook, WebhookTypedDict
+    from .webhook_created import WebhookCreated, WebhookCreatedTypedDict
+    from .webhook_event import WebhookEvent
+    from .webhook_list import WebhookList, WebhookListTypedDict
 
 _EXPORTS: dict[str, str] = {
     "AgentBlame": ".agent_blame",
@@ -113,6 +118,8 @@ _EXPORTS: dict[str, str] = {
     "CreateCommitTypedDict": ".create_commit",
     "CreateRepo": ".create_repo",
     "CreateRepoTypedDict": ".create_repo",
+    "CreateWebhook": ".create_webhook",
+    "CreateWebhookTypedDict": ".create_webhook",
     "Diff": ".diff",
     "DiffTypedDict": ".diff",
     "DiffFile": ".diff_file",
@@ -165,6 +172,13 @@ _EXPORTS: dict[str, str] = {
     "SymlinkContentTypedDict": ".symlink_content",
     "UpdateRepo": ".update_repo",
     "UpdateRepoTypedDict": ".update_repo",
+    "Webhook": ".webhook",
+    "WebhookTypedDict": ".webhook",
+    "WebhookCreated": ".webhook_created",
+    "WebhookCreatedTypedDict": ".webhook_created",
+    "WebhookEvent": ".webhook_event",
+    "WebhookList": ".webhook_list",
+    "WebhookListTypedDict": ".webhook_list",
 }
 
 __all__ = [
@@ -216,6 +230,8 @@ __all__ = [
     "CreateCommitTypedDict",
     "CreateRepo",
     "CreateRepoTypedDict",
+    "CreateWebhook",
+    "CreateWebhookTypedDict",
     "Diff",
     "DiffFile",
     "DiffFileTypedDict",
@@ -268,6 +284,13 @@ __all__ = [
     "UnknownContent",
     "UpdateRepo",
     "UpdateRepoTypedDict",
+    "Webhook",
+    "WebhookCreated",
+    "WebhookCreatedTypedDict",
+    "WebhookEvent",
+    "WebhookList",
+    "WebhookListTypedDict",
+    "WebhookTypedDict",
 ]
 
 

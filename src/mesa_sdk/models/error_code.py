@@ -48,6 +48,8 @@ class ErrorCode(str, Enum):
     names a missing path. (HTTP 404)"""
     API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
     """The API key does not exist. (HTTP 404)"""
+    WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
+    """The repository has no webhook with that id. (HTTP 404)"""
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     """The path exists, but not with this method; `Allow` lists the methods it takes. (HTTP 405)"""
     NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
@@ -106,6 +108,7 @@ ERROR_CODE_STATUS: dict[ErrorCode, int] = {
     ErrorCode.COMMIT_NOT_FOUND: 404,
     ErrorCode.PATH_NOT_FOUND: 404,
     ErrorCode.API_KEY_NOT_FOUND: 404,
+    ErrorCode.WEBHOOK_NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.NOT_ACCEPTABLE: 406,
     ErrorCode.REPO_EXISTS: 409,

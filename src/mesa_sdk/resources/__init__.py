@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .lfs import Lfs
     from .merge import Merge
     from .repos import Repos
+    from .webhooks import Webhooks
 
 _EXPORTS: dict[str, str] = {
     "Repos": ".repos",
@@ -29,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "Merge": ".merge",
     "Admin": ".admin",
     "Lfs": ".lfs",
+    "Webhooks": ".webhooks",
     "AnalyticsResource": ".analytics",
     "AgentBlameResource": ".agent_blame",
 }
@@ -44,6 +46,7 @@ __all__ = [
     "Lfs",
     "Merge",
     "Repos",
+    "Webhooks",
 ]
 
 
