@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .api_key_created import ApiKeyCreated, ApiKeyCreatedTypedDict
     from .api_key_list import ApiKeyList, ApiKeyListTypedDict
     from .author import Author, AuthorTypedDict
+    from .autosync import Autosync, AutosyncTypedDict
     from .branch import Branch, BranchTypedDict
     from .branch_list import BranchList, BranchListTypedDict
     from .commit import Commit, CommitTypedDict
@@ -45,13 +46,25 @@ if TYPE_CHECKING:
     from .lfs_pointer import LfsPointer, LfsPointerTypedDict
     from .merge_request import MergeRequest, MergeRequestTypedDict
     from .merge_result import MergeResult, MergeResultTypedDict
+    from .org import Org, OrgTypedDict
     from .repo import Repo, RepoTypedDict
     from .repo_list import RepoList, RepoListTypedDict
     from .scope import Scope
     from .signature import Signature, SignatureTypedDict
     from .success import Success, SuccessTypedDict
     from .symlink_content import SymlinkContent, SymlinkContentTypedDict
+    from .sync_error import SyncError, SyncErrorTypedDict
+    from .sync_ok import SyncOk, SyncOkTypedDict
+    from .sync_running import SyncRunning, SyncRunningTypedDict
+    from .sync_status import SyncStatus, SyncStatusTypedDict
+    from .sync_status_status import (
+        SyncStatusStatus,
+        SyncStatusStatusTypedDict,
+        UnknownSyncStatusStatus,
+    )
     from .update_repo import UpdateRepo, UpdateRepoTypedDict
+    from .upstream import Upstream, UpstreamTypedDict
+    from .upstream_config import UpstreamConfig, UpstreamConfigTypedDict
 
 _EXPORTS: dict[str, str] = {
     "ApiKey": ".api_key",
@@ -62,6 +75,8 @@ _EXPORTS: dict[str, str] = {
     "ApiKeyListTypedDict": ".api_key_list",
     "Author": ".author",
     "AuthorTypedDict": ".author",
+    "Autosync": ".autosync",
+    "AutosyncTypedDict": ".autosync",
     "Branch": ".branch",
     "BranchTypedDict": ".branch",
     "BranchList": ".branch_list",
@@ -121,6 +136,8 @@ _EXPORTS: dict[str, str] = {
     "MergeRequestTypedDict": ".merge_request",
     "MergeResult": ".merge_result",
     "MergeResultTypedDict": ".merge_result",
+    "Org": ".org",
+    "OrgTypedDict": ".org",
     "Repo": ".repo",
     "RepoTypedDict": ".repo",
     "RepoList": ".repo_list",
@@ -132,8 +149,23 @@ _EXPORTS: dict[str, str] = {
     "SuccessTypedDict": ".success",
     "SymlinkContent": ".symlink_content",
     "SymlinkContentTypedDict": ".symlink_content",
+    "SyncError": ".sync_error",
+    "SyncErrorTypedDict": ".sync_error",
+    "SyncOk": ".sync_ok",
+    "SyncOkTypedDict": ".sync_ok",
+    "SyncRunning": ".sync_running",
+    "SyncRunningTypedDict": ".sync_running",
+    "SyncStatus": ".sync_status",
+    "SyncStatusTypedDict": ".sync_status",
+    "SyncStatusStatus": ".sync_status_status",
+    "SyncStatusStatusTypedDict": ".sync_status_status",
+    "UnknownSyncStatusStatus": ".sync_status_status",
     "UpdateRepo": ".update_repo",
     "UpdateRepoTypedDict": ".update_repo",
+    "Upstream": ".upstream",
+    "UpstreamTypedDict": ".upstream",
+    "UpstreamConfig": ".upstream_config",
+    "UpstreamConfigTypedDict": ".upstream_config",
 }
 
 __all__ = [
@@ -146,6 +178,8 @@ __all__ = [
     "ApiKeyTypedDict",
     "Author",
     "AuthorTypedDict",
+    "Autosync",
+    "AutosyncTypedDict",
     "Branch",
     "BranchList",
     "BranchListTypedDict",
@@ -203,6 +237,8 @@ __all__ = [
     "MergeRequestTypedDict",
     "MergeResult",
     "MergeResultTypedDict",
+    "Org",
+    "OrgTypedDict",
     "Repo",
     "RepoList",
     "RepoListTypedDict",
@@ -214,9 +250,24 @@ __all__ = [
     "SuccessTypedDict",
     "SymlinkContent",
     "SymlinkContentTypedDict",
+    "SyncError",
+    "SyncErrorTypedDict",
+    "SyncOk",
+    "SyncOkTypedDict",
+    "SyncRunning",
+    "SyncRunningTypedDict",
+    "SyncStatus",
+    "SyncStatusStatus",
+    "SyncStatusStatusTypedDict",
+    "SyncStatusTypedDict",
     "UnknownContent",
+    "UnknownSyncStatusStatus",
     "UpdateRepo",
     "UpdateRepoTypedDict",
+    "Upstream",
+    "UpstreamConfig",
+    "UpstreamConfigTypedDict",
+    "UpstreamTypedDict",
 ]
 
 

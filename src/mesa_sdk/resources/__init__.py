@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from .diffs import Diffs
     from .lfs import Lfs
     from .merge import Merge
+    from .org import OrgResource
     from .repos import Repos
 
 _EXPORTS: dict[str, str] = {
+    "OrgResource": ".org",
     "Repos": ".repos",
     "Branches": ".branches",
     "Commits": ".commits",
@@ -37,6 +39,7 @@ __all__ = [
     "Diffs",
     "Lfs",
     "Merge",
+    "OrgResource",
     "Repos",
 ]
 
