@@ -16,7 +16,18 @@ from urllib.parse import unquote_to_bytes
 from starlette.responses import Response
 
 from mesa_emulator.errors import ApiError
-from mesa_emulator.operations import admin, branches, commits, content, diffs, lfs, merge, repos
+from mesa_emulator.operations import (
+    admin,
+    branches,
+    commits,
+    content,
+    diffs,
+    lfs,
+    merge,
+    org,
+    repos,
+    upstream,
+)
 from mesa_emulator.operations.base import OperationContext
 
 __all__ = ["API_PREFIX", "ROUTES", "Route", "RouteMatch", "match_route", "split_path"]
@@ -50,11 +61,14 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
+    Route("GET", "/{org}", "getOrg", "repo:read", org.get_org),
     Route("POST", "/{org}/repos", "createRepo", "repo:create", repos.create_repo),
     Route("GET", "/{org}/repos", "listRepos", "repo:read", repos.list_repos),
     Route("GET", "/{org}/{repo}", "getRepo", "repo:read", repos.get_repo),
     Route("PATCH", "/{org}/{repo}", "updateRepo", "repo:create", repos.update_repo),
     Route("DELETE", "/{org}/{repo}", "deleteRepo", "repo:delete", repos.delete_repo),
+    Route("GET", "/{org}/{repo}/sync", "getSyncStatus", "repo:read", upstream.get_sync_status),
+    Route("POST", "/{org}/{repo}/sync", "syncRepo", "git:write", upstream.sync_repo),
     Route("GET", "/{org}/{repo}/branches", "listBranches", "git:read", branches.list_branches),
     Route("POST", "/{org}/{repo}/branches", "createBranch", "git:write", branches.create_branch),
     Route(

@@ -1,10 +1,11 @@
 """Everything one running emulator holds: its data directory, metadata store, git repositories,
-LFS objects, secrets, scripted faults and rate limit.
+upstream syncs, LFS objects, secrets, scripted faults and rate limit.
 
 Layout of the data directory::
 
     emulator.lock           held (flock) by the one emulator serving this folder
-    meta.sqlite3            repositories, API keys, idempotency records, LFS index
+    meta.sqlite3            organizations, repositories and upstreams, API keys, idempotency
+                            records, LFS index
     repos/<repo id>.git     one bare git repository per repository (renames keep the folder)
     lfs/<repo id>/..        LFS objects by oid
 
@@ -27,6 +28,7 @@ from mesa_emulator.git_ops import GitRepository
 from mesa_emulator.lfs import LfsStorage
 from mesa_emulator.recovery import recover
 from mesa_emulator.store import MetadataStore
+from mesa_emulator.upstream import UpstreamSyncs
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -74,6 +76,7 @@ class EmulatorState:
         api_key: str,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        autosync_period: float | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.repos_dir = self.data_dir / "repos"
@@ -95,6 +98,8 @@ class EmulatorState:
             target=self._sweep_secrets, name="mesa-emulator-secrets", daemon=True
         )
         self._sweeper.start()
+        self.upstreams = UpstreamSyncs(self, autosync_period=autosync_period)
+        self.upstreams.start()
 
     def _open(self, api_key: str, max_body_bytes: int) -> None:
         secret = self.store.secret()
@@ -141,6 +146,7 @@ class EmulatorState:
                             child.unlink(missing_ok=True)
 
     def close(self) -> None:
+        self.upstreams.close()
         self._closing.set()
         self._sweeper.join(timeout=5)
         self.store.close()

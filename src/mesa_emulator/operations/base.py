@@ -16,7 +16,7 @@ from mesa_emulator import git_ops
 from mesa_emulator.auth import Principal
 from mesa_emulator.errors import ApiError
 from mesa_emulator.idempotency import IdempotencyClaim, intent_text
-from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord
+from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord, UpstreamRecord
 from mesa_emulator.validation import SHA_RE
 
 if TYPE_CHECKING:
@@ -189,9 +189,13 @@ def head_sha(state: EmulatorState, record: RepoRecord) -> str | None:
         return None
 
 
-def repo_model(state: EmulatorState, record: RepoRecord) -> Repo:
+def repo_model(state: EmulatorState, record: RepoRecord, upstream: UpstreamRecord | None) -> Repo:
+    """The repository as answered, with its ``upstream`` and ``status: syncing`` while its
+    first import runs."""
+    from mesa_emulator.operations.upstream import importing, upstream_model
     from mesa_sdk.models import Repo
 
+    extra = {"status": "syncing"} if importing(upstream) else {}
     return Repo(
         id=record.id,
         org=record.org,
@@ -200,6 +204,8 @@ def repo_model(state: EmulatorState, record: RepoRecord) -> Repo:
         head_sha=head_sha(state, record),
         size_bytes=state.git(record.id).size_bytes(),
         created_at=record.created_at,
+        upstream=upstream_model(upstream),
+        **extra,
     )
 
 

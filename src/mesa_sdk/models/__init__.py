@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .api_key_list import ApiKeyList, ApiKeyListTypedDict
     from .author import Author, AuthorTypedDict
     from .autosync import Autosync, AutosyncTypedDict
+    from .autosync_config import AutosyncConfig, AutosyncConfigTypedDict
     from .branch import Branch, BranchTypedDict
     from .branch_list import BranchList, BranchListTypedDict
     from .commit import Commit, CommitTypedDict
@@ -77,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     "AuthorTypedDict": ".author",
     "Autosync": ".autosync",
     "AutosyncTypedDict": ".autosync",
+    "AutosyncConfig": ".autosync_config",
+    "AutosyncConfigTypedDict": ".autosync_config",
     "Branch": ".branch",
     "BranchTypedDict": ".branch",
     "BranchList": ".branch_list",
@@ -179,6 +182,8 @@ __all__ = [
     "Author",
     "AuthorTypedDict",
     "Autosync",
+    "AutosyncConfig",
+    "AutosyncConfigTypedDict",
     "AutosyncTypedDict",
     "Branch",
     "BranchList",

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from mesa_sdk._runtime.models import NOT_NULL, RequestModel
 
-from .autosync import Autosync, AutosyncTypedDict
+from .autosync_config import AutosyncConfig, AutosyncConfigTypedDict
 
 
 class UpstreamConfig(RequestModel):
@@ -20,7 +20,7 @@ class UpstreamConfig(RequestModel):
     """The URL of the upstream git repository: `https://`, `http://` or `git://` (the emulator
     also takes `file://` URLs and absolute paths)."""
 
-    autosync: Annotated[Autosync | None, NOT_NULL] = None
+    autosync: Annotated[AutosyncConfig | None, NOT_NULL] = None
 
     token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     """A token for a private upstream, sent only to the upstream's host and never shown back. On
@@ -41,7 +41,7 @@ class _UpstreamConfigRequired(TypedDict):
 class UpstreamConfigTypedDict(_UpstreamConfigRequired, total=False):
     """UpstreamConfig as a plain dict."""
 
-    autosync: AutosyncTypedDict
+    autosync: AutosyncConfigTypedDict
     token: str | None
     """A token for a private upstream, sent only to the upstream's host and never shown back. On
     update, left out keeps the stored one and null removes it."""
