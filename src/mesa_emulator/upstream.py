@@ -19,7 +19,9 @@ syncs every repository whose period has passed.
 Crash safety: the state ``syncing`` is stored before git runs, so a process killed during a
 sync leaves a repository whose refs are each either old or new (git writes every ref through
 a lock file and a rename, and :func:`mesa_emulator.git_ops.remove_stale_locks` clears a lock
-left behind), and whose upstream still says ``syncing``: the next start syncs it again.
+left behind), and whose upstream still says ``syncing``: the next start syncs it again.  On
+Linux the kernel kills the ``git`` a killed emulator started (``PR_SET_PDEATHSIG``): two
+fetches into one repository at once could race on the same temporary object file.
 
 A token is sent only to the host it was given for (``credential_host``), as an HTTP header in
 the environment of ``git`` (never on its command line or in a URL), and is removed from every
@@ -29,12 +31,16 @@ message git prints.
 from __future__ import annotations
 
 import base64
+import ctypes
+import ctypes.util
 import logging
 import os
+import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +69,25 @@ _HEADS = "refs/heads/"
 _TAGS = "refs/tags/"
 _PLAN_ATTEMPTS = 3
 _ALLOWED_SCHEMES = ("http", "https", "git", "file")
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel kill the child when the thread that started it
+    (and so the emulator) dies; None where there is no such thing (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
+    set_pdeathsig, parent = 1, os.getpid()  # PR_SET_PDEATHSIG
+
+    def preexec() -> None:
+        prctl(set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl: nobody will kill us
+            os._exit(1)
+
+    return preexec
+
+
+_PREEXEC = _die_with_parent()
 
 
 class NoUpstream(Exception):
@@ -250,6 +275,8 @@ class UpstreamSyncs:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
+            # Runs only prctl between fork and exec: no lock another thread could hold.
+            preexec_fn=_PREEXEC,
         )
         with self._guard:
             self._processes.add(process)
