@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from official_venv import official_python
+from tests.e2e.upstream_support import GitUpstream
 
 from mesa_emulator.pytest_plugin import unique_org
 from mesa_emulator.server import Emulator
@@ -25,6 +26,14 @@ DRIVER_TIMEOUT_S = 120
 
 # Every step of the driver the emulator serves: each must succeed.
 SERVED = [
+    "org.get",
+    "repos.create",
+    "repos.create.upstream",
+    "repos.list",
+    "repos.get",
+    "repos.update",
+    "repos.sync",
+    "repos.get_sync_status",
     "commits.create.upsert",
     "commits.create.delete",
     "commits.create.lfs",
@@ -50,17 +59,10 @@ SERVED = [
     "repos.delete",
 ]
 
-# Not yet: the official Repo requires `upstream`, and these routes do not exist yet (org,
-# upstream sync, webhooks, agent blame and analytics come with other work). Each entry is the
-# error the official client raises today; when one starts passing, move it to SERVED.
+# Not yet: these routes do not exist yet (webhooks, agent blame and analytics come with other
+# work). Each entry is the error the official client raises today; when one starts passing,
+# move it to SERVED.
 NOT_YET = {
-    "org.get": "GetByOrgNotFoundError",
-    "repos.create": "body.upstream",
-    "repos.list": "body.repos.0.upstream",
-    "repos.get": "body.upstream",
-    "repos.update": "body.upstream",
-    "repos.get_sync_status": "GetByOrgByRepoSyncNotFoundError",
-    "repos.sync": "PostByOrgByRepoSyncNotFoundError",
     "webhooks.create": "PostByOrgByRepoWebhooksNotFoundError",
     "webhooks.list": "GetByOrgByRepoWebhooksNotFoundError",
     "webhooks.delete": "DeleteByOrgByRepoWebhooksByWebhookIDNotFoundError",
@@ -90,14 +92,22 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run() -> Iterator[Run]:
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> GitUpstream:
+    """The repository the official client has the emulator import."""
+    made = GitUpstream(tmp_path_factory.mktemp("upstream"))
+    made.commit("main", {"README.md": b"# Upstream\n"}, "Upstream commit")
+    return made
+
+
+@pytest.fixture(scope="module")
+def run(upstream: GitUpstream) -> Iterator[Run]:
     python, reason = official_python()
     if python is None:
         pytest.skip(f"the official client cannot be installed: {reason}")
     org = unique_org("official")
     with Emulator() as emu:
         done = subprocess.run(
-            [str(python), str(DRIVER), emu.url, emu.api_key, org],
+            [str(python), str(DRIVER), emu.url, emu.api_key, org, str(upstream.bare)],
             capture_output=True,
             text=True,
             timeout=DRIVER_TIMEOUT_S,
@@ -219,3 +229,26 @@ def test_keys_and_lfs_as_the_official_client_reads_them(run: Run) -> None:
     assert upload["exists"] is False and upload["upload_url"]
     download = run.value("lfs.download")["objects"][0]
     assert download["exists"] is True and download["download_url"]
+
+
+def test_org_and_repos_as_the_official_client_reads_them(run: Run, upstream: GitUpstream) -> None:
+    assert run.value("org.get")["num_repos"] == 0  # its first call: nothing made yet
+    compat = run.get("")
+    created = run.value("repos.create")
+    assert created == {**compat, "head_sha": None, "size_bytes": created["size_bytes"]}
+    assert created["upstream"] is None
+    assert run.value("repos.list")["repos"] == [created]
+    assert run.value("repos.get")["name"] == "compat"
+    assert run.value("repos.update") == {
+        **compat,
+        "size_bytes": run.value("repos.update")["size_bytes"],
+    }
+    mirror = run.value("repos.create.upstream")
+    assert mirror["upstream"]["uri"] == str(upstream.bare)
+    assert mirror["upstream"]["has_credential"] is False
+    assert run.value("repos.sync") == {"success": True}
+    status = run.value("repos.get_sync_status")
+    assert status["status"] == {"type": "ok"}
+    assert status["last_sync_success"] is not None
+    branches = run.http.get(f"/{run.org}/mirror/branches").json()["branches"]
+    assert [(b["name"], b["head_sha"]) for b in branches] == [("main", upstream.heads()["main"])]
