@@ -9,6 +9,8 @@ namespace (``refs/mesa-upstream/``), then moves the repository's refs in one
   ends in error naming it: nothing is lost, and the other branches still move;
 * a branch the upstream no longer has is kept; a tag the repository lacks is created, one it
   has is left as it is;
+* a repository that had no branch and whose default branch the upstream lacks takes the
+  upstream's default branch (its ``HEAD``) as its own;
 * a branch that moves meanwhile (a commit through the API) fails the transaction, which is
   planned again (three times at most).
 
@@ -332,6 +334,7 @@ class UpstreamSyncs:
     def _fetch_and_move(self, repo_id: str, upstream: UpstreamRecord) -> list[RefUpdate]:
         path = self._state.repo_path(repo_id)
         env = self._environment(upstream)
+        was_empty = not self._refs(path, env, _HEADS)
         code, _, err = self._git(
             path,
             [
@@ -368,12 +371,32 @@ class UpstreamSyncs:
             if staged:
                 stdin = "".join(f"delete {name}\n" for name in staged).encode()
                 self._git(path, ["update-ref", "--stdin"], env, stdin)
+        if was_empty and plan.moved:
+            self._adopt_default_branch(repo_id, path, env, upstream.uri)
         if plan.diverged:
             raise _GitFailed(
                 f"Branch(es) {', '.join(plan.diverged)} have commits the upstream lacks and were "
                 "left as they are; the other branches were synced."
             )
         return plan.moved
+
+    def _adopt_default_branch(
+        self, repo_id: str, path: Path, env: dict[str, str], uri: str
+    ) -> None:
+        """Make the upstream's default branch the repository's, when its own is missing."""
+        record = self._state.store.get_repo_by_id(repo_id)
+        heads = self._refs(path, env, _HEADS)
+        if record is None or _HEADS + record.default_branch in heads:
+            return
+        code, out, _ = self._git(path, ["ls-remote", "--symref", "--", uri, "HEAD"], env)
+        first = out.splitlines()[0] if code == 0 and out else ""
+        target = first.removeprefix("ref: ").split("\t", 1)[0]
+        if not first.startswith("ref: ") or target not in heads:
+            return
+        branch = target[len(_HEADS) :]
+        # The record first: if setting HEAD is cut short, the next start points HEAD at it.
+        self._state.store.update_repo(repo_id, default_branch=branch)
+        self._state.git(repo_id).set_default_branch(branch)
 
     def _plan(self, path: Path, env: dict[str, str]) -> _Plan:
         staged = self._refs(path, env, _STAGING)

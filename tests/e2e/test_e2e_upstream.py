@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from e2e_support import AUTHOR, assert_recent, raised
-from upstream_support import GitUpstream, gated_git_server
+from upstream_support import GitUpstream, gated_git_server, git
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import Mesa
@@ -90,6 +90,21 @@ def test_create_with_a_path_imports_every_branch_and_byte(
     status = client.repos.get_sync_status(repo="mirror")
     assert status.status == SyncOk(type="ok")
     assert status.last_sync_success == repo.upstream.last_sync_success
+
+
+def test_an_import_takes_the_upstreams_default_branch_when_it_lacks_its_own(
+    client: Mesa, tmp_path: Path
+) -> None:
+    made = GitUpstream(tmp_path)
+    made.commit("main", {"a.txt": b"a\n"}, "one")
+    git("push", "--quiet", "origin", "main:trunk", cwd=made.work)
+    git("symbolic-ref", "HEAD", "refs/heads/trunk", cwd=made.bare)
+    git("update-ref", "-d", "refs/heads/main", cwd=made.bare)
+
+    client.repos.create(body={"name": "t", "upstream": {"uri": str(made.bare)}})
+    repo = imported(client, "t")
+    assert (repo.default_branch, repo.head_sha) == ("trunk", made.heads()["trunk"])
+    assert [(b.name, b.is_default) for b in client.branches.list(repo="t")] == [("trunk", True)]
 
 
 def test_sync_fast_forwards_and_keeps_local_branches(client: Mesa, upstream: GitUpstream) -> None:
