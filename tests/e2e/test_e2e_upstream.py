@@ -67,6 +67,7 @@ def upstream(tmp_path: Path) -> GitUpstream:
 def test_create_with_a_path_imports_every_branch_and_byte(
     client: Mesa, upstream: GitUpstream
 ) -> None:
+    upstream.tag("v1", "main~1")
     created = client.repos.create(body={"name": "mirror", "upstream": {"uri": str(upstream.bare)}})
     assert created.upstream is not None and created.upstream.uri == str(upstream.bare)
     repo = imported(client, "mirror")
@@ -77,6 +78,7 @@ def test_create_with_a_path_imports_every_branch_and_byte(
     assert file_bytes(client, "mirror", "README.md", "main") == b"# Widgets\n\nv2\n"
     assert file_bytes(client, "mirror", "bin/tool", "main") == b"\x00\x01binary\xff"
     assert file_bytes(client, "mirror", "dev.txt", "dev") == b"dev work\n"
+    assert file_bytes(client, "mirror", "README.md", "v1") == b"# Widgets\n"  # tags come too
     assert repo.upstream is not None
     assert repo.upstream.model_dump(exclude={"last_sync_attempt", "last_sync_success"}) == {
         "uri": str(upstream.bare),

@@ -66,6 +66,11 @@ class GitUpstream:
         git("update-server-info", cwd=self.bare)
         return git("rev-parse", "HEAD", cwd=self.work)
 
+    def tag(self, name: str, ref: str) -> None:
+        git("tag", name, ref, cwd=self.work)
+        git("push", "--quiet", "origin", f"refs/tags/{name}", cwd=self.work)
+        git("update-server-info", cwd=self.bare)
+
     def heads(self) -> dict[str, str]:
         out = git(
             "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads", cwd=self.bare
