@@ -4,6 +4,7 @@ loopback HTTP), and org.get."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import sqlite3
@@ -288,6 +289,21 @@ def test_an_upstream_uri_the_emulator_cannot_fetch_is_refused(
             "details": {"field": "upstream.uri"},
         }
         assert http.get(f"/{mesa_org}/r").status_code == 404
+
+
+def test_the_async_twins(client: Mesa, upstream: GitUpstream) -> None:
+    async def run() -> None:
+        made = await client.repos.create_async(
+            body={"name": "a", "upstream": {"uri": str(upstream.bare)}}
+        )
+        assert made.status == "syncing"
+        assert (await client.repos.sync_async(repo="a")).success is True
+        status = await client.repos.get_sync_status_async(repo="a")
+        assert status.status == SyncOk(type="ok")
+        assert (await client.org.get_async()).num_repos == 1
+
+    asyncio.run(run())
+    assert branch_heads(client, "a") == upstream.heads()
 
 
 def test_org_get_counts_the_repositories(client: Mesa) -> None:
