@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation
@@ -19,7 +17,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_GET = Operation(
+_GET: Operation[Org] = Operation(
     operation_id="getOrg",
     method_name="org.get",
     http_method="GET",
@@ -72,16 +70,13 @@ class OrgResource(BaseResource):
         Returns:
             `Org`: The organization.
         """
-        return cast(
-            Org,
-            self._core.call(
-                _GET,
-                {
-                    "org": org,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _GET,
+            {
+                "org": org,
+            },
+            None,
+            request_options,
         )
 
     async def get_async(
@@ -94,14 +89,11 @@ class OrgResource(BaseResource):
 
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
-        return cast(
-            Org,
-            await self._core.call_async(
-                _GET,
-                {
-                    "org": org,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+            },
+            None,
+            request_options,
         )

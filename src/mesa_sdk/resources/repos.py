@@ -106,7 +106,7 @@ _DELETE: Operation[Success] = Operation(
     scopes=("repo:delete",),
 )
 
-_GET_SYNC_STATUS = Operation(
+_GET_SYNC_STATUS: Operation[SyncStatus] = Operation(
     operation_id="getSyncStatus",
     method_name="repos.get_sync_status",
     http_method="GET",
@@ -121,7 +121,7 @@ _GET_SYNC_STATUS = Operation(
     scopes=("repo:read",),
 )
 
-_SYNC = Operation(
+_SYNC: Operation[Success] = Operation(
     operation_id="syncRepo",
     method_name="repos.sync",
     http_method="POST",
@@ -494,17 +494,14 @@ class Repos(BaseResource):
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
         """
-        return cast(
-            SyncStatus,
-            self._core.call(
-                _GET_SYNC_STATUS,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _GET_SYNC_STATUS,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     async def get_sync_status_async(
@@ -518,17 +515,14 @@ class Repos(BaseResource):
 
         Takes the arguments of `get_sync_status` and raises its errors; see its documentation.
         """
-        return cast(
-            SyncStatus,
-            await self._core.call_async(
-                _GET_SYNC_STATUS,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _GET_SYNC_STATUS,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     def sync(
@@ -563,17 +557,14 @@ class Repos(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Success,
-            self._core.call(
-                _SYNC,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _SYNC,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     async def sync_async(
@@ -587,15 +578,12 @@ class Repos(BaseResource):
 
         Takes the arguments of `sync` and raises its errors; see its documentation.
         """
-        return cast(
-            Success,
-            await self._core.call_async(
-                _SYNC,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _SYNC,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
