@@ -20,7 +20,7 @@ syncs every repository whose period has passed.
 
 Crash safety: the state ``syncing`` is stored before git runs, so a process killed during a
 sync leaves a repository whose refs are each either old or new (git writes every ref through
-a lock file and a rename, and :func:`mesa_emulator.git_ops.remove_stale_locks` clears a lock
+a lock file and a rename, and :func:`mesa_emulator.git.refs.remove_stale_locks` clears a lock
 left behind), and whose upstream still says ``syncing``: the next start syncs it again.  On
 Linux the kernel kills the ``git`` a killed emulator started (``PR_SET_PDEATHSIG``): two
 fetches into one repository at once could race on the same temporary object file.
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mesa_emulator.git_ops import RefUpdate
+from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.store import UpstreamRecord, utc_now
 
 if TYPE_CHECKING:
