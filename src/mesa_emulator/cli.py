@@ -136,6 +136,13 @@ def serve(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from mesa_sdk.extras import MissingExtraError
+
+    try:
+        import mesa_emulator.server  # noqa: F401 - says which extra is missing, if one is
+    except MissingExtraError as error:
+        print(f"mesa-emulator: {error}", file=sys.stderr)
+        return 1
     if args.command == "serve":
         try:
             return serve(

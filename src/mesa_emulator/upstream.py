@@ -11,8 +11,10 @@ namespace (``refs/mesa-upstream/``), then moves the repository's refs in one
   has is left as it is;
 * a repository that had no branch and whose default branch the upstream lacks takes the
   upstream's default branch (its ``HEAD``) as its own;
-* a branch that moves meanwhile (a commit through the API) fails the transaction, which is
-  planned again (three times at most).
+* the refs are read and moved holding the repository's write lock, as API writes and pushes
+  do, and the branch moves are published (:meth:`EmulatorState.publish_ref_updates`, where
+  webhooks are delivered) before it is released; a ref that moves anyway (another process
+  writing to the folder) fails the transaction, which is planned again (three times at most).
 
 One sync runs at a time per repository; ``repos.sync`` waits for a running one, then makes its
 own.  Imports (a new upstream) run in a background thread; autosync runs from one thread that
@@ -355,17 +357,22 @@ class UpstreamSyncs:
         )
         if code != 0:
             raise _GitFailed(f"Could not fetch {upstream.uri}: {_last_line(err)}")
+        # Under the repository's write lock, as every API write and push: the branches read
+        # are the branches moved, and the moves are published in order with theirs.
         try:
-            for _attempt in range(_PLAN_ATTEMPTS):
-                plan = self._plan(path, env)
-                if not plan.commands:
-                    break
-                stdin = "".join(line + "\n" for line in plan.commands).encode()
-                code, _, err = self._git(path, ["update-ref", "--stdin"], env, stdin)
-                if code == 0:
-                    break
-            else:
-                raise _GitFailed(f"Could not move the branches: {_last_line(err)}")
+            with self._state.git(repo_id).write_lock:
+                for _attempt in range(_PLAN_ATTEMPTS):
+                    plan = self._plan(path, env)
+                    if not plan.commands:
+                        break
+                    stdin = "".join(line + "\n" for line in plan.commands).encode()
+                    code, _, err = self._git(path, ["update-ref", "--stdin"], env, stdin)
+                    if code == 0:
+                        if plan.moved:
+                            self._state.publish_ref_updates(repo_id, plan.moved)
+                        break
+                else:
+                    raise _GitFailed(f"Could not move the branches: {_last_line(err)}")
         finally:
             staged = self._refs(path, env, _STAGING)
             if staged:

@@ -18,6 +18,7 @@ import pytest
 from e2e_support import AUTHOR, assert_recent, raised
 from upstream_support import GitUpstream, gated_git_server, git
 
+from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.server import Emulator
 from mesa_sdk import Mesa
 from mesa_sdk.errors import ConflictError, NotFoundError
@@ -414,3 +415,42 @@ def test_a_kill_during_an_import_is_resumed_by_the_next_start(
             second.stop()
     fsck_every_repo(data)
     assert not list((data / "repos").glob("*.git/refs/mesa-upstream/**/*[!/]"))
+
+
+def test_a_sync_publishes_the_branches_it_moved(
+    fast_autosync: Emulator, upstream: GitUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published: list[tuple[str, list[RefUpdate]]] = []
+    monkeypatch.setattr(
+        fast_autosync.state,
+        "publish_ref_updates",
+        lambda repo_id, updates: published.append((repo_id, list(updates))),
+    )
+    with Mesa(api_key=fast_autosync.api_key, server_url=fast_autosync.url, org="acme") as client:
+        made = client.repos.create(body={"name": "m", "upstream": {"uri": str(upstream.bare)}})
+        imported(client, "m")
+        heads = upstream.heads()
+        new_main = upstream.commit("main", {"n.txt": b"n\n"}, "n")
+        client.repos.sync(repo="m")
+    assert published == [
+        (made.id, [RefUpdate("dev", None, heads["dev"]), RefUpdate("main", None, heads["main"])]),
+        (made.id, [RefUpdate("main", heads["main"], new_main)]),
+    ]
+
+
+def test_an_upstream_can_be_another_emulator(
+    client: Mesa, upstream: GitUpstream, tmp_path: Path
+) -> None:
+    with (
+        Emulator(data_dir=tmp_path / "other") as other,
+        Mesa(api_key=other.api_key, server_url=other.url, org="src") as source,
+    ):
+        source.repos.create(body={"name": "origin", "upstream": {"uri": str(upstream.bare)}})
+        imported(source, "origin")
+        git_url = f"{other.base_url}/src/origin.git"
+        client.repos.create(
+            body={"name": "copy", "upstream": {"uri": git_url, "token": other.api_key}}
+        )
+        repo = imported(client, "copy")
+        assert repo.upstream is not None and repo.upstream.last_sync_error is None
+        assert branch_heads(client, "copy") == upstream.heads()

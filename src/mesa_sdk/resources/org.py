@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation
+from mesa_sdk._runtime.raw_response import RawResponse
 
 from ..models.org import Org
 from ._parameters import ORG
@@ -51,6 +54,12 @@ class OrgResource(BaseResource):
         APIConnectionError: The server could not be reached, after any retries.
     """
 
+    @cached_property
+    def with_raw_response(self) -> OrgResourceWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return OrgResourceWithRawResponse(self._core)
+
     def get(
         self,
         *,
@@ -90,6 +99,42 @@ class OrgResource(BaseResource):
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
         return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+            },
+            None,
+            request_options,
+        )
+
+
+class OrgResourceWithRawResponse(BaseResource):
+    """`client.org`'s methods, each returning a `RawResponse` of its result."""
+
+    def get(
+        self,
+        *,
+        org: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Org]:
+        """`get`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _GET,
+            {
+                "org": org,
+            },
+            None,
+            request_options,
+        )
+
+    async def get_async(
+        self,
+        *,
+        org: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Org]:
+        """`get_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
             _GET,
             {
                 "org": org,
