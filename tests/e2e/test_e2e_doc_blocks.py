@@ -52,6 +52,17 @@ PRELUDES: dict[str, tuple[tuple[str, ...], str]] = {
         '          "edits": [{"path": "feature.txt", "action": "create", "content": "1\\n"}]},\n'
         ")\n",
     ),
+    "upstream_repo": (
+        ("client",),
+        "import os\n"
+        'client.repos.create(body={"name": "upstream-source"})\n'
+        'source = os.environ["MESA_SERVER_URL"].removesuffix("/api/v1")\n'
+        "client.repos.create(body={\n"
+        '    "name": "my-repo",\n'
+        '    "upstream": {"uri": source + "/my-org/upstream-source.git",\n'
+        '                 "token": os.environ["MESA_API_KEY"]},\n'
+        "})\n",
+    ),
     "key_id": (("client",), 'key_id = client.admin.create_api_key(body={"name": "Old key"}).id\n'),
     "fuse": ((), ""),  # a machine that can mount: skipped, saying why, where it cannot
 }
@@ -102,7 +113,7 @@ def test_every_python_block_is_collected_with_known_needs() -> None:
         assert len(_blocks(doc)) == doc.read_text(encoding="utf-8").count("```python\n"), doc
     assert {need for block in BLOCKS for need in block.needs} <= set(PRELUDES)
     # The blocks the generator writes are there (not silently lost to a format change).
-    assert sum(1 for block in BLOCKS if block.doc.parent.parent.name == "sdks") == 26
+    assert sum(1 for block in BLOCKS if block.doc.parent.parent.name == "sdks") == 29
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
