@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the bootstrap key (default: $MESA_API_KEY, else a generated one)",
     )
     serve.add_argument(
+        "--autosync-period",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="sync every upstream with autosync this often, whatever its own period",
+    )
+    serve.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -77,7 +84,14 @@ def run(data: Path | None, api_key: str | None, command_line: list[str]) -> int:
             return 127
 
 
-def serve(host: str, port: int, data: Path | None, api_key: str | None, log_level: str) -> int:
+def serve(
+    host: str,
+    port: int,
+    data: Path | None,
+    api_key: str | None,
+    log_level: str,
+    autosync_period: float | None = None,
+) -> int:
     from mesa_emulator.server import _url_host, bind_socket, make_server, resolve_api_key
     from mesa_emulator.state import DataFolderInUse, EmulatorState
 
@@ -87,7 +101,7 @@ def serve(host: str, port: int, data: Path | None, api_key: str | None, log_leve
     data_dir = Path(tempfile.mkdtemp(prefix="mesa-emulator-")) if data is None else data
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        state = EmulatorState(data_dir, key)
+        state = EmulatorState(data_dir, key, autosync_period=autosync_period)
     except DataFolderInUse as exc:
         print(f"mesa-emulator: {exc}", file=sys.stderr)
         return 1
@@ -132,7 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.command == "serve":
         try:
-            return serve(args.host, args.port, args.data, args.api_key, args.log_level)
+            return serve(
+                args.host,
+                args.port,
+                args.data,
+                args.api_key,
+                args.log_level,
+                args.autosync_period,
+            )
         except KeyboardInterrupt:
             return 0
     if args.command == "run":

@@ -27,7 +27,9 @@ from mesa_emulator.operations import (
     diffs,
     lfs,
     merge,
+    org,
     repos,
+    upstream,
     webhooks,
 )
 from mesa_emulator.operations.base import OperationContext
@@ -70,11 +72,14 @@ class Route:
 
 
 HANDLERS: dict[str, Handler] = {
+    "getOrg": org.get_org,
     "createRepo": repos.create_repo,
     "listRepos": repos.list_repos,
     "getRepo": repos.get_repo,
     "updateRepo": repos.update_repo,
     "deleteRepo": repos.delete_repo,
+    "getSyncStatus": upstream.get_sync_status,
+    "syncRepo": upstream.sync_repo,
     "listBranches": branches.list_branches,
     "createBranch": branches.create_branch,
     "deleteBranch": branches.delete_branch,

@@ -101,6 +101,8 @@ class Emulator:
 
     ``url`` is the API base URL (``http://127.0.0.1:<port>/api/v1``), ``api_key`` the bootstrap
     key (every scope on every organization), ``control_url`` the test control plane.
+    ``autosync_period`` (seconds), when given, replaces every autosync period of the
+    repositories' upstreams.
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class Emulator:
         port: int = 0,
         max_body_bytes: int | None = None,
         log_level: str = "warning",
+        autosync_period: float | None = None,
     ) -> None:
         self.api_key = resolve_api_key(api_key)
         self.host = host
@@ -119,6 +122,7 @@ class Emulator:
         self._given_data_dir = Path(data_dir) if data_dir is not None else None
         self._max_body_bytes = max_body_bytes
         self._log_level = log_level
+        self._autosync_period = autosync_period
         self._data_dir: Path | None = None
         self._owns_data_dir = False
         self._state: EmulatorState | None = None
@@ -146,6 +150,7 @@ class Emulator:
                 self._data_dir,
                 self.api_key,
                 max_body_bytes=self._max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+                autosync_period=self._autosync_period,
             )
             sock = bind_socket(self.host, self._requested_port)
             self.port = int(sock.getsockname()[1])

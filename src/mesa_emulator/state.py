@@ -1,11 +1,11 @@
 """Everything one running emulator holds: its data directory, metadata store, git repositories,
-LFS objects, secrets, scripted faults and rate limit.
+upstream syncs, LFS objects, secrets, scripted faults and rate limit.
 
 Layout of the data directory::
 
     emulator.lock           held (flock) by the one emulator serving this folder
-    meta.sqlite3            repositories, API keys, idempotency records, LFS index,
-                            webhooks and their queued deliveries
+    meta.sqlite3            organizations, repositories and upstreams, API keys, idempotency
+                            records, LFS index, webhooks and their queued deliveries
     repos/<repo id>.git     one bare git repository per repository (renames keep the folder)
     lfs/<repo id>/..        LFS objects by oid
 
@@ -33,6 +33,7 @@ from mesa_emulator.idempotency import intent_text
 from mesa_emulator.lfs import LfsStorage
 from mesa_emulator.recovery import recover
 from mesa_emulator.store import IdempotentAnswer, MetadataStore, utc_now
+from mesa_emulator.upstream import UpstreamSyncs
 from mesa_emulator.webhooks import push_deliveries
 
 __all__ = [
@@ -81,6 +82,7 @@ class EmulatorState:
         api_key: str,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        autosync_period: float | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.repos_dir = self.data_dir / "repos"
@@ -103,6 +105,8 @@ class EmulatorState:
         )
         self._sweeper.start()
         self.deliveries.start()
+        self.upstreams = UpstreamSyncs(self, autosync_period=autosync_period)
+        self.upstreams.start()
 
     def _open(self, api_key: str, max_body_bytes: int) -> None:
         secret = self.store.secret()
@@ -194,6 +198,7 @@ class EmulatorState:
                             child.unlink(missing_ok=True)
 
     def close(self) -> None:
+        self.upstreams.close()
         self._closing.set()
         self._sweeper.join(timeout=5)
         self.deliveries.stop()

@@ -1,5 +1,5 @@
-"""The emulator's metadata: repositories, API keys, idempotency records, the LFS index,
-webhooks and their deliveries.
+"""The emulator's metadata: organizations, repositories and their upstreams, API keys,
+idempotency records, the LFS index, webhooks and their deliveries.
 
 One SQLite database (stdlib ``sqlite3``, WAL journal) under the data directory.  A single
 connection is shared by every thread behind a lock: each method is one short transaction, so
@@ -20,6 +20,7 @@ key's secret leaves the disk when its replay window closes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import sqlite3
@@ -43,6 +44,7 @@ __all__ = [
     "RepoNameTaken",
     "RepoRecord",
     "StoredAnswer",
+    "UpstreamRecord",
     "WebhookRecord",
 ]
 
@@ -81,6 +83,23 @@ CREATE TABLE IF NOT EXISTS idempotency (
     body        BLOB,
     created_at  REAL NOT NULL,
     PRIMARY KEY (scope, key)
+);
+CREATE TABLE IF NOT EXISTS orgs (
+    slug       TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS upstreams (
+    repo_id           TEXT PRIMARY KEY,
+    uri               TEXT NOT NULL,
+    autosync_period   INTEGER,
+    token             TEXT,
+    token_username    TEXT NOT NULL,
+    credential_host   TEXT,
+    generation        INTEGER NOT NULL,
+    state             TEXT NOT NULL,
+    last_sync_attempt TEXT,
+    last_sync_success TEXT,
+    last_sync_error   TEXT
 );
 CREATE TABLE IF NOT EXISTS lfs_objects (
     repo_id    TEXT NOT NULL,
@@ -162,6 +181,28 @@ class RepoRecord:
     name: str
     default_branch: str
     created_at: datetime
+
+
+SyncState = Literal["syncing", "ok", "error"]
+
+
+@dataclass(frozen=True)
+class UpstreamRecord:
+    """A repository's upstream.  ``token`` is kept to fetch with and never answered;
+    ``generation`` changes whenever the upstream is replaced, so that a sync of the old one
+    does not report on the new one."""
+
+    repo_id: str
+    uri: str
+    autosync_period: int | None
+    token: str | None = dataclasses.field(repr=False)
+    token_username: str
+    credential_host: str | None
+    generation: int
+    state: SyncState
+    last_sync_attempt: datetime | None
+    last_sync_success: datetime | None
+    last_sync_error: str | None
 
 
 @dataclass(frozen=True)
@@ -327,7 +368,13 @@ class MetadataStore:
 
     _REPO_COLUMNS = "id, org, name, default_branch, created_at"
 
-    def insert_repo(self, record: RepoRecord, answer: IdempotentAnswer | None = None) -> None:
+    def insert_repo(
+        self,
+        record: RepoRecord,
+        answer: IdempotentAnswer | None = None,
+        upstream: UpstreamRecord | None = None,
+    ) -> None:
+        """Insert ``record`` (and its upstream, whose sync is then due), in one transaction."""
         try:
             with self._transaction() as db:
                 db.execute(
@@ -340,6 +387,9 @@ class MetadataStore:
                         _iso(record.created_at),
                     ),
                 )
+                self._note_org(db, record.org, record.created_at)
+                if upstream is not None:
+                    self._put_upstream(db, upstream)
                 self._record(db, answer)
         except sqlite3.IntegrityError as exc:
             raise RepoNameTaken(record.name) from exc
@@ -381,7 +431,11 @@ class MetadataStore:
         name: str | None = None,
         default_branch: str | None = None,
         answer: IdempotentAnswer | None = None,
+        replace_upstream: bool = False,
+        upstream: UpstreamRecord | None = None,
     ) -> RepoRecord | None:
+        """Rename, change the default branch and (``replace_upstream``) set the upstream, in
+        one transaction; None if there is no such repository."""
         try:
             with self._transaction() as db:
                 if name is not None:
@@ -396,6 +450,8 @@ class MetadataStore:
                     (repo_id,),
                 ).fetchone()
                 if row is not None:
+                    if replace_upstream:
+                        self._replace_upstream(db, repo_id, upstream)
                     self._record(db, answer)
         except sqlite3.IntegrityError as exc:
             raise RepoNameTaken(name or "") from exc
@@ -404,6 +460,7 @@ class MetadataStore:
     def delete_repo(self, repo_id: str, answer: IdempotentAnswer | None = None) -> bool:
         with self._transaction() as db:
             deleted = db.execute("DELETE FROM repos WHERE id = ?", (repo_id,)).rowcount
+            db.execute("DELETE FROM upstreams WHERE repo_id = ?", (repo_id,))
             db.execute("DELETE FROM lfs_objects WHERE repo_id = ?", (repo_id,))
             db.execute("DELETE FROM webhooks WHERE repo_id = ?", (repo_id,))
             db.execute(
@@ -413,6 +470,126 @@ class MetadataStore:
             if deleted:
                 self._record(db, answer)
         return deleted > 0
+
+    # ---- organizations ------------------------------------------------------------------
+
+    @staticmethod
+    def _note_org(db: sqlite3.Connection, org: str, when: datetime) -> None:
+        db.execute("INSERT OR IGNORE INTO orgs (slug, created_at) VALUES (?, ?)", (org, _iso(when)))
+
+    def org_summary(self, org: str, now: datetime) -> tuple[datetime, int]:
+        """When ``org`` was first used, and how many repositories it has.  An organization
+        first seen here (or kept by a data folder older than this table) is dated by its
+        oldest repository or key, else ``now``."""
+        with self._transaction() as db:
+            row = db.execute("SELECT created_at FROM orgs WHERE slug = ?", (org,)).fetchone()
+            if row is None:
+                oldest = db.execute(
+                    "SELECT MIN(created_at) FROM (SELECT created_at FROM repos WHERE org = ? "
+                    "UNION ALL SELECT created_at FROM api_keys WHERE org = ?)",
+                    (org, org),
+                ).fetchone()
+                found = _parse(None if oldest[0] is None else str(oldest[0]))
+                first = min(found, now) if found is not None else now
+                self._note_org(db, org, first)
+            else:
+                first = _parse(str(row[0])) or now
+            count = db.execute("SELECT COUNT(*) FROM repos WHERE org = ?", (org,)).fetchone()
+        return first, int(count[0])
+
+    # ---- upstreams ----------------------------------------------------------------------
+
+    _UPSTREAM_COLUMNS = (
+        "repo_id, uri, autosync_period, token, token_username, credential_host, generation, "
+        "state, last_sync_attempt, last_sync_success, last_sync_error"
+    )
+
+    @staticmethod
+    def _upstream(row: tuple[object, ...]) -> UpstreamRecord:
+        def text(value: object) -> str | None:
+            return None if value is None else str(value)
+
+        state = str(row[7])
+        return UpstreamRecord(
+            repo_id=str(row[0]),
+            uri=str(row[1]),
+            autosync_period=None if row[2] is None else int(str(row[2])),
+            token=text(row[3]),
+            token_username=str(row[4]),
+            credential_host=text(row[5]),
+            generation=int(str(row[6])),
+            state="ok" if state == "ok" else "error" if state == "error" else "syncing",
+            last_sync_attempt=_parse(text(row[8])),
+            last_sync_success=_parse(text(row[9])),
+            last_sync_error=text(row[10]),
+        )
+
+    def _put_upstream(self, db: sqlite3.Connection, upstream: UpstreamRecord) -> None:
+        db.execute(
+            f"INSERT OR REPLACE INTO upstreams ({self._UPSTREAM_COLUMNS}) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                upstream.repo_id,
+                upstream.uri,
+                upstream.autosync_period,
+                upstream.token,
+                upstream.token_username,
+                upstream.credential_host,
+                upstream.generation,
+                upstream.state,
+                None if upstream.last_sync_attempt is None else _iso(upstream.last_sync_attempt),
+                None if upstream.last_sync_success is None else _iso(upstream.last_sync_success),
+                upstream.last_sync_error,
+            ),
+        )
+
+    def get_upstream(self, repo_id: str) -> UpstreamRecord | None:
+        rows = self._query(
+            f"SELECT {self._UPSTREAM_COLUMNS} FROM upstreams WHERE repo_id = ?",  # noqa: S608
+            (repo_id,),
+        )
+        return self._upstream(rows[0]) if rows else None
+
+    def upstreams(self) -> list[UpstreamRecord]:
+        rows = self._query(
+            f"SELECT {self._UPSTREAM_COLUMNS} FROM upstreams ORDER BY repo_id"  # noqa: S608
+        )
+        return [self._upstream(row) for row in rows]
+
+    def _replace_upstream(
+        self, db: sqlite3.Connection, repo_id: str, upstream: UpstreamRecord | None
+    ) -> None:
+        if upstream is None:
+            db.execute("DELETE FROM upstreams WHERE repo_id = ?", (repo_id,))
+        else:
+            self._put_upstream(db, upstream)
+
+    def sync_started(self, repo_id: str, generation: int, when: datetime) -> bool:
+        """Mark a sync of upstream ``generation`` as running; False if it was replaced."""
+        return (
+            self._execute(
+                "UPDATE upstreams SET state = 'syncing', last_sync_attempt = ? "
+                "WHERE repo_id = ? AND generation = ?",
+                (_iso(when), repo_id, generation),
+            )
+            > 0
+        )
+
+    def sync_ended(self, repo_id: str, generation: int, when: datetime, error: str | None) -> None:
+        """Record how a sync of upstream ``generation`` ended (``error`` None: it succeeded);
+        nothing if the upstream was replaced or removed meanwhile."""
+        if error is None:
+            self._execute(
+                "UPDATE upstreams SET state = 'ok', last_sync_success = ?, last_sync_error = NULL "
+                "WHERE repo_id = ? AND generation = ?",
+                (_iso(when), repo_id, generation),
+            )
+        else:
+            self._execute(
+                "UPDATE upstreams SET state = 'error', last_sync_error = ? "
+                "WHERE repo_id = ? AND generation = ?",
+                (error, repo_id, generation),
+            )
 
     # ---- API keys -----------------------------------------------------------------------
 
@@ -890,7 +1067,9 @@ class MetadataStore:
         (keep settings)."""
         with self._transaction() as db:
             for table in (
+                "orgs",
                 "repos",
+                "upstreams",
                 "api_keys",
                 "idempotency",
                 "lfs_objects",

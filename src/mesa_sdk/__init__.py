@@ -5,7 +5,7 @@
     from mesa_sdk import Mesa
 
     client = Mesa()  # reads MESA_API_KEY
-    result = client.repos.get(org="my-org", repo="my-repo")
+    result = client.org.get(org="my-org")
 
 Names are imported on first use, so `import mesa_sdk` stays cheap.
 """

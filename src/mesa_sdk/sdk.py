@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .resources.diffs import Diffs
     from .resources.lfs import Lfs
     from .resources.merge import Merge
+    from .resources.org import OrgResource
     from .resources.repos import Repos
     from .resources.webhooks import Webhooks
 
@@ -132,8 +133,15 @@ class Mesa(BaseClient):
         )
 
     @cached_property
+    def org(self) -> OrgResource:
+        """Read the organization's summary."""
+        from .resources.org import OrgResource
+
+        return OrgResource(self._core)
+
+    @cached_property
     def repos(self) -> Repos:
-        """Create, list, read, rename and delete repositories."""
+        """Create, list, read, rename and delete repositories, and sync them from an upstream."""
         from .resources.repos import Repos
 
         return Repos(self._core)

@@ -42,11 +42,14 @@ def test_the_spec_covers_every_resource_and_operation() -> None:
         (op["x-speakeasy-group"], op["x-speakeasy-name-override"]) for _, _, op, _ in OPERATIONS
     }
     assert groups == {
+        ("org", "get"),
         ("repos", "create"),
         ("repos", "list"),
         ("repos", "get"),
         ("repos", "update"),
         ("repos", "delete"),
+        ("repos", "get_sync_status"),
+        ("repos", "sync"),
         ("branches", "list"),
         ("branches", "create"),
         ("branches", "delete"),

@@ -204,6 +204,7 @@ REPO = {
     "head_sha": None,
     "size_bytes": 0,
     "created_at": "2024-01-01T00:00:00Z",
+    "upstream": None,
 }
 
 

@@ -3,7 +3,8 @@ through every operation it has, against a server, and prints one JSON object of 
 
 Run by `test_official_client.py` with the interpreter of the official client's own virtual
 environment (its import name `mesa_sdk` clashes with ours), so this file imports nothing of
-this project: usage `python official_client_driver.py BASE_URL API_KEY ORG`.
+this project: usage `python official_client_driver.py BASE_URL API_KEY ORG UPSTREAM`, where
+UPSTREAM is a git repository the server can import (a path or URL).
 
 Each result is `{"ok": true, "value": <what the client parsed, as JSON>}` or
 `{"ok": false, "error": "<exception class>: <message>"}`. A failed step does not stop the
@@ -41,7 +42,7 @@ def as_json(value: Any) -> Any:
 
 
 def main() -> None:
-    base_url, api_key, org = sys.argv[1:4]
+    base_url, api_key, org, upstream = sys.argv[1:5]
     results: dict[str, dict[str, Any]] = {}
     http = httpx.Client(
         base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
@@ -172,8 +173,13 @@ def main() -> None:
         )
         step("branches.delete", lambda: mesa.branches.delete(**repo, branch="at-first"))
         step("repos.update", lambda: mesa.repos.update(**repo, default_branch="main"))
-        step("repos.get_sync_status", lambda: mesa.repos.get_sync_status(**repo))
-        step("repos.sync", lambda: mesa.repos.sync(**repo))
+        step(
+            "repos.create.upstream",
+            lambda: mesa.repos.create(org=org, name="mirror", upstream={"uri": upstream}),
+        )
+        mirror = {"org": org, "repo": "mirror"}
+        step("repos.sync", lambda: mesa.repos.sync(**mirror))
+        step("repos.get_sync_status", lambda: mesa.repos.get_sync_status(**mirror))
         hook = step(
             "webhooks.create",
             lambda: mesa.webhooks.create(**repo, url="http://127.0.0.1:9/", branches=["main"]),

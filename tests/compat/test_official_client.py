@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from official_venv import official_python
+from tests.e2e.upstream_support import GitUpstream
 
 from mesa_emulator.pytest_plugin import unique_org
 from mesa_emulator.server import Emulator
@@ -23,8 +24,17 @@ from mesa_emulator.server import Emulator
 DRIVER = Path(__file__).with_name("official_client_driver.py")
 DRIVER_TIMEOUT_S = 120
 
-# Every step of the driver the emulator serves: each must succeed.
+# Every step of the driver, each operation of the official client at least once: each must
+# succeed.
 SERVED = [
+    "org.get",
+    "repos.create",
+    "repos.create.upstream",
+    "repos.list",
+    "repos.get",
+    "repos.update",
+    "repos.sync",
+    "repos.get_sync_status",
     "commits.create.upsert",
     "commits.create.delete",
     "commits.create.lfs",
@@ -55,19 +65,6 @@ SERVED = [
     "webhooks.list",
     "webhooks.delete",
 ]
-
-# Not yet: the official Repo requires `upstream`, and these routes do not exist yet (org and
-# upstream sync come with other work). Each entry is the
-# error the official client raises today; when one starts passing, move it to SERVED.
-NOT_YET = {
-    "org.get": "GetByOrgNotFoundError",
-    "repos.create": "body.upstream",
-    "repos.list": "body.repos.0.upstream",
-    "repos.get": "body.upstream",
-    "repos.update": "body.upstream",
-    "repos.get_sync_status": "GetByOrgByRepoSyncNotFoundError",
-    "repos.sync": "PostByOrgByRepoSyncNotFoundError",
-}
 
 
 AI_NOTE = {
@@ -150,7 +147,15 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run() -> Iterator[Run]:
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> GitUpstream:
+    """The repository the official client has the emulator import."""
+    made = GitUpstream(tmp_path_factory.mktemp("upstream"))
+    made.commit("main", {"README.md": b"# Upstream\n"}, "Upstream commit")
+    return made
+
+
+@pytest.fixture(scope="module")
+def run(upstream: GitUpstream) -> Iterator[Run]:
     python, reason = official_python()
     if python is None:
         pytest.skip(f"the official client cannot be installed: {reason}")
@@ -158,7 +163,7 @@ def run() -> Iterator[Run]:
     with Emulator() as emu:
         _blamed_repository(emu, org)
         done = subprocess.run(
-            [str(python), str(DRIVER), emu.url, emu.api_key, org],
+            [str(python), str(DRIVER), emu.url, emu.api_key, org, str(upstream.bare)],
             capture_output=True,
             text=True,
             timeout=DRIVER_TIMEOUT_S,
@@ -173,18 +178,12 @@ def run() -> Iterator[Run]:
 
 
 def test_every_step_is_listed(run: Run) -> None:
-    assert sorted(run.results) == sorted([*SERVED, *NOT_YET])
+    assert sorted(run.results) == sorted(SERVED)
 
 
 @pytest.mark.parametrize("step", SERVED)
 def test_served_operation_works_through_the_official_client(run: Run, step: str) -> None:
     run.value(step)
-
-
-@pytest.mark.parametrize("step", sorted(NOT_YET))
-def test_operation_not_served_yet(run: Run, step: str) -> None:
-    result = run.results[step]
-    assert not result["ok"] and NOT_YET[step] in result["error"], result
 
 
 def test_commits_as_the_official_client_reads_them(run: Run) -> None:
@@ -280,6 +279,30 @@ def test_keys_and_lfs_as_the_official_client_reads_them(run: Run) -> None:
     assert upload["exists"] is False and upload["upload_url"]
     download = run.value("lfs.download")["objects"][0]
     assert download["exists"] is True and download["download_url"]
+
+
+def test_org_and_repos_as_the_official_client_reads_them(run: Run, upstream: GitUpstream) -> None:
+    assert run.value("org.get")["num_repos"] == 1  # `blamed`, made before the driver ran
+    compat = run.get("")
+    created = run.value("repos.create")
+    assert created == {**compat, "head_sha": None, "size_bytes": created["size_bytes"]}
+    assert created["upstream"] is None
+    assert [r["name"] for r in run.value("repos.list")["repos"]] == ["blamed", "compat"]
+    assert run.value("repos.list")["repos"][1] == created
+    assert run.value("repos.get")["name"] == "compat"
+    assert run.value("repos.update") == {
+        **compat,
+        "size_bytes": run.value("repos.update")["size_bytes"],
+    }
+    mirror = run.value("repos.create.upstream")
+    assert mirror["upstream"]["uri"] == str(upstream.bare)
+    assert mirror["upstream"]["has_credential"] is False
+    assert run.value("repos.sync") == {"success": True}
+    status = run.value("repos.get_sync_status")
+    assert status["status"] == {"type": "ok"}
+    assert status["last_sync_success"] is not None
+    branches = run.http.get(f"/{run.org}/mirror/branches").json()["branches"]
+    assert [(b["name"], b["head_sha"]) for b in branches] == [("main", upstream.heads()["main"])]
 
 
 def test_agent_blame_and_analytics_as_the_official_client_reads_them(run: Run) -> None:

@@ -29,6 +29,7 @@ from mesa_sdk.models import (
     ApiKey,
     ApiKeyCreated,
     ApiKeyList,
+    Autosync,
     Branch,
     BranchList,
     Commit,
@@ -43,9 +44,18 @@ from mesa_sdk.models import (
     LfsObject,
     LineAttribution,
     MergeResult,
+    Org,
+    Repo,
+    RepoList,
     Signature,
     Success,
     SymlinkContent,
+    SyncError,
+    SyncOk,
+    SyncRunning,
+    SyncStatus,
+    UpdateRepo,
+    Upstream,
     Webhook,
     WebhookCreated,
     WebhookList,
@@ -331,8 +341,7 @@ def test_merge_keys_lfs_and_repo(client: Mesa, api: respx.MockRouter) -> None:
     api.get("/acme/widgets").respond(200, json=repo)
     got = client.repos.get(repo="widgets")
     assert (got.id, got.name, got.head_sha, got.size_bytes) == ("repo_1", "widgets", None, 0)
-    # `upstream` is not in our model yet (upstream sync comes later): it is kept, not lost.
-    assert got.model_extra == {"upstream": None}
+    assert (got.upstream, got.status, got.model_extra) == (None, None, {})
     api.delete("/acme/widgets").respond(200, json={"success": True})
     assert client.repos.delete(repo="widgets") == Success(success=True)
 
@@ -350,6 +359,126 @@ def test_error_envelope_without_details(client: Mesa, api: respx.MockRouter) -> 
         "Merge conflicts",
     )
     assert error.details == {}
+
+
+# ---- org, upstream and sync -------------------------------------------------------------
+
+REAL_UPSTREAM = {
+    "uri": "https://github.com/acme/widgets.git",
+    "autosync": {"type": "poll", "period": 3600, "resolution_strategy": "none"},
+    "last_sync_attempt": WHEN,
+    "last_sync_success": None,
+    "last_sync_error": None,
+    "has_credential": True,
+    "credential_host": "github.com",
+}
+UPSTREAM = Upstream(
+    uri="https://github.com/acme/widgets.git",
+    autosync=Autosync(type="poll", period=3600, resolution_strategy="none"),
+    last_sync_attempt=AT,
+    last_sync_success=None,
+    last_sync_error=None,
+    has_credential=True,
+    credential_host="github.com",
+)
+REAL_REPO = {
+    "id": "repo_1",
+    "org": "acme",
+    "name": "widgets",
+    "default_branch": "main",
+    "head_sha": None,
+    "size_bytes": 0,
+    "created_at": WHEN,
+    "upstream": REAL_UPSTREAM,
+}
+REPO = Repo(
+    id="repo_1",
+    org="acme",
+    name="widgets",
+    default_branch="main",
+    head_sha=None,
+    size_bytes=0,
+    created_at=AT,
+    upstream=UPSTREAM,
+)
+
+
+def test_org_get(client: Mesa, api: respx.MockRouter) -> None:
+    api.get("/acme").respond(200, json={"created_at": WHEN, "num_repos": 3})
+    assert client.org.get() == Org(created_at=AT, num_repos=3)
+
+
+def test_repo_with_upstream_for_200_and_202(client: Mesa, api: respx.MockRouter) -> None:
+    route = api.get("/acme/widgets")
+    route.side_effect = [
+        httpx.Response(200, json=REAL_REPO),
+        httpx.Response(202, json={**REAL_REPO, "status": "syncing"}),
+    ]
+    assert client.repos.get(repo="widgets") == REPO
+    assert client.repos.get(repo="widgets") == REPO.model_copy(update={"status": "syncing"})
+
+
+def test_repo_list_and_update_with_upstream(client: Mesa, api: respx.MockRouter) -> None:
+    api.get("/acme/repos").respond(
+        200, json={"repos": [REAL_REPO], "next_cursor": None, "has_more": False}
+    )
+    assert client.repos.list().result == RepoList(repos=[REPO], next_cursor=None, has_more=False)
+    api.patch("/acme/widgets").respond(200, json=REAL_REPO)
+    assert client.repos.update(repo="widgets", body={"name": "widgets"}) == REPO
+
+
+def test_create_sends_the_upstream_as_the_real_form(client: Mesa, api: respx.MockRouter) -> None:
+    route = api.post("/acme/repos").respond(201, json=REAL_REPO)
+    upstream = {
+        "uri": "https://github.com/acme/widgets.git",
+        "autosync": {"type": "poll", "period": 3600},
+        "token": "ghp_secret",
+        "token_username": "x-access-token",
+    }
+    assert client.repos.create(body={"name": "widgets", "upstream": upstream}) == REPO
+    assert sent_json(route) == {"name": "widgets", "upstream": upstream}
+
+
+def test_update_upstream_is_three_state(client: Mesa, api: respx.MockRouter) -> None:
+    route = api.patch("/acme/widgets").respond(200, json={**REAL_REPO, "upstream": None})
+    client.repos.update(repo="widgets", body={"upstream": None})
+    assert route.calls.last.request.content == b'{"upstream":null}'
+    client.repos.update(repo="widgets", body=UpdateRepo(upstream=None))
+    assert route.calls.last.request.content == b'{"upstream":null}'
+    client.repos.update(repo="widgets", body={"name": "widgets"})
+    assert route.calls.last.request.content == b'{"name":"widgets"}'
+    client.repos.update(repo="widgets", body={"upstream": {"uri": "/srv/u.git", "token": None}})
+    assert route.calls.last.request.content == b'{"upstream":{"uri":"/srv/u.git","token":null}}'
+    client.repos.update(repo="widgets", body={"upstream": {"uri": "/srv/u.git"}})
+    assert route.calls.last.request.content == b'{"upstream":{"uri":"/srv/u.git"}}'
+
+
+@pytest.mark.parametrize(
+    ("real", "status"),
+    [
+        ({"type": "ok"}, SyncOk(type="ok")),
+        ({"type": "syncing"}, SyncRunning(type="syncing")),
+        (
+            {"type": "error", "message": "no such repo"},
+            SyncError(type="error", message="no such repo"),
+        ),
+    ],
+)
+def test_sync_status(client: Mesa, api: respx.MockRouter, real: object, status: object) -> None:
+    api.get("/acme/widgets/sync").respond(
+        200, json={"last_sync_attempt": WHEN, "last_sync_success": None, "status": real}
+    )
+    assert client.repos.get_sync_status(repo="widgets") == SyncStatus(
+        last_sync_attempt=AT,
+        last_sync_success=None,
+        status=status,  # type: ignore[arg-type]
+    )
+
+
+def test_sync(client: Mesa, api: respx.MockRouter) -> None:
+    route = api.post("/acme/widgets/sync").respond(200, json={"success": True})
+    assert client.repos.sync(repo="widgets") == Success(success=True)
+    assert route.calls.last.request.content == b""
 
 
 def test_agent_blame_real_answer(client: Mesa, api: respx.MockRouter) -> None:

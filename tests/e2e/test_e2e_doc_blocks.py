@@ -52,6 +52,17 @@ PRELUDES: dict[str, tuple[tuple[str, ...], str]] = {
         '          "edits": [{"path": "feature.txt", "action": "create", "content": "1\\n"}]},\n'
         ")\n",
     ),
+    "upstream_repo": (
+        ("client",),
+        "import os\n"
+        'client.repos.create(body={"name": "upstream-source"})\n'
+        'source = os.environ["MESA_SERVER_URL"].removesuffix("/api/v1")\n'
+        "client.repos.create(body={\n"
+        '    "name": "my-repo",\n'
+        '    "upstream": {"uri": source + "/my-org/upstream-source.git",\n'
+        '                 "token": os.environ["MESA_API_KEY"]},\n'
+        "})\n",
+    ),
     "key_id": (("client",), 'key_id = client.admin.create_api_key(body={"name": "Old key"}).id\n'),
     "webhook_id": (
         ("empty_repo",),

@@ -185,6 +185,12 @@ def _path_not_found(client: Mesa, emu: Emulator, org: str) -> APIError:
     return raised(lambda: client.content.get(repo="r", path="missing.txt"))
 
 
+@scenario("UPSTREAM_NOT_FOUND")
+def _upstream_not_found(client: Mesa, emu: Emulator, org: str) -> APIError:
+    _repo(client, with_commit=False)
+    return raised(lambda: client.repos.sync(repo="r"))
+
+
 @scenario("API_KEY_NOT_FOUND")
 def _api_key_not_found(client: Mesa, emu: Emulator, org: str) -> APIError:
     return raised(lambda: client.admin.revoke_api_key(id="key_0000000000000000"))
@@ -280,6 +286,15 @@ def _merge_conflict(client: Mesa, emu: Emulator, org: str) -> APIError:
         lambda: client.merge.perform(repo="r", base="main", body={"head": "f", "author": AUTHOR})
     )
     assert error.details["conflict_paths"] == ["a.txt"]
+    return error
+
+
+@scenario("SYNC_FAILED")
+def _sync_failed(client: Mesa, emu: Emulator, org: str) -> APIError:
+    missing = emu.data_dir / "no-such-upstream.git"
+    client.repos.create(body={"name": "r", "upstream": {"uri": str(missing)}})
+    error = raised(lambda: client.repos.sync(repo="r"))
+    assert error.message.startswith(f"Could not fetch {missing}: fatal: ")
     return error
 
 

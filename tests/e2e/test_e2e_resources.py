@@ -51,6 +51,8 @@ def test_repos_create_get_list_update_delete(client: Mesa, mesa_org: str) -> Non
         "name": "alpha",
         "default_branch": "main",
         "head_sha": None,
+        "upstream": None,
+        "status": None,
     }
     assert repo.id.startswith("repo_") and repo.size_bytes > 0
     assert_recent(repo.created_at)

@@ -11,7 +11,16 @@ from emulator_helpers import Api, assert_error
 
 from mesa_emulator.server import Emulator
 
-REPO_KEYS = {"id", "org", "name", "default_branch", "head_sha", "size_bytes", "created_at"}
+REPO_KEYS = {
+    "id",
+    "org",
+    "name",
+    "default_branch",
+    "head_sha",
+    "size_bytes",
+    "created_at",
+    "upstream",
+}
 
 
 def test_create_returns_the_repo(http: httpx.Client, org: str, emu: Emulator) -> None:

@@ -148,6 +148,7 @@ def repo_json(name: str = "r") -> dict[str, Any]:
         "head_sha": None,
         "size_bytes": 0,
         "created_at": "2026-01-01T00:00:00Z",
+        "upstream": None,
     }
 
 

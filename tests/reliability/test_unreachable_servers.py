@@ -32,6 +32,7 @@ REPO = {
     "head_sha": None,
     "size_bytes": 0,
     "created_at": "2026-12-01T00:00:00Z",
+    "upstream": None,
 }
 
 

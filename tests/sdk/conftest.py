@@ -35,5 +35,6 @@ def repo_json(name: str = "widgets", **overrides: object) -> dict[str, object]:
         "head_sha": SHA,
         "size_bytes": 1234,
         "created_at": "2026-11-22T08:00:00Z",
+        "upstream": None,
         **overrides,
     }

@@ -47,6 +47,7 @@ def test_repos_create_sends_the_body_and_returns_the_repo(
         head_sha=SHA,
         size_bytes=1234,
         created_at=datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc),
+        upstream=None,
     )
     request = sent(route)
     assert request.method == "POST"

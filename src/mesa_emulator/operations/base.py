@@ -19,7 +19,7 @@ from mesa_emulator.git.objects import Signature as GitSignature
 from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.git.repository import GitRepository
 from mesa_emulator.idempotency import IdempotencyClaim
-from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord
+from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord, UpstreamRecord
 from mesa_emulator.validation import SHA_RULE
 
 if TYPE_CHECKING:
@@ -242,9 +242,13 @@ def head_sha(state: EmulatorState, record: RepoRecord) -> str | None:
         return None
 
 
-def repo_model(state: EmulatorState, record: RepoRecord) -> Repo:
+def repo_model(state: EmulatorState, record: RepoRecord, upstream: UpstreamRecord | None) -> Repo:
+    """The repository as answered, with its ``upstream`` and ``status: syncing`` while its
+    first import runs."""
+    from mesa_emulator.operations.upstream import importing, upstream_model
     from mesa_sdk.models import Repo
 
+    extra = {"status": "syncing"} if importing(upstream) else {}
     return Repo(
         id=record.id,
         org=record.org,
@@ -253,6 +257,8 @@ def repo_model(state: EmulatorState, record: RepoRecord) -> Repo:
         head_sha=head_sha(state, record),
         size_bytes=state.git(record.id).size_bytes(),
         created_at=record.created_at,
+        upstream=upstream_model(upstream),
+        **extra,
     )
 
 

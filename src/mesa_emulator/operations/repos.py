@@ -1,4 +1,4 @@
-"""Repositories: create, list, get, update (rename, default branch) and delete."""
+"""Repositories: create, list, get, update (rename, default branch, upstream) and delete."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from mesa_emulator.operations.base import (
     query_int,
     repo_model,
 )
+from mesa_emulator.operations.upstream import importing, new_upstream
 from mesa_emulator.replies import json_reply
 from mesa_emulator.store import RepoNameTaken, RepoRecord, utc_now
 from mesa_emulator.validation import check_branch_name, repo_name_problem
@@ -59,15 +60,19 @@ def create_repo(ctx: OperationContext) -> Response:
         default_branch=default_branch,
         created_at=utc_now(),
     )
+    upstream = None if body.upstream is None else new_upstream(record.id, body.upstream, None)
     # The git folder exists before the record does, so no reader finds a record without it;
     # a crash in between leaves a folder without a record, which the next start removes.
     init_repository(state.repo_path(record.id), default_branch)
-    reply = json_reply(201, repo_model(state, record))
+    reply = json_reply(201, repo_model(state, record, upstream))
     try:
-        state.store.insert_repo(record, ctx.answer(reply))
+        state.store.insert_repo(record, ctx.answer(reply), upstream)
     except RepoNameTaken:
         shutil.rmtree(state.repo_path(record.id), ignore_errors=True)
         raise _taken(ctx.org, body.name) from None
+    # Stored as `syncing` with the record: a crash before the import ends resumes it.
+    if upstream is not None:
+        state.upstreams.start_sync(record.id)
     return reply
 
 
@@ -89,7 +94,10 @@ def list_repos(ctx: OperationContext) -> Response:
     return json_reply(
         200,
         RepoList(
-            repos=[repo_model(ctx.state, record) for record in page],
+            repos=[
+                repo_model(ctx.state, record, ctx.state.store.get_upstream(record.id))
+                for record in page
+            ],
             next_cursor=next_cursor,
             has_more=has_more,
         ),
@@ -97,7 +105,9 @@ def list_repos(ctx: OperationContext) -> Response:
 
 
 def get_repo(ctx: OperationContext) -> Response:
-    return json_reply(200, repo_model(ctx.state, load_repo(ctx)))
+    record = load_repo(ctx)
+    upstream = ctx.state.store.get_upstream(record.id)
+    return json_reply(202 if importing(upstream) else 200, repo_model(ctx.state, record, upstream))
 
 
 def update_repo(ctx: OperationContext) -> Response:
@@ -106,7 +116,7 @@ def update_repo(ctx: OperationContext) -> Response:
     body = parse_body(UpdateRepo, ctx.body)
     if not body.model_fields_set:
         raise ApiError.invalid_request(
-            "body", "The body must set at least one of 'name' and 'default_branch'."
+            "body", "The body must set at least one of 'name', 'default_branch' and 'upstream'."
         )
     if body.name is not None:
         _check_name(body.name)
@@ -133,15 +143,28 @@ def update_repo(ctx: OperationContext) -> Response:
         name=new_name if new_name is not None else record.name,
         default_branch=new_default if new_default is not None else record.default_branch,
     )
-    reply = json_reply(200, repo_model(state, expected))
+    previous = state.store.get_upstream(record.id)
+    upstream = previous
+    if "upstream" in body.model_fields_set:
+        upstream = (
+            None if body.upstream is None else new_upstream(record.id, body.upstream, previous)
+        )
+    reply = json_reply(200, repo_model(state, expected, upstream))
     try:
         updated = state.store.update_repo(
-            record.id, name=new_name, default_branch=new_default, answer=ctx.answer(reply)
+            record.id,
+            name=new_name,
+            default_branch=new_default,
+            answer=ctx.answer(reply),
+            replace_upstream=upstream is not previous,
+            upstream=upstream,
         )
     except RepoNameTaken:
         raise _taken(ctx.org, new_name or "") from None
     if updated is None:
         raise ApiError("REPO_NOT_FOUND", f"Repository '{ctx.org}/{record.name}' not found.")
+    if upstream is not None and upstream is not previous:
+        state.upstreams.start_sync(record.id)
     if new_default is not None:
         # HEAD follows the record, which is updated: the next start sets HEAD if this fails.
         try:

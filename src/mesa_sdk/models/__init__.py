@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from .api_key_created import ApiKeyCreated, ApiKeyCreatedTypedDict
     from .api_key_list import ApiKeyList, ApiKeyListTypedDict
     from .author import Author, AuthorTypedDict
+    from .autosync import Autosync, AutosyncTypedDict
+    from .autosync_config import AutosyncConfig, AutosyncConfigTypedDict
     from .branch import Branch, BranchTypedDict
     from .branch_list import BranchList, BranchListTypedDict
     from .commit import Commit, CommitTypedDict
@@ -57,13 +59,25 @@ if TYPE_CHECKING:
     from .line_counts import LineCounts
     from .merge_request import MergeRequest, MergeRequestTypedDict
     from .merge_result import MergeResult, MergeResultTypedDict
+    from .org import Org, OrgTypedDict
     from .repo import Repo, RepoTypedDict
     from .repo_list import RepoList, RepoListTypedDict
     from .scope import Scope
     from .signature import Signature, SignatureTypedDict
     from .success import Success, SuccessTypedDict
     from .symlink_content import SymlinkContent, SymlinkContentTypedDict
+    from .sync_error import SyncError, SyncErrorTypedDict
+    from .sync_ok import SyncOk, SyncOkTypedDict
+    from .sync_running import SyncRunning, SyncRunningTypedDict
+    from .sync_status import SyncStatus, SyncStatusTypedDict
+    from .sync_status_status import (
+        SyncStatusStatus,
+        SyncStatusStatusTypedDict,
+        UnknownSyncStatusStatus,
+    )
     from .update_repo import UpdateRepo, UpdateRepoTypedDict
+    from .upstream import Upstream, UpstreamTypedDict
+    from .upstream_config import UpstreamConfig, UpstreamConfigTypedDict
     from .webhook import Webhook, WebhookTypedDict
     from .webhook_created import WebhookCreated, WebhookCreatedTypedDict
     from .webhook_event import WebhookEvent
@@ -95,6 +109,10 @@ _EXPORTS: dict[str, str] = {
     "ApiKeyListTypedDict": ".api_key_list",
     "Author": ".author",
     "AuthorTypedDict": ".author",
+    "Autosync": ".autosync",
+    "AutosyncTypedDict": ".autosync",
+    "AutosyncConfig": ".autosync_config",
+    "AutosyncConfigTypedDict": ".autosync_config",
     "Branch": ".branch",
     "BranchTypedDict": ".branch",
     "BranchList": ".branch_list",
@@ -159,6 +177,8 @@ _EXPORTS: dict[str, str] = {
     "MergeRequestTypedDict": ".merge_request",
     "MergeResult": ".merge_result",
     "MergeResultTypedDict": ".merge_result",
+    "Org": ".org",
+    "OrgTypedDict": ".org",
     "Repo": ".repo",
     "RepoTypedDict": ".repo",
     "RepoList": ".repo_list",
@@ -170,8 +190,23 @@ _EXPORTS: dict[str, str] = {
     "SuccessTypedDict": ".success",
     "SymlinkContent": ".symlink_content",
     "SymlinkContentTypedDict": ".symlink_content",
+    "SyncError": ".sync_error",
+    "SyncErrorTypedDict": ".sync_error",
+    "SyncOk": ".sync_ok",
+    "SyncOkTypedDict": ".sync_ok",
+    "SyncRunning": ".sync_running",
+    "SyncRunningTypedDict": ".sync_running",
+    "SyncStatus": ".sync_status",
+    "SyncStatusTypedDict": ".sync_status",
+    "SyncStatusStatus": ".sync_status_status",
+    "SyncStatusStatusTypedDict": ".sync_status_status",
+    "UnknownSyncStatusStatus": ".sync_status_status",
     "UpdateRepo": ".update_repo",
     "UpdateRepoTypedDict": ".update_repo",
+    "Upstream": ".upstream",
+    "UpstreamTypedDict": ".upstream",
+    "UpstreamConfig": ".upstream_config",
+    "UpstreamConfigTypedDict": ".upstream_config",
     "Webhook": ".webhook",
     "WebhookTypedDict": ".webhook",
     "WebhookCreated": ".webhook_created",
@@ -208,6 +243,10 @@ __all__ = [
     "ApiKeyTypedDict",
     "Author",
     "AuthorTypedDict",
+    "Autosync",
+    "AutosyncConfig",
+    "AutosyncConfigTypedDict",
+    "AutosyncTypedDict",
     "Branch",
     "BranchList",
     "BranchListTypedDict",
@@ -270,6 +309,8 @@ __all__ = [
     "MergeRequestTypedDict",
     "MergeResult",
     "MergeResultTypedDict",
+    "Org",
+    "OrgTypedDict",
     "Repo",
     "RepoList",
     "RepoListTypedDict",
@@ -281,9 +322,24 @@ __all__ = [
     "SuccessTypedDict",
     "SymlinkContent",
     "SymlinkContentTypedDict",
+    "SyncError",
+    "SyncErrorTypedDict",
+    "SyncOk",
+    "SyncOkTypedDict",
+    "SyncRunning",
+    "SyncRunningTypedDict",
+    "SyncStatus",
+    "SyncStatusStatus",
+    "SyncStatusStatusTypedDict",
+    "SyncStatusTypedDict",
     "UnknownContent",
+    "UnknownSyncStatusStatus",
     "UpdateRepo",
     "UpdateRepoTypedDict",
+    "Upstream",
+    "UpstreamConfig",
+    "UpstreamConfigTypedDict",
+    "UpstreamTypedDict",
     "Webhook",
     "WebhookCreated",
     "WebhookCreatedTypedDict",

@@ -10,6 +10,8 @@ from pydantic import Field
 
 from mesa_sdk._runtime.models import NOT_NULL, RequestModel
 
+from .upstream_config import UpstreamConfig, UpstreamConfigTypedDict
+
 
 class CreateRepo(RequestModel):
     """A repository to create."""
@@ -23,6 +25,8 @@ class CreateRepo(RequestModel):
     ] = None
     """The branch the first commit creates."""
 
+    upstream: Annotated[UpstreamConfig | None, NOT_NULL] = None
+
 
 class _CreateRepoRequired(TypedDict):
     name: str
@@ -33,3 +37,4 @@ class CreateRepoTypedDict(_CreateRepoRequired, total=False):
 
     default_branch: str
     """The branch the first commit creates."""
+    upstream: UpstreamConfigTypedDict

@@ -50,6 +50,8 @@ class ErrorCode(str, Enum):
     """The API key does not exist. (HTTP 404)"""
     WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
     """The repository has no webhook with that id. (HTTP 404)"""
+    UPSTREAM_NOT_FOUND = "UPSTREAM_NOT_FOUND"
+    """The repository has no upstream to sync from. (HTTP 404)"""
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     """The path exists, but not with this method; `Allow` lists the methods it takes. (HTTP 405)"""
     NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
@@ -67,6 +69,10 @@ class ErrorCode(str, Enum):
     """The default branch cannot be deleted. (HTTP 409)"""
     MERGE_CONFLICT = "MERGE_CONFLICT"
     """The branches change the same paths in incompatible ways. (HTTP 409)"""
+    SYNC_FAILED = "SYNC_FAILED"
+    """The sync from the upstream failed: the upstream could not be fetched, or a branch has
+    commits the upstream lacks. The message says which; branches that could fast-forward did,
+    and no commit was lost. (HTTP 409)"""
     IDEMPOTENCY_KEY_IN_USE = "IDEMPOTENCY_KEY_IN_USE"
     """A request with this `Idempotency-Key` is still running. (HTTP 409)"""
     API_KEY_ALREADY_CREATED = "API_KEY_ALREADY_CREATED"
@@ -109,6 +115,7 @@ ERROR_CODE_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PATH_NOT_FOUND: 404,
     ErrorCode.API_KEY_NOT_FOUND: 404,
     ErrorCode.WEBHOOK_NOT_FOUND: 404,
+    ErrorCode.UPSTREAM_NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.NOT_ACCEPTABLE: 406,
     ErrorCode.REPO_EXISTS: 409,
@@ -117,6 +124,7 @@ ERROR_CODE_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BRANCH_MOVED: 409,
     ErrorCode.DEFAULT_BRANCH: 409,
     ErrorCode.MERGE_CONFLICT: 409,
+    ErrorCode.SYNC_FAILED: 409,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
     ErrorCode.API_KEY_ALREADY_CREATED: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,

@@ -9,6 +9,8 @@ from typing import TypedDict
 
 from mesa_sdk._runtime.models import ResponseModel
 
+from .upstream import Upstream, UpstreamTypedDict
+
 
 class Repo(ResponseModel):
     """A repository.
@@ -34,10 +36,15 @@ class Repo(ResponseModel):
 
     created_at: datetime
 
+    upstream: Upstream | None
+    """The git repository this one is imported and synced from; null when none."""
 
-class RepoTypedDict(TypedDict):
-    """Repo as a plain dict."""
+    status: str | None = None
+    """`syncing` while the first import from the upstream runs (`repos.get` then answers 202);
+    absent otherwise."""
 
+
+class _RepoRequired(TypedDict):
     id: str
     """A stable id (`repo_...`) that survives renames."""
     org: str
@@ -49,3 +56,13 @@ class RepoTypedDict(TypedDict):
     size_bytes: int
     """The repository's size on disk."""
     created_at: datetime | str
+    upstream: UpstreamTypedDict | None
+    """The git repository this one is imported and synced from; null when none."""
+
+
+class RepoTypedDict(_RepoRequired, total=False):
+    """Repo as a plain dict."""
+
+    status: str
+    """`syncing` while the first import from the upstream runs (`repos.get` then answers 202);
+    absent otherwise."""

@@ -10,6 +10,8 @@ from pydantic import Field
 
 from mesa_sdk._runtime.models import NOT_NULL, RequestModel
 
+from .upstream_config import UpstreamConfig, UpstreamConfigTypedDict
+
 
 class UpdateRepo(RequestModel):
     """The repository fields to change."""
@@ -24,9 +26,14 @@ class UpdateRepo(RequestModel):
         Annotated[str, Field(min_length=1, max_length=255)] | None, NOT_NULL
     ] = None
 
+    upstream: UpstreamConfig | None = None
+    """A new upstream; null removes the upstream, leaving it out keeps it."""
+
 
 class UpdateRepoTypedDict(TypedDict, total=False):
     """UpdateRepo as a plain dict."""
 
     name: str
     default_branch: str
+    upstream: UpstreamConfigTypedDict | None
+    """A new upstream; null removes the upstream, leaving it out keeps it."""

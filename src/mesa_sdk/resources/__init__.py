@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from .diffs import Diffs
     from .lfs import Lfs
     from .merge import Merge
+    from .org import OrgResource
     from .repos import Repos
     from .webhooks import Webhooks
 
 _EXPORTS: dict[str, str] = {
+    "OrgResource": ".org",
     "Repos": ".repos",
     "Branches": ".branches",
     "Commits": ".commits",
@@ -45,6 +47,7 @@ __all__ = [
     "Diffs",
     "Lfs",
     "Merge",
+    "OrgResource",
     "Repos",
     "Webhooks",
 ]
