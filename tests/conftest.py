@@ -296,8 +296,10 @@ def _record_emulator_keys() -> None:
         def noting_bootstrap_key(original: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(original)
             def start(self: Any, *args: Any, **kwargs: Any) -> Any:
-                GUARD.add_key(getattr(self, "api_key", None), "an emulator's bootstrap key")
-                return original(self, *args, **kwargs)
+                started = original(self, *args, **kwargs)
+                # Known once started: it may be the one the data folder keeps.
+                GUARD.add_key(self.api_key, "an emulator's bootstrap key")
+                return started
 
             return start
 
