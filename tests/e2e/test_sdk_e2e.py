@@ -53,7 +53,8 @@ def test_complete_example_runs(mesa_emulator: Emulator, mesa_org: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Changes: 1 files" in out
+    assert "Changes: 1 file\n" in out
+    assert "feature.py (23 bytes):\nFEATURE_ENABLED = True\n" in out
     assert "Merged via fast_forward" in out and "Branch deleted: True" in out
     assert "404 REPO_NOT_FOUND" in out
     assert out.count("  commit ") == 2
