@@ -305,3 +305,32 @@ async def test_async_twins(mesa_emulator: Emulator, mesa_org: str) -> None:
         await client.repos.create_async(org=mesa_org, body={"name": "async-repo"})
         page = await client.repos.list_async(org=mesa_org)
         assert [r.name for r in page.result.repos] == ["async-repo"]
+
+
+def test_get_stream_reports_size_and_progress(mesa_client: Mesa) -> None:
+    data = os.urandom(300_000)
+    mesa_client.repos.create(body={"name": "big"})
+    mesa_client.commits.create(
+        repo="big",
+        body={
+            "branch": "main",
+            "message": "big file",
+            "author": AUTHOR,
+            "files": [
+                {
+                    "path": "big.bin",
+                    "content": base64.b64encode(data).decode(),
+                    "encoding": "base64",
+                }
+            ],
+        },
+    )
+    progress = []
+    received = b""
+    with mesa_client.content.get_stream(repo="big", path="big.bin") as stream:
+        assert (stream.total_bytes, stream.bytes_read) == (len(data), 0)
+        for chunk in stream.iter_bytes(chunk_size=100_000):
+            received += chunk
+            progress.append(stream.bytes_read)
+    assert received == data
+    assert progress == [100_000, 200_000, 300_000]
