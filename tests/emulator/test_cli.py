@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,10 @@ def serve() -> Iterator[object]:
         )
         started.append(process)
         assert process.stdout is not None
-        banner = [process.stdout.readline() for _ in range(3)]
+        began = time.monotonic()
+        banner = [process.stdout.readline()]
+        assert time.monotonic() - began < 5, "the banner is printed within 5 s"
+        banner += [process.stdout.readline(), process.stdout.readline()]
         assert banner[0].startswith("Mesa emulator listening on http://127.0.0.1:"), (
             banner,
             process.stderr.read() if process.poll() is not None and process.stderr else "",
@@ -102,6 +106,23 @@ def test_serve_prints_url_key_and_data_folder(serve: object, tmp_path: Path) -> 
     assert made.status_code == 201
     served.stop()
     assert list((data / "repos").iterdir())
+
+
+def test_without_data_a_temporary_folder_is_used_and_removed(serve: object) -> None:
+    served = serve()  # type: ignore[operator]
+    assert status_with(served, served.key) == 200
+    folder = Path(served.banner[2].removeprefix("Data: ").removesuffix(" (temporary)\n"))
+    assert served.banner[2] == f"Data: {folder} (temporary)\n"
+    assert (folder / "meta.sqlite3").exists()
+    served.stop()
+    assert not folder.exists()
+
+
+def test_usage_errors() -> None:
+    result = subprocess.run(
+        emulator_command(), capture_output=True, text=True, env=ENV, timeout=30, check=False
+    )
+    assert result.returncode == 2 and "serve" in result.stderr
 
 
 def test_a_generated_key_is_kept_in_the_data_folder(serve: object, tmp_path: Path) -> None:
