@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mesa_sdk._runtime.bodies import body_kind
+
 from .ir import (
     BodyDef,
     CodeSetDef,
@@ -27,9 +29,18 @@ from .settings import MediaMethod, Settings
 from .spec import Spec
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options", "trace")
-# The methods the runtime's `Operation` takes; others are reported, not generated.
-SUPPORTED_METHODS = frozenset({"get", "post", "put", "patch", "delete"})
 JSON = "application/json"
+# Which body media type an operation offering several is called with: the first listed of
+# the most preferred encoding.
+BODY_PREFERENCE = ("json", "multipart", "form", "raw")
+# Each parameter location's default style (OpenAPI's); the runtime assumes the same.
+DEFAULT_STYLES = {"path": "simple", "header": "simple", "query": "form", "cookie": "form"}
+STYLES_BY_LOCATION = {
+    "path": {"simple", "label", "matrix"},
+    "header": {"simple"},
+    "query": {"form", "spaceDelimited", "pipeDelimited", "deepObject"},
+    "cookie": {"form"},
+}
 # Arguments every method has: a parameter named so is renamed (`body_`).
 RESERVED_ARGUMENTS = frozenset({"self", "body", "request_options"})
 # Attributes of every client: a resource may not be named like one.
@@ -45,8 +56,26 @@ DEFAULT_BACKOFF = {
 
 def is_json(media_type: str) -> bool:
     """`application/json`, `application/problem+json`, `application/json; charset=utf-8`..."""
-    essence = media_type.split(";", 1)[0].strip().lower()
-    return essence == JSON or essence.endswith("+json")
+    return body_kind(media_type) == "json"
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def fits_type(value: Any, kind: Any) -> bool:
+    """Whether a spec's example or default is of the schema's `type` (any, when unset)."""
+    if not isinstance(kind, str) or kind not in _JSON_TYPES:
+        return True
+    if isinstance(value, bool) and kind != "boolean":
+        return False
+    return isinstance(value, _JSON_TYPES[kind])
 
 
 class Unsupported(SpecError):
@@ -167,11 +196,6 @@ class Builder:
         shared: list[Any],
         operation_ids: set[str],
     ) -> OperationDef:
-        if http_method not in SUPPORTED_METHODS:
-            raise Unsupported(
-                f"{http_method.upper()} operations are not supported by the runtime"
-                " (it sends GET, POST, PUT, PATCH and DELETE)"
-            )
         where = location("paths", path, http_method)
         operation_id = str(node.get("operationId") or self.derived_operation_id(path, http_method))
         operation_id = unique(operation_id, operation_ids)
@@ -248,6 +272,7 @@ class Builder:
             response_models=success.type.models if success.type else frozenset(),
             response_symbols=success.type.symbols if success.type else frozenset(),
             deprecated=bool(node.get("deprecated")),
+            returns_headers=http_method == "head" and success.headers,
         )
 
     def media_method(self, media_type: str) -> MediaMethod:
@@ -264,27 +289,35 @@ class Builder:
             return None
         request_body = self.spec.resolve(node["requestBody"])
         content = request_body.get("content") or {}
-        json_types = [m for m in content if is_json(m)]
-        if not json_types:
-            raise Unsupported(
-                f"requestBody.content: {', '.join(content) or 'no media type'}: only JSON bodies"
-                " are supported by the runtime"
+        if not content:
+            raise SpecError(f"{where}: requestBody.content: no media type")
+        media_type = min(content, key=lambda m: BODY_PREFERENCE.index(body_kind(m)))
+        kind = body_kind(media_type)
+        schema = content[media_type].get("schema", {})
+        required = bool(request_body.get("required", False))
+        if kind == "raw":
+            return BodyDef(
+                model="RawBody",
+                required=required,
+                twin="RawBody",
+                media_type=media_type,
+                validator="bytes",
+                example="..." if media_type.startswith("text/") else b"...",
             )
-        schema = content[json_types[0]].get("schema", {})
-        body_where = location(where, "requestBody.content", json_types[0], "schema")
+        body_where = location(where, "requestBody.content", media_type, "schema")
         body_type = self.type_of(schema, strict=True, hint=hint + "Request", where=body_where)
         twin = self.type_of(
             schema, strict=True, hint=hint + "Request", where=body_where, typed_dict=True
         )
         return BodyDef(
             model=body_type.code,
-            # The runtime sends a body whenever an operation has one, so an optional body is
-            # asked for like a required one.
-            required=True,
+            required=required,
             twin=twin.code,
             models=body_type.models | twin.models,
             symbols=body_type.symbols | twin.symbols,
             example=self.example_of(schema),
+            media_type=media_type,
+            validator=body_type.code,
         )
 
     def example_args(
@@ -302,7 +335,9 @@ class Builder:
         schema = self.types.merged(schema, "") if depth < 8 else {}
         schema, _ = self.types.split_null(schema)
         for key in ("example", "default", "const"):
-            if key in schema:
+            # A value of another type than the schema's (`type: string, default: 1`) would
+            # make an example call that fails validation.
+            if key in schema and fits_type(schema[key], schema.get("type")):
                 return schema[key]
         if schema.get("enum"):
             return schema["enum"][0]
@@ -349,8 +384,6 @@ class Builder:
         wire_name = param["name"]
         param_in = param["in"]
         where = f"{where} ({param_in} {wire_name})"
-        if param_in == "cookie":
-            raise Unsupported(f"{where}: cookie parameters are not supported by the runtime")
         if "content" in param:
             raise Unsupported(f"{where}: parameters with `content` are not supported")
         name = python_identifier(snake_case(wire_name), RESERVED_ARGUMENTS)
@@ -359,9 +392,10 @@ class Builder:
         name = unique(name, names)
         schema = param.get("schema", {})
         resolved, _ = self.types.split_null(self.types.merged(schema, where))
-        style = param.get("style", "form" if param_in in ("query", "cookie") else "simple")
-        explode = param.get("explode", style == "form")
-        serializer = self.serializer(resolved, param_in, style, explode, where)
+        style = str(param.get("style", DEFAULT_STYLES.get(param_in, "simple")))
+        if style not in STYLES_BY_LOCATION.get(param_in, set()):
+            raise SpecError(f"{where}: style {style} is not allowed in the {param_in}")
+        explode = bool(param.get("explode", style == "form"))
         required = bool(param.get("required", False))
         client_default = param_in == "path" and name in self.settings.client.default_params
         param_hint = hint + class_name(wire_name)
@@ -376,52 +410,16 @@ class Builder:
             required=required,
             description=str(param.get("description", "")).strip(),
             signature_type=signature,
-            validator_type=self.serialized(
-                self.type_of(schema, strict=True, constraints=True, hint=param_hint, where=where),
-                serializer,
+            validator_type=self.type_of(
+                schema, strict=True, constraints=True, hint=param_hint, where=where
             ),
             client_default=client_default,
             default_doc=None if default is None else repr(default),
             example=param["example"] if "example" in param else self.example_of(schema),
             shared_name=None if component is None else snake_case(component).upper(),
             deprecated=bool(param.get("deprecated")),
-        )
-
-    @staticmethod
-    def serializer(
-        schema: dict[str, Any], param_in: str, style: str, explode: bool, where: str
-    ) -> str | None:
-        """The expression turning an array or object argument into its one wire value.
-
-        None when the runtime sends the value as it is: a scalar, or an exploded query array
-        (`?id=1&id=2`). Styles that need several wire names per object are refused.
-        """
-        is_array = schema.get("type") == "array"
-        is_object = schema.get("type") == "object" or "properties" in schema
-        if not (is_array or is_object):
-            return None
-        if is_array and param_in == "query" and style == "form" and explode:
-            return None
-        separators = {"form": ",", "simple": ",", "spaceDelimited": " ", "pipeDelimited": "|"}
-        if style not in separators or (is_object and explode and style != "simple"):
-            raise Unsupported(
-                f"{where}: {'object' if is_object else 'array'} parameters in style {style}"
-                f"{' exploded' if explode else ''} are not supported by the runtime"
-            )
-        separator = separators[style]
-        if is_array:
-            return f"lambda v: {separator!r}.join(map(str, v))"
-        pair = "f'{k}={x}'" if explode else "f'{k},{x}'"
-        return f"lambda v: {separator!r}.join({pair} for k, x in v.items())"
-
-    @staticmethod
-    def serialized(validator: PyType, serializer: str | None) -> PyType:
-        if serializer is None:
-            return validator
-        return PyType(
-            f"Annotated[{validator.code}, PlainSerializer({serializer})]",
-            validator.models,
-            validator.symbols | {"Annotated", "PlainSerializer"},
+            style=None if style == DEFAULT_STYLES[param_in] else style,
+            explode=None if explode == (style == "form") else explode,
         )
 
     @staticmethod
@@ -439,8 +437,10 @@ class Builder:
         descriptions: list[str] = []
         empty: list[str] = []
         component: str | None = None
+        headers = False
         for status in successes:
             response = self.spec.resolve(responses[status])
+            headers = headers or bool(response.get("headers"))
             content = response.get("content") or {}
             descriptions.append(str(response.get("description", "")).strip())
             json_types = [m for m in content if is_json(m)]
@@ -460,10 +460,8 @@ class Builder:
             )
             component = component or Spec.ref_name(schema)
         if types and empty:
-            raise Unsupported(
-                f"responses: {', '.join(empty)} has no JSON body while other 2xx responses do;"
-                " the runtime parses every 2xx answer with one type"
-            )
+            # The runtime answers None for an empty body when the type allows it.
+            types.append(NONE)
         first = str(successes[0]) if successes else "200"
         status = int(first) if first.isdigit() else 200
         return _Success(
@@ -472,6 +470,7 @@ class Builder:
             description=" / ".join(d for d in descriptions if d),
             media=media,
             component=component if len(types) == 1 else None,
+            headers=headers,
         )
 
     def pagination(
@@ -684,12 +683,15 @@ class _Success:
         description: str,
         media: list[str],
         component: str | None,
+        headers: bool,
     ) -> None:
         self.status = status
         self.type = type
         self.description = description
         self.media = media
         self.component = component
+        self.headers = headers
+        """Whether a 2xx answer declares response headers."""
 
 
 def build_sdk(spec: Spec, settings: Settings, *, skip_unsupported: bool = False) -> SdkDef:

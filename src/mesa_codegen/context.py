@@ -77,6 +77,7 @@ LIBRARY_NAMES = (
     ("uuid", ("UUID",)),
     ("pydantic", ("Discriminator", "Field", "Tag")),
     ("typing_extensions", ("NotRequired", "TypeAliasType")),
+    ("mesa_sdk._runtime.bodies", ("File",)),
     (
         "mesa_sdk._runtime.models",
         ("NOT_NULL", "UNKNOWN_VARIANT", "RequestModel", "ResponseModel", "open_discriminator"),
@@ -320,9 +321,14 @@ class TemplateContext:
 
     @staticmethod
     def param_code(p: ParamDef) -> str:
+        extras = "".join(
+            f", {key}={value!r}"
+            for key, value in (("style", p.style), ("explode", p.explode))
+            if value is not None
+        )
         return (
             f"Param({p.name!r}, {p.wire_name!r}, {p.location!r}, "
-            f"{p.validator_type.code}, {p.required})"
+            f"{p.validator_type.code}, {p.required}{extras})"
         )
 
     def shared_params(self) -> list[ParamDef]:

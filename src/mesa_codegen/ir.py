@@ -132,6 +132,10 @@ class ParamDef:
     shared_name: str | None = None
     """The module-level name of a parameter the spec shares (`components/parameters`)."""
     deprecated: bool = False
+    style: str | None = None
+    """OpenAPI's `style`, when not the location's default."""
+    explode: bool | None = None
+    """OpenAPI's `explode`, when not the style's default."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,14 @@ class BodyDef:
     models: frozenset[str] = frozenset()
     symbols: frozenset[str] = frozenset()
     example: Any = None
+    media_type: str = "application/json"
+    """The Content-Type it is sent with; it also picks the encoding."""
+    validator: str = ""
+    """What the runtime checks the body against: the model, or `bytes` for a raw body."""
+
+    @property
+    def raw(self) -> bool:
+        return self.validator == "bytes"
 
 
 @dataclass(frozen=True)
@@ -198,6 +210,8 @@ class OperationDef:
     """The models `response_model` names, to import."""
     response_symbols: frozenset[str] = frozenset()
     deprecated: bool = False
+    returns_headers: bool = False
+    """A HEAD operation whose answer declares headers: the method returns them."""
 
     @property
     def constant(self) -> str:
@@ -245,7 +259,8 @@ class SdkDef:
     description: str
     client_class: str
     server_url: str
-    api_key_env: str
+    api_key_env: str | None
+    """None when the API takes no credentials."""
     server_url_env: str
     default_params: tuple[str, ...]
     user_agent: str

@@ -14,6 +14,7 @@ IMPORTED_NAMES = frozenset(
         "Any",
         "Discriminator",
         "Field",
+        "File",
         "Literal",
         "NotRequired",
         "Required",

@@ -35,7 +35,7 @@ _FORMATS = {
     "date-time": PyType("datetime", symbols=frozenset({"datetime"})),
     "date": PyType("date", symbols=frozenset({"date"})),
     "uuid": PyType("UUID", symbols=frozenset({"UUID"})),
-    "binary": PyType("bytes"),
+    "binary": PyType("File", symbols=frozenset({"File"})),
 }
 _PRIMITIVES = {"integer": "int", "number": "float", "boolean": "bool", "string": "str"}
 # Keys that only document a schema: a schema with nothing else is `Any`.
@@ -469,7 +469,7 @@ class SchemaTypes:
             )
         if kind_name == "string" and schema.get("format") in _FORMATS:
             base = _FORMATS[schema["format"]]
-            if typed_dict and base.code != "bytes":
+            if typed_dict and base.code != "File":
                 return join([base, PyType("str")])
             return base
         if kind_name == "string":

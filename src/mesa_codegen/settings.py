@@ -21,7 +21,8 @@ class PackageSettings(_Strict):
 
 class ClientSettings(_Strict):
     class_name: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$")
-    api_key_env: str
+    api_key_env: str | None
+    """None when the API takes no credentials: the client then has no `api_key`."""
     server_url_env: str
     default_params: tuple[str, ...] = ()
     user_agent: str
@@ -109,12 +110,14 @@ def default_settings(
     }
     docs = {name: doc for name, doc in DEFAULT_ERROR_CLASSES.values() if name in by_status.values()}
     prefix = module.upper()
+    # Without a security scheme the API takes no credentials, and the client asks for none.
+    security_schemes = (document.get("components") or {}).get("securitySchemes")
     raw = {
         "spec": spec,
         "package": {"name": module.replace("_", "-"), "module": module, "version": "0.1.0"},
         "client": {
             "class_name": client_class,
-            "api_key_env": f"{prefix}_API_KEY",
+            "api_key_env": f"{prefix}_API_KEY" if security_schemes else None,
             "server_url_env": f"{prefix}_SERVER_URL",
             "user_agent": f"{module.replace('_', '-')}-python/{{version}}",
         },

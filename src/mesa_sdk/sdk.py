@@ -48,6 +48,7 @@ DEFAULTS = SdkDefaults(
     server_url_env="MESA_SERVER_URL",
     user_agent=USER_AGENT,
     error_map=ERROR_MAP,
+    client_name="Mesa",
 )
 """The spec's and gen.yaml's settings, for what neither the client nor a call overrides."""
 

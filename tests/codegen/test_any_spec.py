@@ -7,6 +7,7 @@ checked with `mypy --strict`, and every operation is called against respx mocks.
 from __future__ import annotations
 
 import importlib
+import io
 import subprocess
 import sys
 import warnings
@@ -342,14 +343,231 @@ def test_array_and_object_parameters_in_their_styles(client: Any) -> None:
 
 
 @respx.mock
-def test_openapi_3_0_nullable_and_an_all_of_reference(out_dir: Path) -> None:
+def test_openapi_3_0_nullable_and_an_all_of_reference(
+    out_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     package = load("constructs30")
     models = load("constructs30", "models")
-    respx.get("https://api.example.test/owners/1").mock(
+    route = respx.get("https://api.example.test/owners/1").mock(
         return_value=httpx.Response(
             200, json={"name": None, "kind": None, "best_pet": None, "pets": [{"name": "Rex"}]}
         )
     )
-    with package.Constructs(api_key="k") as client:
+    # The spec declares no security scheme: the client takes no key, reads none from the
+    # environment, and sends no Authorization header.
+    monkeypatch.delenv("CONSTRUCTS30_API_KEY", raising=False)
+    with package.Constructs() as client:
         owner = client.owners.get_owner(id=1)
     assert owner == models.Owner(name=None, kind=None, best_pet=None, pets=[models.Pet(name="Rex")])
+    assert "authorization" not in route.calls.last.request.headers
+
+
+def test_a_spec_without_security_schemes_asks_for_no_key_and_says_so(out_dir: Path) -> None:
+    package = load("constructs30")
+    with pytest.raises(TypeError, match="api_key"):
+        package.Constructs(api_key="k")
+    assert "takes no credentials" in (package.Constructs.__doc__ or "")
+    usage = (out_dir / "30/USAGE.md").read_text()
+    assert "The API takes no credentials" in usage
+    assert "api_key=" not in usage
+    # A spec with a scheme keeps the key, from the argument or the environment.
+    assert 'api_key="...",  # or set CONSTRUCTS31_API_KEY' in (out_dir / "31/USAGE.md").read_text()
+
+
+def multipart_boundary(request: httpx.Request) -> str:
+    content_type = request.headers["content-type"]
+    assert content_type.startswith("multipart/form-data; boundary=")
+    return content_type.removeprefix("multipart/form-data; boundary=")
+
+
+@respx.mock
+def test_a_multipart_body_sends_files_and_fields_in_parts(client: Any) -> None:
+    models = load("constructs31", "models")
+    route = respx.post(f"{URL}/uploads").mock(return_value=httpx.Response(201, json={"stored": 2}))
+
+    stored = client.bodies.upload(
+        body={
+            "file": ("a.txt", b"hi\xff", "text/plain"),
+            "extras": [b"x", ("b.bin", b"y")],
+            "title": "T",
+            "tags": ["a", "b"],
+            "meta": {"size": 2},
+            "when": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        }
+    )
+
+    assert stored == models.UploadResponse(stored=2)
+    request = route.calls.last.request
+    boundary = multipart_boundary(request)
+
+    def part(headers: str, data: bytes) -> bytes:
+        return f"--{boundary}\r\n{headers}\r\n\r\n".encode() + data + b"\r\n"
+
+    def field(name: str) -> str:
+        return f'Content-Disposition: form-data; name="{name}"'
+
+    octets = "Content-Type: application/octet-stream"
+    assert request.content == b"".join(
+        [
+            part(f'{field("file")}; filename="a.txt"\r\nContent-Type: text/plain', b"hi\xff"),
+            part(f'{field("extras")}; filename="extras"\r\n{octets}', b"x"),
+            part(f'{field("extras")}; filename="b.bin"\r\n{octets}', b"y"),
+            part(field("title"), b"T"),
+            part(field("tags"), b"a"),
+            part(field("tags"), b"b"),
+            part(f"{field('meta')}\r\nContent-Type: application/json", b'{"size":2}'),
+            part(field("when"), b"2024-01-02T03:04:05Z"),
+            f"--{boundary}--\r\n".encode(),
+        ]
+    )
+    # A model works as well as a dict; the boundary differs per request.
+    client.bodies.upload(body=models.UploadRequest(file=b"z"))
+    assert multipart_boundary(route.calls.last.request) != boundary
+
+
+def test_a_multipart_body_is_checked_before_sending(client: Any) -> None:
+    errors = load("constructs31", "errors")
+    with pytest.raises(errors.InvalidRequestError, match=r"body\.file"):
+        client.bodies.upload(body={"title": "no file"})
+
+
+@respx.mock
+def test_a_form_body_is_url_encoded(client: Any) -> None:
+    route = respx.post(f"{URL}/forms").mock(return_value=httpx.Response(204))
+
+    assert (
+        client.bodies.submit_form(body={"name": "a b&c", "agree": True, "tags": ["x", "y"]}) is None
+    )
+
+    request = route.calls.last.request
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert request.content == b"name=a+b%26c&agree=true&tags=x&tags=y"
+
+
+@respx.mock
+def test_a_raw_body_is_sent_as_it_is_or_streamed_and_an_optional_body_may_be_left_out(
+    client: Any,
+) -> None:
+    models = load("constructs31", "models")
+    route = respx.put(f"{URL}/blobs/b1")
+    route.side_effect = [
+        httpx.Response(200, json={"size": 3}),
+        httpx.Response(200, json={"size": 6}),
+        httpx.Response(204),
+    ]
+
+    assert client.bodies.put_blob(name="b1", body=b"abc") == models.PutBlobResponse200(size=3)
+    assert client.bodies.put_blob(name="b1", body=iter([b"abc", b"def"])) == (
+        models.PutBlobResponse200(size=6)
+    )
+    # 200 with JSON or 204 without a body: the method returns the model or None.
+    assert client.bodies.put_blob(name="b1") is None
+
+    sent, streamed, empty = (call.request for call in route.calls)
+    assert (sent.content, sent.headers["content-type"]) == (b"abc", "application/octet-stream")
+    assert streamed.read() == b"abcdef"
+    assert streamed.headers["transfer-encoding"] == "chunked"
+    assert (empty.content, "content-type" in empty.headers) == (b"", False)
+
+
+@respx.mock
+def test_a_streamed_body_is_not_retried(client: Any) -> None:
+    errors = load("constructs31", "errors")
+    route = respx.put(f"{URL}/blobs/b1").mock(return_value=httpx.Response(503, json={}))
+    with pytest.raises(errors.ServerError):
+        client.bodies.put_blob(
+            name="b1",
+            body=iter([b"abc"]),
+            request_options={
+                "retries": {"strategy": "backoff", "backoff": {"max_elapsed_time": 60_000}}
+            },
+        )
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_a_raw_body_streams_from_an_async_call_too(client: Any) -> None:
+    route = respx.put(f"{URL}/blobs/b1").mock(return_value=httpx.Response(200, json={"size": 2}))
+    result = await client.bodies.put_blob_async(name="b1", body=[b"a", b"b"])
+    assert result.size == 2
+    assert await route.calls.last.request.aread() == b"ab"
+    await client.bodies.put_blob_async(name="b1", body=io.BytesIO(b"file"))
+    assert await route.calls.last.request.aread() == b"file"
+
+
+@respx.mock
+def test_a_raw_body_may_be_a_binary_file_but_not_anything_else(client: Any) -> None:
+    errors = load("constructs31", "errors")
+    route = respx.put(f"{URL}/blobs/b1").mock(return_value=httpx.Response(204))
+    client.bodies.put_blob(name="b1", body=io.BytesIO(b"file"))
+    assert route.calls.last.request.read() == b"file"
+    with pytest.raises(errors.InvalidRequestError) as caught:
+        client.bodies.put_blob(name="b1", body={"not": "bytes"})
+    assert str(caught.value) == (
+        "bodies.put_blob: body: expected bytes, str, an iterable of bytes or a file, got dict"
+    )
+    assert route.call_count == 1
+
+
+@respx.mock
+def test_a_json_body_goes_with_the_specs_own_content_type(client: Any) -> None:
+    route = respx.post(f"{URL}/notes").mock(return_value=httpx.Response(204))
+    client.bodies.add_note(body={"text": "hi"})
+    request = route.calls.last.request
+    assert request.headers["content-type"] == "application/vnd.notes+json; charset=utf-8"
+    assert request.content == b'{"text":"hi"}'
+
+    patched = respx.patch(f"{URL}/pets/{PET_ID}").mock(
+        return_value=httpx.Response(200, json={"id": PET_ID, "name": "Max"})
+    )
+    client.pet_store.patch_pet(pet_id=UUID(PET_ID), body={"name": "Max"})
+    assert patched.calls.last.request.headers["content-type"] == "application/merge-patch+json"
+
+
+@respx.mock
+def test_path_styles_deep_objects_exploded_objects_cookies_and_typed_headers(
+    client: Any,
+) -> None:
+    route = respx.get(f"{URL}/styles/.a,b%2Fc/;matrix=w,1,h,2/;exploded=1;exploded=2").mock(
+        return_value=httpx.Response(204)
+    )
+
+    client.styles.styled(
+        label=["a", "b/c"],
+        matrix={"w": 1, "h": 2},
+        exploded=[1, 2],
+        session="s 1;",
+        theme="dark",
+        filter={"color": "red", "size": 3},
+        point={"x": 1, "y": 2},
+        x_count=5,
+        x_flag=False,
+        x_since=datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        x_tags=["a", "b"],
+    )
+
+    request = route.calls.last.request
+    assert request.url.params.multi_items() == [
+        ("filter[color]", "red"),
+        ("filter[size]", "3"),
+        ("x", "1"),
+        ("y", "2"),
+    ]
+    assert request.headers["cookie"] == "session=s%201%3B; theme=dark"
+    assert request.headers["x-count"] == "5"
+    assert request.headers["x-flag"] == "false"
+    assert request.headers["x-since"] == "2024-01-02T03:04:05Z"
+    assert request.headers["x-tags"] == "a,b"
+
+
+@respx.mock
+def test_head_and_options_operations(client: Any) -> None:
+    path = f"{URL}/styles/.a/;matrix=k,v/;exploded=1"
+    head = respx.head(path).mock(return_value=httpx.Response(200, headers={"x-count": "7"}))
+    options = respx.options(path).mock(return_value=httpx.Response(200, json=["GET", "HEAD"]))
+    args = {"label": ["a"], "matrix": {"k": "v"}, "exploded": [1]}
+
+    # The HEAD answer declares headers: the method returns them.
+    assert client.styles.check_styled(**args)["X-Count"] == "7"
+    assert client.styles.styled_options(**args) == ["GET", "HEAD"]
+    assert head.call_count == options.call_count == 1

@@ -343,8 +343,9 @@ class SdkDefaults:
     server_url: str
     timeout_ms: int
     retry_config: RetryConfig
-    api_key_env: str
-    """The environment variable read when no `api_key` is given."""
+    api_key_env: str | None
+    """The environment variable read when no `api_key` is given; None when the API takes no
+    credentials, and then no `Authorization` header is sent."""
     server_url_env: str
     """The environment variable read when no `server_url` is given."""
     user_agent: str

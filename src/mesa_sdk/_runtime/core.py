@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
 
 JSON = "application/json"
+ResultT = TypeVar("ResultT")
 
 # Errors in a ResponseValidationError message; the rest are on `.cause`.
 _ERRORS_IN_MESSAGE = 3
@@ -107,23 +108,31 @@ class ClientCore:
 
     def call(
         self,
-        op: Operation,
+        op: Operation[ResultT],
         args: Mapping[str, object],
         body: object,
         options: RequestOptions | None,
-    ) -> Any:
+    ) -> ResultT:
         """Sends the operation; returns its parsed `response_type`, or None without one."""
         call = self._prepare(op, args, body, options, JSON)
-        return self._parse(call, self._send(call, stream=False))
+        result: ResultT = self._parse(call, self._send(call, stream=False))
+        return result
 
     def call_page(
-        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
-    ) -> SyncPage[Any, Any]:
+        self, op: Operation[ResultT], args: Mapping[str, object], options: RequestOptions | None
+    ) -> SyncPage[ResultT, Any]:
         """Sends a paginated operation; returns its first page."""
         _check_paginated(op)
         from mesa_sdk._runtime.pagination import SyncPage
 
         return SyncPage(self, op, dict(args), options, self.call(op, args, None, options))
+
+    def call_headers(
+        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
+    ) -> httpx.Headers:
+        """Sends the operation (a HEAD); returns the answer's headers."""
+        call = self._prepare(op, args, None, options, JSON)
+        return self._send(call, stream=False).headers
 
     def call_bytes(
         self,
@@ -172,24 +181,32 @@ class ClientCore:
 
     async def call_async(
         self,
-        op: Operation,
+        op: Operation[ResultT],
         args: Mapping[str, object],
         body: object,
         options: RequestOptions | None,
-    ) -> Any:
+    ) -> ResultT:
         """Sends the operation; returns its parsed `response_type`, or None without one."""
-        call = self._prepare(op, args, body, options, JSON)
-        return self._parse(call, await self._send_async(call, stream=False))
+        call = self._prepare(op, args, body, options, JSON, for_async=True)
+        result: ResultT = self._parse(call, await self._send_async(call, stream=False))
+        return result
 
     async def call_page_async(
-        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
-    ) -> AsyncPage[Any, Any]:
+        self, op: Operation[ResultT], args: Mapping[str, object], options: RequestOptions | None
+    ) -> AsyncPage[ResultT, Any]:
         """Sends a paginated operation; returns its first page."""
         _check_paginated(op)
         from mesa_sdk._runtime.pagination import AsyncPage
 
         result = await self.call_async(op, args, None, options)
         return AsyncPage(self, op, dict(args), options, result)
+
+    async def call_headers_async(
+        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
+    ) -> httpx.Headers:
+        """Sends the operation (a HEAD); returns the answer's headers."""
+        call = self._prepare(op, args, None, options, JSON)
+        return (await self._send_async(call, stream=False)).headers
 
     async def call_bytes_async(
         self,
@@ -249,10 +266,14 @@ class ClientCore:
         body: object,
         options: RequestOptions | None,
         accept: str,
+        *,
+        for_async: bool = False,
     ) -> PreparedCall:
         from mesa_sdk._runtime.request_builder import prepare_call
 
-        return prepare_call(self.settings, op, args, body, options, accept=accept)
+        return prepare_call(
+            self.settings, op, args, body, options, accept=accept, for_async=for_async
+        )
 
     def _attempts(self, call: PreparedCall) -> CallAttempts:
         from mesa_sdk._runtime.pipeline import CallAttempts
@@ -324,7 +345,7 @@ class ClientCore:
 
     def _parse(self, call: PreparedCall, response: httpx.Response) -> Any:
         response_type = call.operation.response_type
-        if response_type is None:
+        if response_type is None or (not response.content and _allows_none(response_type)):
             return None
         from pydantic import ValidationError
 
@@ -370,6 +391,13 @@ class ClientCore:
                 client = new_async_http_client(self._timeout_seconds, self.server_url)
                 self._own_async_http_clients[loop] = client
         return client
+
+
+def _allows_none(response_type: Any) -> bool:
+    """Whether `Pet | None` (an operation answering 200 with a body or 204 without one)."""
+    from typing import get_args
+
+    return type(None) in get_args(response_type)
 
 
 def _check_paginated(op: Operation) -> None:

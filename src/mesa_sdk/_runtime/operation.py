@@ -8,15 +8,22 @@ request and read the answer is here, so no runtime logic lives in generated code
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal
 
-HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-ParamLocation = Literal["path", "query", "header"]
+from typing_extensions import TypeVar
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"]
+ParamLocation = Literal["path", "query", "header", "cookie"]
+ParamStyle = Literal[
+    "simple", "label", "matrix", "form", "spaceDelimited", "pipeDelimited", "deepObject"
+]
+ResultT = TypeVar("ResultT", default=Any)
+JSON = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One path, query or header parameter of an operation."""
+    """One path, query, header or cookie parameter of an operation."""
 
     name: str
     """The keyword argument's name in Python."""
@@ -26,6 +33,11 @@ class Param:
     annotation: Any
     """The type the argument is validated against, with the spec's constraints."""
     required: bool
+    style: ParamStyle | None = None
+    """How an array or object is written (OpenAPI's `style`); None for the location's default:
+    `form` in the query and cookies, `simple` in the path and headers."""
+    explode: bool | None = None
+    """OpenAPI's `explode`; None for the style's default (true for `form` only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +53,12 @@ class Pagination:
 
 
 @dataclass(frozen=True, slots=True)
-class Operation:
-    """One API operation, as the spec describes it."""
+class Operation(Generic[ResultT]):
+    """One API operation, as the spec describes it.
+
+    `ResultT` is what a call returns (the parsed `response_type`), so that generated methods
+    are typed through the runtime's call without a cast.
+    """
 
     operation_id: str
     """The spec's operationId, used in hooks, logs and error messages."""
@@ -53,9 +69,16 @@ class Operation:
     """The path template below the server URL, such as `/{org}/{repo}/branches/{branch}`."""
     params: tuple[Param, ...] = ()
     body_model: Any = None
-    """The pydantic model a request body is validated against, or None without a body."""
+    """The type a request body is validated against (`bytes` for a raw body), or None without
+    a body."""
+    body_media_type: str = JSON
+    """The body's Content-Type as the spec names it; it also picks the encoding: JSON, a
+    form, multipart, or raw bytes."""
+    body_required: bool = True
+    """False when the body may be left out: then nothing is sent."""
     response_type: Any = None
-    """The type a JSON success body is parsed into, or None when it is ignored."""
+    """The type a JSON success body is parsed into, or None when it is ignored. An empty body
+    is None when the type allows None (`Pet | None` for an operation answering 200 or 204)."""
     idempotency_header: str | None = None
     """The header that makes a retry safe, when the operation accepts one."""
     retry_status_codes: frozenset[int] = field(default_factory=frozenset)

@@ -46,7 +46,7 @@ class CallAttempts:
         self,
         call: PreparedCall,
         *,
-        api_key: ApiKey,
+        api_key: ApiKey | None,
         hooks: Hooks,
         error_map: ErrorMap,
         clock: Clock,
@@ -80,7 +80,7 @@ class CallAttempts:
             idempotency_key=self._call.idempotency_key,
         )
         headers = self._call.headers
-        if "authorization" not in headers:
+        if self._api_key is not None and "authorization" not in headers:
             headers = {**headers, "authorization": f"Bearer {self._api_key.resolve()}"}
         request = _build_request(client, self._call, headers)
         request = self._hooks.run_before_request(context, request)

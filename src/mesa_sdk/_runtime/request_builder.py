@@ -6,8 +6,9 @@ reported together, each at its location (`limit`, `body.edits.0.action`).
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
+from mesa_sdk._runtime.bodies import body_kind, form_content, multipart_content, raw_content
 from mesa_sdk._runtime.config import CallOptions, RetryConfig, parse_request_options
 from mesa_sdk._runtime.errors import FieldError, InvalidOptionsError, InvalidRequestError
 from mesa_sdk._runtime.type_adapters import type_adapter
@@ -29,6 +31,11 @@ JSON = "application/json"
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 # Segments that servers and proxies resolve away, turning `/repos/..` into another endpoint.
 _DOT_SEGMENTS = frozenset({"", ".", ".."})
+# The separators of arrays and objects in one value, by OpenAPI `style`.
+_SEPARATORS = {"form": ",", "simple": ",", "spaceDelimited": " ", "pipeDelimited": "|"}
+# Characters a cookie value may hold as they are (RFC 6265's cookie-octet, less `%`).
+_COOKIE_SAFE = "!#$&'()*+-./:<=>?@[]^_`{|}~"
+_NO_RETRIES = RetryConfig(strategy="none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +50,8 @@ class PreparedCall:
     """
     headers: dict[str, str]
     """Every header but `Authorization`, which is resolved for each attempt."""
-    content: bytes | None
+    content: bytes | Iterable[bytes] | AsyncIterator[bytes] | None
+    """The body: bytes, or a stream for a raw body given as an iterable or a file."""
     idempotency_key: str | None
     timeout_seconds: float | None
     """Each attempt's timeout, before the deadline clips it; None when neither the call nor
@@ -59,6 +67,7 @@ def prepare_call(
     options: object,
     *,
     accept: str = JSON,
+    for_async: bool = False,
 ) -> PreparedCall:
     """Checks a call's inputs and builds its request parts, or raises without sending anything.
 
@@ -72,30 +81,36 @@ def prepare_call(
         )
     errors: list[FieldError] = []
     wire_values = _wire_values(settings, operation, args, errors)
-    content = _encode_body(operation, body, errors)
+    content, content_type = _encode_body(operation, body, errors, for_async=for_async)
     if errors:
         raise InvalidRequestError(operation.method_name, errors)
 
-    path_values = {
-        param.wire_name: value
-        for param, value in wire_values
-        if param.location == "path" and isinstance(value, str)
-    }
-    query = tuple(
-        (param.wire_name, item)
-        for param, value in wire_values
-        if param.location == "query"
-        for item in ([value] if isinstance(value, str) else value)
-    )
-    header_params = {
-        param.wire_name: value
-        for param, value in wire_values
-        if param.location == "header" and isinstance(value, str)
-    }
-    headers = _headers(settings, operation, call_options, header_params, accept, content)
+    path_values: dict[str, str] = {}
+    query: list[tuple[str, str]] = []
+    header_params: dict[str, str] = {}
+    cookies: list[str] = []
+    for param, plain in wire_values:
+        location = param.location
+        if location == "path":
+            path_values[param.wire_name] = _path_text(param, plain)
+        elif location == "query":
+            query += _named_texts(param, plain)
+        elif location == "header":
+            header_params[param.wire_name] = _simple_text(plain, param.explode)
+        else:
+            cookies += (
+                f"{name}={quote(text, safe=_COOKIE_SAFE)}"
+                for name, text in _named_texts(param, plain)
+            )
+    if cookies:
+        header_params["cookie"] = "; ".join(cookies)
+    headers = _headers(settings, operation, call_options, header_params, accept, content_type)
     idempotency_key = (
         headers.get(operation.idempotency_header.lower()) if operation.idempotency_header else None
     )
+    retry_config = call_options.retries or settings.retry_config
+    if not (content is None or isinstance(content, bytes)):
+        retry_config = _NO_RETRIES  # a streamed body cannot be read twice
     return PreparedCall(
         operation=operation,
         url=httpx.URL(
@@ -105,7 +120,7 @@ def prepare_call(
         content=content,
         idempotency_key=idempotency_key,
         timeout_seconds=_timeout_seconds(call_options.timeout_ms or settings.timeout_ms),
-        retry_config=call_options.retries or settings.retry_config,
+        retry_config=retry_config,
     )
 
 
@@ -118,11 +133,11 @@ def _wire_values(
     operation: Operation,
     args: Mapping[str, object],
     errors: list[FieldError],
-) -> list[tuple[Param, str | list[str]]]:
-    """Each given parameter, validated against its annotation, as text for the wire."""
+) -> list[tuple[Param, object]]:
+    """Each given parameter, validated against its annotation, in its JSON form."""
     known = {param.name for param in operation.params}
     errors.extend(FieldError(name, "unexpected argument") for name in args if name not in known)
-    values: list[tuple[Param, str | list[str]]] = []
+    values: list[tuple[Param, object]] = []
     for param in operation.params:
         value = args.get(param.name)
         if value is None:
@@ -131,9 +146,9 @@ def _wire_values(
             if param.required:
                 errors.append(FieldError("", _missing_message(settings, param)))
             continue
-        text = _validated_text(param, value, errors)
-        if text is not None:
-            values.append((param, text))
+        plain = _validated_plain(param, value, errors)
+        if plain is not None:
+            values.append((param, plain))
     return values
 
 
@@ -146,9 +161,7 @@ def _missing_message(settings: ClientSettings, param: Param) -> str:
     return f"{param.name} is required"
 
 
-def _validated_text(
-    param: Param, value: object, errors: list[FieldError]
-) -> str | list[str] | None:
+def _validated_plain(param: Param, value: object, errors: list[FieldError]) -> object:
     from pydantic import ValidationError
 
     adapter = type_adapter(param.annotation)
@@ -159,32 +172,94 @@ def _validated_text(
     except ValidationError as error:
         errors.extend(_field_errors(param.name, error))
         return None
-    if isinstance(plain, list) and param.location == "query":
-        return [_text(item) for item in plain]
-    if isinstance(plain, (list, dict)):
-        errors.append(FieldError(param.name, "expected a single value"))
-        return None
-    text = _text(plain)
-    if param.location == "path" and text in _DOT_SEGMENTS:
+    if param.location == "path" and param.style is None and _text(plain) in _DOT_SEGMENTS:
         errors.append(
-            FieldError(param.name, f"{text!r} cannot be sent as a path segment (it names no item)")
+            FieldError(
+                param.name, f"{_text(plain)!r} cannot be sent as a path segment (it names no item)"
+            )
         )
         return None
-    return text
+    return plain
 
 
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
     return str(value)
 
 
+def _explode(param: Param, style: str) -> bool:
+    return param.explode if param.explode is not None else style == "form"
+
+
+def _named_texts(param: Param, plain: object) -> list[tuple[str, str]]:
+    """A query or cookie parameter as the (name, text) pairs its style writes.
+
+    `form` exploded (the default): `id=1&id=2` and `a=1&b=2` for an object; not exploded:
+    `id=1,2` and `id=a,1,b,2`; `deepObject`: `id[a]=1&id[b]=2`.
+    """
+    name = param.wire_name
+    if not isinstance(plain, (list, dict)):
+        return [(name, _text(plain))]
+    style = param.style or "form"
+    explode = _explode(param, style)
+    if isinstance(plain, list):
+        if explode:
+            return [(name, _text(item)) for item in plain]
+        return [(name, _SEPARATORS.get(style, ",").join(_text(item) for item in plain))]
+    if style == "deepObject":
+        return [(f"{name}[{key}]", _text(value)) for key, value in plain.items()]
+    if explode:
+        return [(key, _text(value)) for key, value in plain.items()]
+    separator = _SEPARATORS.get(style, ",")
+    return [(name, separator.join(f"{key}{separator}{_text(v)}" for key, v in plain.items()))]
+
+
+def _simple_text(plain: object, explode: bool | None) -> str:
+    """A header value in `simple` style: `1,2`; an object `a,1,b,2` (exploded `a=1,b=2`)."""
+    if isinstance(plain, list):
+        return ",".join(_text(item) for item in plain)
+    if isinstance(plain, dict):
+        pair = "{}={}" if explode else "{},{}"
+        return ",".join(pair.format(key, _text(value)) for key, value in plain.items())
+    return _text(plain)
+
+
+def _path_text(param: Param, plain: object) -> str:
+    """A path parameter, percent-encoded, in its style: `simple` (`1,2`), `label` (`.1,2`) or
+    `matrix` (`;id=1,2`). Each value is encoded whole (`/` too), so it stays in its segment."""
+    if type(plain) is str and param.style is None:
+        return quote(plain, safe="")
+    explode = bool(param.explode)
+    if isinstance(plain, list):
+        items = [quote(_text(item), safe="") for item in plain]
+    elif isinstance(plain, dict):
+        pair = "{}={}" if explode else "{},{}"
+        items = [
+            pair.format(quote(key, safe=""), quote(_text(v), safe="")) for key, v in plain.items()
+        ]
+    else:
+        items = [quote(_text(plain), safe="")]
+    style = param.style or "simple"
+    if style == "label":
+        return "." + ("." if explode else ",").join(items)
+    if style == "matrix":
+        if explode and isinstance(plain, dict):
+            return "".join(";" + item for item in items)
+        if explode and isinstance(plain, list):
+            return "".join(f";{param.wire_name}={item}" for item in items)
+        return f";{param.wire_name}=" + ",".join(items)
+    return ",".join(items)
+
+
 def _expand_path(template: str, values: Mapping[str, str]) -> str:
-    # quote(safe="") encodes `/` too, so a value is always exactly one path segment.
+    """The path with each placeholder replaced by its value, already percent-encoded."""
     literals, names = _path_parts(template)
     parts = [literals[0]]
     for name, literal in zip(names, literals[1:], strict=True):
-        parts += (quote(values[name], safe=""), literal)
+        parts += (values[name], literal)
     return "".join(parts)
 
 
@@ -195,42 +270,58 @@ def _path_parts(template: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(pieces[0::2]), tuple(pieces[1::2])
 
 
-def _encode_body(operation: Operation, body: object, errors: list[FieldError]) -> bytes | None:
+def _encode_body(
+    operation: Operation, body: object, errors: list[FieldError], *, for_async: bool
+) -> tuple[bytes | Iterable[bytes] | AsyncIterator[bytes] | None, str | None]:
+    """The body as sent, and its Content-Type: the spec's media type (with a multipart
+    boundary added); (None, None) when nothing is sent."""
     model = operation.body_model
     if model is None:
         if body is not None:
             errors.append(FieldError("body", f"{operation.method_name} takes no body"))
-        return None
+        return None, None
     if body is None:
-        errors.append(FieldError("body", "is required"))
-        return None
+        if operation.body_required:
+            errors.append(FieldError("body", "is required"))
+        return None, None
+    media_type = operation.body_media_type
+    kind = body_kind(media_type)
+    if kind == "raw":
+        try:
+            return raw_content(body, for_async=for_async), media_type
+        except TypeError as error:
+            errors.append(FieldError("body", str(error)))
+            return None, None
     from pydantic import BaseModel, ValidationError
 
     adapter = type_adapter(model)
     if isinstance(model, type) and issubclass(model, BaseModel):
-        if isinstance(body, BaseModel) and not isinstance(body, model):
+        if (isinstance(body, BaseModel) and not isinstance(body, model)) or not isinstance(
+            body, (BaseModel, Mapping)
+        ):
             errors.append(
                 FieldError(
                     "body", f"expected {model.__name__} or a dict, got {type(body).__name__}"
                 )
             )
-            return None
-        if not isinstance(body, (BaseModel, Mapping)):
-            errors.append(
-                FieldError(
-                    "body", f"expected {model.__name__} or a dict, got {type(body).__name__}"
-                )
-            )
-            return None
+            return None, None
         if isinstance(body, Mapping):
             body = dict(body)
     try:
         value = adapter.validate_python(body)
     except ValidationError as error:
         errors.extend(_field_errors("body", error))
-        return None
+        return None, None
     # exclude_unset: fields the caller did not give are left to the server's defaults.
-    return adapter.dump_json(value, by_alias=True, exclude_unset=True)
+    if kind == "json":
+        return adapter.dump_json(value, by_alias=True, exclude_unset=True), media_type
+    fields = adapter.dump_python(value, by_alias=True, exclude_unset=True)
+    if not isinstance(fields, dict):
+        errors.append(FieldError("body", f"a {media_type} body must be an object"))
+        return None, None
+    if kind == "form":
+        return form_content(fields), media_type
+    return multipart_content(fields)
 
 
 def _field_errors(prefix: str, error: ValidationError) -> list[FieldError]:
@@ -247,14 +338,14 @@ def _headers(
     options: CallOptions,
     header_params: Mapping[str, str],
     accept: str,
-    content: bytes | None,
+    content_type: str | None,
 ) -> dict[str, str]:
     # Later sources win: SDK headers, client headers, this call's parameters and options.
     # Names are lower-cased so that a later source replaces an earlier one whatever its case;
     # a plain dict, as building httpx.Headers twice per request is a measurable cost.
     headers = {"user-agent": settings.user_agent, "accept": accept}
-    if content is not None:
-        headers["content-type"] = JSON
+    if content_type is not None:
+        headers["content-type"] = content_type
     _merge(headers, settings.headers)
     _merge(headers, header_params)
     idempotency_header = operation.idempotency_header

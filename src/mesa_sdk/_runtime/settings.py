@@ -44,7 +44,7 @@ class ClientSettings:
         self,
         *,
         server_url: str,
-        api_key: ApiKey,
+        api_key: ApiKey | None,
         param_defaults: Mapping[str, str | None],
         timeout_ms: int | None,
         default_timeout_ms: int,
@@ -109,7 +109,9 @@ def resolve_settings(
     )
 
 
-def _resolve_api_key(api_key: ApiKeyInput | None, defaults: SdkDefaults) -> ApiKey:
+def _resolve_api_key(api_key: ApiKeyInput | None, defaults: SdkDefaults) -> ApiKey | None:
+    if defaults.api_key_env is None:
+        return None
     if api_key is None or api_key == "":
         from_environment = os.environ.get(defaults.api_key_env)
         if not from_environment:

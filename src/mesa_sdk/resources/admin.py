@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from pydantic import Field
 
@@ -24,7 +24,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_LIST_API_KEYS = Operation(
+_LIST_API_KEYS: Operation[ApiKeyList] = Operation(
     operation_id="listApiKeys",
     method_name="admin.list_api_keys",
     http_method="GET",
@@ -36,7 +36,7 @@ _LIST_API_KEYS = Operation(
     scopes=("admin",),
 )
 
-_CREATE_API_KEY = Operation(
+_CREATE_API_KEY: Operation[ApiKeyCreated] = Operation(
     operation_id="createApiKey",
     method_name="admin.create_api_key",
     http_method="POST",
@@ -50,7 +50,7 @@ _CREATE_API_KEY = Operation(
     scopes=("admin",),
 )
 
-_REVOKE_API_KEY = Operation(
+_REVOKE_API_KEY: Operation[Success] = Operation(
     operation_id="revokeApiKey",
     method_name="admin.revoke_api_key",
     http_method="DELETE",
@@ -107,16 +107,13 @@ class Admin(BaseResource):
         Returns:
             `ApiKeyList`: The keys.
         """
-        return cast(
-            ApiKeyList,
-            self._core.call(
-                _LIST_API_KEYS,
-                {
-                    "org": org,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _LIST_API_KEYS,
+            {
+                "org": org,
+            },
+            None,
+            request_options,
         )
 
     async def list_api_keys_async(
@@ -129,16 +126,13 @@ class Admin(BaseResource):
 
         Takes the arguments of `list_api_keys` and raises its errors; see its documentation.
         """
-        return cast(
-            ApiKeyList,
-            await self._core.call_async(
-                _LIST_API_KEYS,
-                {
-                    "org": org,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _LIST_API_KEYS,
+            {
+                "org": org,
+            },
+            None,
+            request_options,
         )
 
     def create_api_key(
@@ -177,16 +171,13 @@ class Admin(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            ApiKeyCreated,
-            self._core.call(
-                _CREATE_API_KEY,
-                {
-                    "org": org,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _CREATE_API_KEY,
+            {
+                "org": org,
+            },
+            body,
+            request_options,
         )
 
     async def create_api_key_async(
@@ -200,16 +191,13 @@ class Admin(BaseResource):
 
         Takes the arguments of `create_api_key` and raises its errors; see its documentation.
         """
-        return cast(
-            ApiKeyCreated,
-            await self._core.call_async(
-                _CREATE_API_KEY,
-                {
-                    "org": org,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _CREATE_API_KEY,
+            {
+                "org": org,
+            },
+            body,
+            request_options,
         )
 
     def revoke_api_key(
@@ -241,17 +229,14 @@ class Admin(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Success,
-            self._core.call(
-                _REVOKE_API_KEY,
-                {
-                    "org": org,
-                    "id": id,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _REVOKE_API_KEY,
+            {
+                "org": org,
+                "id": id,
+            },
+            None,
+            request_options,
         )
 
     async def revoke_api_key_async(
@@ -265,15 +250,12 @@ class Admin(BaseResource):
 
         Takes the arguments of `revoke_api_key` and raises its errors; see its documentation.
         """
-        return cast(
-            Success,
-            await self._core.call_async(
-                _REVOKE_API_KEY,
-                {
-                    "org": org,
-                    "id": id,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _REVOKE_API_KEY,
+            {
+                "org": org,
+                "id": id,
+            },
+            None,
+            request_options,
         )

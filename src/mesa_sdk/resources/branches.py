@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from pydantic import Field
 
@@ -25,7 +25,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_LIST = Operation(
+_LIST: Operation[BranchList] = Operation(
     operation_id="listBranches",
     method_name="branches.list",
     http_method="GET",
@@ -47,7 +47,7 @@ _LIST = Operation(
     scopes=("git:read",),
 )
 
-_CREATE = Operation(
+_CREATE: Operation[Branch] = Operation(
     operation_id="createBranch",
     method_name="branches.create",
     http_method="POST",
@@ -64,7 +64,7 @@ _CREATE = Operation(
     scopes=("git:write",),
 )
 
-_DELETE = Operation(
+_DELETE: Operation[Success] = Operation(
     operation_id="deleteBranch",
     method_name="branches.delete",
     http_method="DELETE",
@@ -203,17 +203,14 @@ class Branches(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Branch,
-            self._core.call(
-                _CREATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     async def create_async(
@@ -228,17 +225,14 @@ class Branches(BaseResource):
 
         Takes the arguments of `create` and raises its errors; see its documentation.
         """
-        return cast(
-            Branch,
-            await self._core.call_async(
-                _CREATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     def delete(
@@ -270,18 +264,15 @@ class Branches(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Success,
-            self._core.call(
-                _DELETE,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "branch": branch,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+                "branch": branch,
+            },
+            None,
+            request_options,
         )
 
     async def delete_async(
@@ -296,16 +287,13 @@ class Branches(BaseResource):
 
         Takes the arguments of `delete` and raises its errors; see its documentation.
         """
-        return cast(
-            Success,
-            await self._core.call_async(
-                _DELETE,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "branch": branch,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+                "branch": branch,
+            },
+            None,
+            request_options,
         )

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from pydantic import Field
 
@@ -25,7 +25,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_LIST = Operation(
+_LIST: Operation[CommitList] = Operation(
     operation_id="listCommits",
     method_name="commits.list",
     http_method="GET",
@@ -48,7 +48,7 @@ _LIST = Operation(
     scopes=("git:read",),
 )
 
-_CREATE = Operation(
+_CREATE: Operation[CommitResult] = Operation(
     operation_id="createCommit",
     method_name="commits.create",
     http_method="POST",
@@ -65,7 +65,7 @@ _CREATE = Operation(
     scopes=("git:write",),
 )
 
-_GET = Operation(
+_GET: Operation[Commit] = Operation(
     operation_id="getCommit",
     method_name="commits.get",
     http_method="GET",
@@ -214,17 +214,14 @@ class Commits(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            CommitResult,
-            self._core.call(
-                _CREATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     async def create_async(
@@ -239,17 +236,14 @@ class Commits(BaseResource):
 
         Takes the arguments of `create` and raises its errors; see its documentation.
         """
-        return cast(
-            CommitResult,
-            await self._core.call_async(
-                _CREATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     def get(
@@ -273,18 +267,15 @@ class Commits(BaseResource):
         Returns:
             `Commit`: The commit.
         """
-        return cast(
-            Commit,
-            self._core.call(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "sha": sha,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "sha": sha,
+            },
+            None,
+            request_options,
         )
 
     async def get_async(
@@ -299,16 +290,13 @@ class Commits(BaseResource):
 
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
-        return cast(
-            Commit,
-            await self._core.call_async(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "sha": sha,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "sha": sha,
+            },
+            None,
+            request_options,
         )

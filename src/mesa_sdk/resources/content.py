@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from typing import Annotated, cast
+from typing import Annotated
 
 from pydantic import Field
 
@@ -23,7 +23,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_GET = Operation(
+_GET: Operation[Content] = Operation(
     operation_id="getContent",
     method_name="content.get",
     http_method="GET",
@@ -106,22 +106,19 @@ class ContentResource(BaseResource):
         Returns:
             `Content`: The file, symlink or directory.
         """
-        return cast(
-            Content,
-            self._core.call(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "ref": ref,
-                    "path": path,
-                    "depth": depth,
-                    "limit": limit,
-                    "cursor": cursor,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "ref": ref,
+                "path": path,
+                "depth": depth,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
         )
 
     async def get_async(
@@ -140,22 +137,19 @@ class ContentResource(BaseResource):
 
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
-        return cast(
-            Content,
-            await self._core.call_async(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "ref": ref,
-                    "path": path,
-                    "depth": depth,
-                    "limit": limit,
-                    "cursor": cursor,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "ref": ref,
+                "path": path,
+                "depth": depth,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
         )
 
     def get_raw(

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from pydantic import Field
 
@@ -21,7 +21,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_GET = Operation(
+_GET: Operation[Diff] = Operation(
     operation_id="getDiff",
     method_name="diffs.get",
     http_method="GET",
@@ -90,19 +90,16 @@ class Diffs(BaseResource):
         Returns:
             `Diff`: The changes from base to head.
         """
-        return cast(
-            Diff,
-            self._core.call(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "base": base,
-                    "head": head,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "base": base,
+                "head": head,
+            },
+            None,
+            request_options,
         )
 
     async def get_async(
@@ -118,19 +115,16 @@ class Diffs(BaseResource):
 
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
-        return cast(
-            Diff,
-            await self._core.call_async(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "base": base,
-                    "head": head,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "base": base,
+                "head": head,
+            },
+            None,
+            request_options,
         )
 
     def get_text(

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation
@@ -20,7 +18,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_UPLOAD = Operation(
+_UPLOAD: Operation[LfsBatchResponse] = Operation(
     operation_id="lfsUpload",
     method_name="lfs.upload",
     http_method="POST",
@@ -37,7 +35,7 @@ _UPLOAD = Operation(
     scopes=("git:write",),
 )
 
-_DOWNLOAD = Operation(
+_DOWNLOAD: Operation[LfsBatchResponse] = Operation(
     operation_id="lfsDownload",
     method_name="lfs.download",
     http_method="POST",
@@ -109,17 +107,14 @@ class Lfs(BaseResource):
         Returns:
             `LfsBatchResponse`: One answer per object, in request order.
         """
-        return cast(
-            LfsBatchResponse,
-            self._core.call(
-                _UPLOAD,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _UPLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     async def upload_async(
@@ -134,17 +129,14 @@ class Lfs(BaseResource):
 
         Takes the arguments of `upload` and raises its errors; see its documentation.
         """
-        return cast(
-            LfsBatchResponse,
-            await self._core.call_async(
-                _UPLOAD,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _UPLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     def download(
@@ -171,17 +163,14 @@ class Lfs(BaseResource):
         Returns:
             `LfsBatchResponse`: One answer per object, in request order.
         """
-        return cast(
-            LfsBatchResponse,
-            self._core.call(
-                _DOWNLOAD,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _DOWNLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     async def download_async(
@@ -196,15 +185,12 @@ class Lfs(BaseResource):
 
         Takes the arguments of `download` and raises its errors; see its documentation.
         """
-        return cast(
-            LfsBatchResponse,
-            await self._core.call_async(
-                _DOWNLOAD,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _DOWNLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from pydantic import Field
 
@@ -22,7 +22,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_PERFORM = Operation(
+_PERFORM: Operation[MergeResult] = Operation(
     operation_id="mergeBranch",
     method_name="merge.perform",
     http_method="POST",
@@ -98,18 +98,15 @@ class Merge(BaseResource):
         Returns:
             `MergeResult`: The merge result.
         """
-        return cast(
-            MergeResult,
-            self._core.call(
-                _PERFORM,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "base": base,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _PERFORM,
+            {
+                "org": org,
+                "repo": repo,
+                "base": base,
+            },
+            body,
+            request_options,
         )
 
     async def perform_async(
@@ -125,16 +122,13 @@ class Merge(BaseResource):
 
         Takes the arguments of `perform` and raises its errors; see its documentation.
         """
-        return cast(
-            MergeResult,
-            await self._core.call_async(
-                _PERFORM,
-                {
-                    "org": org,
-                    "repo": repo,
-                    "base": base,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _PERFORM,
+            {
+                "org": org,
+                "repo": repo,
+                "base": base,
+            },
+            body,
+            request_options,
         )

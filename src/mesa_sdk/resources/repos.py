@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Pagination
@@ -24,7 +22,7 @@ _RETRY_ERROR_CODES = frozenset({"IDEMPOTENCY_KEY_IN_USE"})
 _RETRY_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """The statuses the spec's `x-speakeasy-retries` retries."""
 
-_LIST = Operation(
+_LIST: Operation[RepoList] = Operation(
     operation_id="listRepos",
     method_name="repos.list",
     http_method="GET",
@@ -45,7 +43,7 @@ _LIST = Operation(
     scopes=("repo:read",),
 )
 
-_CREATE = Operation(
+_CREATE: Operation[Repo] = Operation(
     operation_id="createRepo",
     method_name="repos.create",
     http_method="POST",
@@ -59,7 +57,7 @@ _CREATE = Operation(
     scopes=("repo:create",),
 )
 
-_GET = Operation(
+_GET: Operation[Repo] = Operation(
     operation_id="getRepo",
     method_name="repos.get",
     http_method="GET",
@@ -74,7 +72,7 @@ _GET = Operation(
     scopes=("repo:read",),
 )
 
-_UPDATE = Operation(
+_UPDATE: Operation[Repo] = Operation(
     operation_id="updateRepo",
     method_name="repos.update",
     http_method="PATCH",
@@ -91,7 +89,7 @@ _UPDATE = Operation(
     scopes=("repo:create",),
 )
 
-_DELETE = Operation(
+_DELETE: Operation[Success] = Operation(
     operation_id="deleteRepo",
     method_name="repos.delete",
     http_method="DELETE",
@@ -217,16 +215,13 @@ class Repos(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Repo,
-            self._core.call(
-                _CREATE,
-                {
-                    "org": org,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _CREATE,
+            {
+                "org": org,
+            },
+            body,
+            request_options,
         )
 
     async def create_async(
@@ -240,16 +235,13 @@ class Repos(BaseResource):
 
         Takes the arguments of `create` and raises its errors; see its documentation.
         """
-        return cast(
-            Repo,
-            await self._core.call_async(
-                _CREATE,
-                {
-                    "org": org,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _CREATE,
+            {
+                "org": org,
+            },
+            body,
+            request_options,
         )
 
     def get(
@@ -275,17 +267,14 @@ class Repos(BaseResource):
             NotFoundError: 404: The repository, branch, ref, commit, path or key does not
                 exist.
         """
-        return cast(
-            Repo,
-            self._core.call(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     async def get_async(
@@ -299,17 +288,14 @@ class Repos(BaseResource):
 
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
-        return cast(
-            Repo,
-            await self._core.call_async(
-                _GET,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     def update(
@@ -349,17 +335,14 @@ class Repos(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Repo,
-            self._core.call(
-                _UPDATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return self._core.call(
+            _UPDATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     async def update_async(
@@ -374,17 +357,14 @@ class Repos(BaseResource):
 
         Takes the arguments of `update` and raises its errors; see its documentation.
         """
-        return cast(
-            Repo,
-            await self._core.call_async(
-                _UPDATE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                body,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _UPDATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
         )
 
     def delete(
@@ -416,17 +396,14 @@ class Repos(BaseResource):
             ValidationError: 422: The `Idempotency-Key` was used before for a different
                 request (`IDEMPOTENCY_KEY_REUSED`).
         """
-        return cast(
-            Success,
-            self._core.call(
-                _DELETE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return self._core.call(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
 
     async def delete_async(
@@ -440,15 +417,12 @@ class Repos(BaseResource):
 
         Takes the arguments of `delete` and raises its errors; see its documentation.
         """
-        return cast(
-            Success,
-            await self._core.call_async(
-                _DELETE,
-                {
-                    "org": org,
-                    "repo": repo,
-                },
-                None,
-                request_options,
-            ),
+        return await self._core.call_async(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
         )
