@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.shared import AUTHOR
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import (
@@ -24,7 +25,6 @@ from mesa_sdk import (
 from mesa_sdk.models import DirContent, FileContent
 
 ROOT = Path(__file__).resolve().parents[2]
-AUTHOR = {"name": "Bot", "email": "bot@example.com"}
 FAST_RETRIES = {
     "strategy": "backoff",
     "backoff": {

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from emulator_helpers import AUTHOR, assert_error
+from emulator_helpers import assert_error
+from tests.shared import AUTHOR
 
 from mesa_emulator.server import Emulator
 

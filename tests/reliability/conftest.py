@@ -13,19 +13,6 @@ from mesa_emulator.server import Emulator
 SUMMARY_LINES: list[str] = []
 
 
-@pytest.fixture
-def emu(mesa_emulator: Emulator) -> Iterator[Emulator]:
-    """The session emulator, with scripted faults and the rate limit cleared afterwards."""
-    yield mesa_emulator
-    mesa_emulator.clear_faults()
-    mesa_emulator.set_rate_limit(None)
-
-
-@pytest.fixture
-def org(mesa_org: str) -> str:
-    return mesa_org
-
-
 @pytest.fixture(scope="module")
 def own_emulator() -> Iterator[Emulator]:
     """An emulator for this module alone: its fault log and connections are the test's own."""
