@@ -326,6 +326,8 @@ class TemplateContext:
             for key, value in (("style", p.style), ("explode", p.explode))
             if value is not None
         )
+        if p.default_doc is not None:
+            extras += f", server_default={p.default_doc}"
         return (
             f"Param({p.name!r}, {p.wire_name!r}, {p.location!r}, "
             f"{p.validator_type.code}, {p.required}{extras})"

@@ -52,6 +52,8 @@ from mesa_emulator.auth import authenticate, authorize
 from mesa_emulator.control import ControlPlane
 from mesa_emulator.errors import ApiError, code_for_status
 from mesa_emulator.faults import Fault
+from mesa_emulator.git.errors import GitOpsError
+from mesa_emulator.git_errors import api_error_for
 from mesa_emulator.idempotency import IdempotencyClaim
 from mesa_emulator.operations.base import OperationContext
 from mesa_emulator.replies import error_reply
@@ -333,6 +335,7 @@ async def _api(request: Request) -> Response:
 
     ctx = OperationContext(
         state=state,
+        operation_id=route.operation_id,
         principal=principal,
         org=org,
         params=params,
@@ -354,6 +357,8 @@ async def _run(route: ApiRoute, ctx: OperationContext) -> Response:
         return await run_in_threadpool(route.handler, ctx)
     except ApiError as exc:
         return error_reply(exc)
+    except GitOpsError as exc:
+        return error_reply(api_error_for(exc))
     except Exception:
         logger.exception("unexpected error in %s", route.operation_id)
         return error_reply(ApiError("INTERNAL_ERROR", "An unexpected server failure."))

@@ -12,11 +12,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from mesa_emulator.contract import ALL_SCOPES
 from mesa_emulator.errors import ApiError
 from mesa_emulator.store import MetadataStore, utc_now
 
 __all__ = [
-    "ALL_SCOPES",
     "Principal",
     "authenticate",
     "authorize",
@@ -24,16 +24,6 @@ __all__ = [
     "hash_key",
 ]
 
-ALL_SCOPES: tuple[str, ...] = (
-    "repo:read",
-    "repo:create",
-    "repo:delete",
-    "git:read",
-    "git:write",
-    "webhook:read",
-    "webhook:write",
-    "admin",
-)
 
 BOOTSTRAP_ID = "bootstrap"
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from starlette.responses import Response
 
-from mesa_emulator.git_ops import RefUpdate
+from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.store import HeldSecret, IdempotentAnswer, StoredAnswer
 
 __all__ = ["IdempotencyClaim", "parse_intent", "stored_answer"]

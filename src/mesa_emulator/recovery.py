@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mesa_emulator import git_ops
+from mesa_emulator.git.refs import RefUpdate, remove_stale_locks
 from mesa_emulator.idempotency import parse_intent
 
 if TYPE_CHECKING:
@@ -66,9 +66,7 @@ def recover(state: EmulatorState) -> Recovery:
     for folder in sorted(state.repos_dir.iterdir()):
         repo_id = folder.name.removesuffix(".git")
         if folder.is_dir() and folder.name.endswith(".git") and repo_id in repo_ids:
-            done.stale_locks += [
-                f"{folder.name}/{name}" for name in git_ops.remove_stale_locks(folder)
-            ]
+            done.stale_locks += [f"{folder.name}/{name}" for name in remove_stale_locks(folder)]
         else:
             _remove(folder)
             done.orphans_removed.append(folder.name)
@@ -104,7 +102,7 @@ def recover(state: EmulatorState) -> Recovery:
     return done
 
 
-def _settle(state: EmulatorState, repo_id: str, updates: list[git_ops.RefUpdate]) -> bool:
+def _settle(state: EmulatorState, repo_id: str, updates: list[RefUpdate]) -> bool:
     """Whether a journalled write happened; if it did, finish it."""
     if repo_id not in state.store.repo_ids() or not state.repo_path(repo_id).is_dir():
         # Deleted by a later, acknowledged request: the write came before it, so it happened.

@@ -4,7 +4,8 @@ Routing works on the raw path (``scope["raw_path"]``): it is split on ``/`` and 
 percent-decoded on its own, so ``/acme/r/branches/feature%2Fx`` reaches the branch
 ``feature/x``.  A literal segment wins over a parameter (``/acme/repos`` lists repositories; no
 repository may be named ``repos``).  Each route carries exactly the scope of its operation's
-``security`` requirement in openapi.yaml (a test checks the table against the spec).
+``security`` requirement in openapi.yaml: method, path and scope come from the contract
+(:mod:`mesa_emulator.contract`); the table only names each operation's handler.
 """
 
 from __future__ import annotations
@@ -15,11 +16,22 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.responses import Response
 
+from mesa_emulator.contract import operation, scope_of
 from mesa_emulator.errors import ApiError
-from mesa_emulator.operations import admin, branches, commits, content, diffs, lfs, merge, repos
+from mesa_emulator.operations import (
+    admin,
+    analytics,
+    branches,
+    commits,
+    content,
+    diffs,
+    lfs,
+    merge,
+    repos,
+)
 from mesa_emulator.operations.base import OperationContext
 
-__all__ = ["API_PREFIX", "ROUTES", "Route", "RouteMatch", "match_route", "split_path"]
+__all__ = ["API_PREFIX", "HANDLERS", "ROUTES", "Route", "RouteMatch", "match_route", "split_path"]
 
 API_PREFIX = "/api/v1"
 
@@ -38,6 +50,13 @@ class Route:
     def __post_init__(self) -> None:
         object.__setattr__(self, "segments", tuple(self.template.strip("/").split("/")))
 
+    @classmethod
+    def serving(cls, operation_id: str, handler: Handler) -> Route:
+        """The route of the contract's operation ``operation_id``: its method, path and
+        scope as the contract gives them."""
+        spec = operation(operation_id)
+        return cls(spec.http_method, spec.path, operation_id, scope_of(operation_id), handler)
+
     @property
     def accepts_idempotency_key(self) -> bool:
         # Every method that changes something: a DELETE whose answer was lost is replayed too.
@@ -49,39 +68,33 @@ class Route:
         return tuple(not s.startswith("{") for s in self.segments)
 
 
-ROUTES: tuple[Route, ...] = (
-    Route("POST", "/{org}/repos", "createRepo", "repo:create", repos.create_repo),
-    Route("GET", "/{org}/repos", "listRepos", "repo:read", repos.list_repos),
-    Route("GET", "/{org}/{repo}", "getRepo", "repo:read", repos.get_repo),
-    Route("PATCH", "/{org}/{repo}", "updateRepo", "repo:create", repos.update_repo),
-    Route("DELETE", "/{org}/{repo}", "deleteRepo", "repo:delete", repos.delete_repo),
-    Route("GET", "/{org}/{repo}/branches", "listBranches", "git:read", branches.list_branches),
-    Route("POST", "/{org}/{repo}/branches", "createBranch", "git:write", branches.create_branch),
-    Route(
-        "DELETE",
-        "/{org}/{repo}/branches/{branch}",
-        "deleteBranch",
-        "git:write",
-        branches.delete_branch,
-    ),
-    Route("GET", "/{org}/{repo}/commits", "listCommits", "git:read", commits.list_commits),
-    Route("POST", "/{org}/{repo}/commits", "createCommit", "git:write", commits.create_commit),
-    Route("GET", "/{org}/{repo}/commits/{sha}", "getCommit", "git:read", commits.get_commit),
-    Route("GET", "/{org}/{repo}/content", "getContent", "git:read", content.get_content),
-    Route("GET", "/{org}/{repo}/diff", "getDiff", "git:read", diffs.get_diff),
-    Route("POST", "/{org}/{repo}/merge/{base}", "mergeBranch", "git:write", merge.merge_branch),
-    Route("POST", "/{org}/api-keys", "createApiKey", "admin", admin.create_api_key),
-    Route("GET", "/{org}/api-keys", "listApiKeys", "admin", admin.list_api_keys),
-    Route("DELETE", "/{org}/api-keys/{id}", "revokeApiKey", "admin", admin.revoke_api_key),
-    Route("POST", "/{org}/{repo}/lfs/objects", "lfsUpload", "git:write", lfs.lfs_upload),
-    Route(
-        "POST",
-        "/{org}/{repo}/lfs/objects/download",
-        "lfsDownload",
-        "git:read",
-        lfs.lfs_download,
-    ),
-)
+HANDLERS: dict[str, Handler] = {
+    "createRepo": repos.create_repo,
+    "listRepos": repos.list_repos,
+    "getRepo": repos.get_repo,
+    "updateRepo": repos.update_repo,
+    "deleteRepo": repos.delete_repo,
+    "listBranches": branches.list_branches,
+    "createBranch": branches.create_branch,
+    "deleteBranch": branches.delete_branch,
+    "listCommits": commits.list_commits,
+    "createCommit": commits.create_commit,
+    "getCommit": commits.get_commit,
+    "getContent": content.get_content,
+    "getDiff": diffs.get_diff,
+    "mergeBranch": merge.merge_branch,
+    "createApiKey": admin.create_api_key,
+    "listApiKeys": admin.list_api_keys,
+    "revokeApiKey": admin.revoke_api_key,
+    "lfsUpload": lfs.lfs_upload,
+    "lfsDownload": lfs.lfs_download,
+    "getAnalytics": analytics.get_analytics,
+    "refreshAnalytics": analytics.refresh_analytics,
+    "getAgentBlame": analytics.get_agent_blame,
+}
+"""The handler of each operation the emulator serves, by the contract's operationId."""
+
+ROUTES: tuple[Route, ...] = tuple(Route.serving(op, handler) for op, handler in HANDLERS.items())
 
 
 def split_path(raw: bytes) -> list[str]:

@@ -26,7 +26,7 @@ from mesa_emulator.auth import hash_key
 from mesa_emulator.bootstrap_key import BadKeyFile, stored_or_new_key
 from mesa_emulator.cursors import CursorCodec
 from mesa_emulator.faults import FaultRegistry, RateLimiter
-from mesa_emulator.git_ops import GitRepository
+from mesa_emulator.git.repository import GitRepository
 from mesa_emulator.lfs import LfsStorage
 from mesa_emulator.recovery import recover
 from mesa_emulator.store import MetadataStore

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import re
 
+from mesa_emulator.contract import param_rule
 from mesa_emulator.errors import ApiError
-from mesa_emulator.git_paths import path_problem
+from mesa_emulator.git.branch_names import is_valid_branch_name
+from mesa_emulator.git.paths import path_problem
 
 __all__ = [
     "check_branch_name",
     "check_org",
     "check_repo_name",
     "check_repo_path",
-    "is_valid_branch_name",
     "repo_name_problem",
 ]
 
-ORG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-REPO_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# Every operation takes `org` and `getRepo` takes `repo` and `getCommit` `sha` as the others do.
+ORG_RULE = param_rule("getRepo", "org")
+REPO_NAME_RULE = param_rule("getRepo", "repo")
+SHA_RULE = param_rule("getCommit", "sha")
 RESERVED_REPO_NAMES = frozenset({"repos", "api-keys"})
-SHA_RE = re.compile(r"[0-9a-fA-F]{7,40}")
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
-
-# git check-ref-format rules, for branch names (refs/heads/<name>).
-_REF_FORBIDDEN_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 
 
 def is_visible_ascii(text: str, max_length: int) -> bool:
@@ -31,16 +30,14 @@ def is_visible_ascii(text: str, max_length: int) -> bool:
 
 
 def check_org(org: str) -> None:
-    if ORG_RE.fullmatch(org) is None:
-        raise ApiError.invalid_parameter(
-            "org", f"'org' must match ^[A-Za-z0-9][A-Za-z0-9_-]{{0,63}}$, got {org!r}."
-        )
+    if not ORG_RULE.admits(org):
+        raise ApiError.invalid_parameter("org", f"'org' must {ORG_RULE.describe()}, got {org!r}.")
 
 
 def repo_name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a repository, or None when it can."""
-    if REPO_NAME_RE.fullmatch(name) is None:
-        return "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+    if not REPO_NAME_RULE.admits(name):
+        return f"must {REPO_NAME_RULE.describe()}"
     if name.lower().endswith(".git"):
         return "must not end in '.git'"
     if name in RESERVED_REPO_NAMES:
@@ -55,28 +52,6 @@ def check_repo_name(name: str) -> None:
         raise ApiError.invalid_parameter("repo", f"'repo' {problem}, got {name!r}.")
 
 
-def is_valid_branch_name(name: str) -> bool:
-    """``git check-ref-format --branch`` rules, plus no leading '-' and not 'HEAD'."""
-    if not name or len(name.encode("utf-8", "surrogatepass")) > 255 or name == "HEAD":
-        return False
-    if name.startswith(("-", "/")) or name.endswith(("/", ".", ".lock")):
-        return False
-    if "//" in name or ".." in name or "@{" in name or name == "@":
-        return False
-    if _REF_FORBIDDEN_CHARS.search(name):
-        return False
-    for component in name.split("/"):
-        if component.startswith(".") or component.endswith(".lock"):
-            return False
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    from mesa_emulator import git_ops
-
-    return git_ops.is_valid_branch_name(name)
-
-
 def check_branch_name(name: str, field: str) -> None:
     if not is_valid_branch_name(name):
         raise ApiError(
@@ -87,7 +62,7 @@ def check_branch_name(name: str, field: str) -> None:
 
 
 def check_repo_path(path: str, field: str) -> list[str]:
-    """A path inside a repository that git would store (see :mod:`mesa_emulator.git_paths`),
+    """A path inside a repository that git would store (see :mod:`mesa_emulator.git.paths`),
     or 400 ``INVALID_PATH`` saying why.  Returns its segments."""
     problem = path_problem(path)
     if problem is not None:

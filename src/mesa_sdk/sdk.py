@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from mesa_sdk._runtime.config import RetryConfigDict
 
     from .resources.admin import Admin
+    from .resources.agent_blame import AgentBlameResource
+    from .resources.analytics import AnalyticsResource
     from .resources.branches import Branches
     from .resources.commits import Commits
     from .resources.content import ContentResource
@@ -167,3 +169,17 @@ class Mesa(BaseClient):
         from .resources.lfs import Lfs
 
         return Lfs(self._core)
+
+    @cached_property
+    def analytics(self) -> AnalyticsResource:
+        """Who wrote a repository's history, and how much of it AI agents wrote."""
+        from .resources.analytics import AnalyticsResource
+
+        return AnalyticsResource(self._core)
+
+    @cached_property
+    def agent_blame(self) -> AgentBlameResource:
+        """AgentBlameResource"""
+        from .resources.agent_blame import AgentBlameResource
+
+        return AgentBlameResource(self._core)

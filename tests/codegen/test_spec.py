@@ -61,6 +61,9 @@ def test_the_spec_covers_every_resource_and_operation() -> None:
         ("admin", "revoke_api_key"),
         ("lfs", "upload"),
         ("lfs", "download"),
+        ("analytics", "get"),
+        ("analytics", "refresh"),
+        ("agentBlame", "get"),
     }
 
 

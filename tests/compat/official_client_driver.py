@@ -177,19 +177,22 @@ def main() -> None:
         step("webhooks.create", lambda: mesa.webhooks.create(**repo, url="http://127.0.0.1:9/"))
         step("webhooks.list", lambda: mesa.webhooks.list(**repo))
         step("webhooks.delete", lambda: mesa.webhooks.delete(**repo, webhook_id="wh_none"))
+        # `blamed` is made by the test before this run: `main` is one commit ahead of `before`,
+        # and that commit's Agent Blame note attributes lines to an agent.
+        blamed = {"org": org, "repo": "blamed"}
         step(
             "agentblame.get",
             lambda: mesa.agent_blame.get_by_org_by_repo_agentblame(
-                **repo, base="main", head="main"
+                **blamed, base="before", head="main"
             ),
         )
         step(
             "agentblame.analytics",
-            lambda: mesa.agent_blame.get_by_org_by_repo_analytics(**repo),
+            lambda: mesa.agent_blame.get_by_org_by_repo_analytics(**blamed, period="1w"),
         )
         step(
             "agentblame.analytics_refresh",
-            lambda: mesa.agent_blame.post_by_org_by_repo_analytics_refresh(**repo),
+            lambda: mesa.agent_blame.post_by_org_by_repo_analytics_refresh(**blamed),
         )
         created = step(
             "admin.create_api_key",

@@ -48,10 +48,13 @@ SERVED = [
     "admin.list_api_keys",
     "admin.revoke_api_key",
     "repos.delete",
+    "agentblame.get",
+    "agentblame.analytics",
+    "agentblame.analytics_refresh",
 ]
 
 # Not yet: the official Repo requires `upstream`, and these routes do not exist yet (org,
-# upstream sync, webhooks, agent blame and analytics come with other work). Each entry is the
+# upstream sync and webhooks come with other work). Each entry is the
 # error the official client raises today; when one starts passing, move it to SERVED.
 NOT_YET = {
     "org.get": "GetByOrgNotFoundError",
@@ -64,10 +67,67 @@ NOT_YET = {
     "webhooks.create": "PostByOrgByRepoWebhooksNotFoundError",
     "webhooks.list": "GetByOrgByRepoWebhooksNotFoundError",
     "webhooks.delete": "DeleteByOrgByRepoWebhooksByWebhookIDNotFoundError",
-    "agentblame.get": "GetByOrgByRepoAgentblameNotFoundError",
-    "agentblame.analytics": "GetByOrgByRepoAnalyticsNotFoundError",
-    "agentblame.analytics_refresh": "PostByOrgByRepoAnalyticsRefreshNotFoundError",
 }
+
+
+AI_NOTE = {
+    "version": 2,
+    "timestamp": "2026-12-01T10:00:00.000Z",
+    "attributions": [
+        {
+            "path": "app.py",
+            "startLine": 2,
+            "endLine": 3,
+            "category": "ai_generated",
+            "provider": "claudeCode",
+            "model": "claude-sonnet-4",
+            "confidence": 1,
+            "matchType": "exact_hash",
+            "contentHash": "sha256:0",
+        }
+    ],
+}
+
+
+def _blamed_repository(emu: Emulator, org: str) -> None:
+    """Repository `blamed`: a commit with app.py (branch `before`), then one that adds three
+    lines to it, two of them (lines 2-3) attributed to an agent by an Agent Blame note
+    (branch `main`)."""
+    with httpx.Client(
+        base_url=emu.url, headers={"Authorization": f"Bearer {emu.api_key}"}, timeout=30
+    ) as http:
+        http.post(f"/{org}/repos", json={"name": "blamed"}).raise_for_status()
+
+        def commit(branch: str, text: str) -> str:
+            body = {
+                "branch": branch,
+                "message": f"app.py on {branch}",
+                "author": {"name": "Ada", "email": "ada@example.com"},
+                "files": [{"path": "app.py", "content": text}],
+            }
+            answer = http.post(f"/{org}/blamed/commits", json=body)
+            answer.raise_for_status()
+            return str(answer.json()["sha"])
+
+        commit("main", "one\n")
+        for name in ("before", "ai"):
+            branch = {"name": name, "from": "main"}
+            http.post(f"/{org}/blamed/branches", json=branch).raise_for_status()
+        ai = commit("ai", "one\ntwo\nthree\nfour\n")
+        merge = {"head": "ai", "author": {"name": "Ada", "email": "ada@example.com"}}
+        http.post(f"/{org}/blamed/merge/main", json=merge).raise_for_status()  # fast-forward
+    record = emu.state.store.get_repo(org, "blamed")
+    assert record is not None
+    subprocess.run(
+        [
+            *("git", "-c", "user.name=agentblame", "-c", "user.email=ab@example.com"),
+            *("--git-dir", str(emu.state.repo_path(record.id)), "notes"),
+            *("--ref=refs/notes/agentblame", "add", "-m", json.dumps(AI_NOTE), ai),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 class Run:
@@ -96,6 +156,7 @@ def run() -> Iterator[Run]:
         pytest.skip(f"the official client cannot be installed: {reason}")
     org = unique_org("official")
     with Emulator() as emu:
+        _blamed_repository(emu, org)
         done = subprocess.run(
             [str(python), str(DRIVER), emu.url, emu.api_key, org],
             capture_output=True,
@@ -219,3 +280,44 @@ def test_keys_and_lfs_as_the_official_client_reads_them(run: Run) -> None:
     assert upload["exists"] is False and upload["upload_url"]
     download = run.value("lfs.download")["objects"][0]
     assert download["exists"] is True and download["download_url"]
+
+
+def test_agent_blame_and_analytics_as_the_official_client_reads_them(run: Run) -> None:
+    line = {"provider": "claudeCode", "model": "claude-sonnet-4", "confidence": 1.0}
+    assert run.value("agentblame.get") == {
+        "attributions": {
+            "app.py": [
+                {"lineNumber": 2.0, **line, "match_type": "exact_hash"},
+                {"lineNumber": 3.0, **line, "match_type": "exact_hash"},
+            ]
+        },
+        "stats": {"total_lines": 3.0, "ai_lines": 2.0, "human_lines": 1.0, "ai_percentage": 66.67},
+    }
+    for step in ("agentblame.analytics", "agentblame.analytics_refresh"):
+        answer = run.value(step)
+        assert answer["status"] == "current"
+        analytics = answer["analytics"]
+        assert analytics["version"] == 2
+        summary = {k: v for k, v in analytics["summary"].items() if k != "updated"}
+        assert summary == {
+            "totalLines": 4.0,
+            "aiLines": 2.0,
+            "humanLines": 2.0,
+            "providers": {"claudeCode": 2.0},
+            "models": {"claude-sonnet-4": 2.0},
+        }
+        assert analytics["contributors"] == {
+            "Ada": {
+                "totalLines": 4.0,
+                "aiLines": 2.0,
+                "providers": {"claudeCode": 2.0},
+                "models": {"claude-sonnet-4": 2.0},
+                "commitCount": 2.0,
+            }
+        }
+        assert [
+            (h["author"], h["added"], h["removed"], h["aiLines"]) for h in analytics["history"]
+        ] == [
+            ("Ada", 1.0, 0.0, 0.0),
+            ("Ada", 3.0, 0.0, 2.0),
+        ]

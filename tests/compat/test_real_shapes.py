@@ -19,6 +19,14 @@ from tests.shared import AUTHOR
 from mesa_sdk import Mesa
 from mesa_sdk.errors import ConflictError
 from mesa_sdk.models import (
+    AgentBlame,
+    AgentBlameStats,
+    Analytics,
+    AnalyticsContributor,
+    AnalyticsHistoryEntry,
+    AnalyticsMeta,
+    AnalyticsResult,
+    AnalyticsSummary,
     ApiKey,
     ApiKeyCreated,
     ApiKeyList,
@@ -34,6 +42,7 @@ from mesa_sdk.models import (
     FileContent,
     LfsBatchResponse,
     LfsObject,
+    LineAttribution,
     MergeResult,
     Signature,
     Success,
@@ -338,3 +347,146 @@ def test_error_envelope_without_details(client: Mesa, api: respx.MockRouter) -> 
         "Merge conflicts",
     )
     assert error.details == {}
+
+
+def test_agent_blame_real_answer(client: Mesa, api: respx.MockRouter) -> None:
+    route = api.get("/acme/widgets/agentblame").respond(
+        200,
+        json={
+            "attributions": {
+                "src/a.ts": [
+                    {
+                        "lineNumber": 3,
+                        "provider": "cursor",
+                        "model": "gpt-5",
+                        "confidence": 0.95,
+                        "match_type": "normalized_hash",
+                    },
+                    {
+                        "lineNumber": 4,
+                        "provider": None,
+                        "model": None,
+                        "confidence": 1,
+                        "match_type": None,
+                    },
+                ]
+            },
+            "stats": {"total_lines": 8, "ai_lines": 2, "human_lines": 6, "ai_percentage": 25},
+        },
+    )
+    got = client.agent_blame.get(repo="widgets", base="main", head="feature")
+    assert dict(route.calls.last.request.url.params) == {"base": "main", "head": "feature"}
+    assert got == AgentBlame(
+        attributions={
+            "src/a.ts": [
+                LineAttribution(
+                    lineNumber=3,
+                    provider="cursor",
+                    model="gpt-5",
+                    confidence=0.95,
+                    match_type="normalized_hash",
+                ),
+                LineAttribution(
+                    lineNumber=4, provider=None, model=None, confidence=1.0, match_type=None
+                ),
+            ]
+        },
+        stats=AgentBlameStats(total_lines=8, ai_lines=2, human_lines=6, ai_percentage=25.0),
+    )
+
+
+ANALYTICS = {
+    "version": 2,
+    "summary": {
+        "totalLines": 120,
+        "aiLines": 30,
+        "humanLines": 90,
+        "providers": {"claudeCode": 30},
+        "models": {"claude-sonnet-4": 30},
+        "updated": WHEN,
+    },
+    "contributors": {
+        "ada": {
+            "totalLines": 120,
+            "aiLines": 30,
+            "providers": {"claudeCode": 30},
+            "models": {"claude-sonnet-4": 30},
+            "commitCount": 4,
+        }
+    },
+    "history": [
+        {
+            "date": "2026-11-22",
+            "sha": SHA,
+            "author": "ada",
+            "added": 120,
+            "removed": 7,
+            "aiLines": 30,
+            "providers": {"claudeCode": 30},
+            "models": {"claude-sonnet-4": 30},
+        },
+        {
+            "date": "2026-11-23",
+            "sha": SHA2,
+            "author": "ada",
+            "added": 0,
+            "removed": 1,
+            "aiLines": 0,
+        },
+    ],
+    "_meta": {"lastAttempt": WHEN, "lastSuccess": WHEN, "lastError": None},
+}
+
+
+def test_analytics_real_answers(client: Mesa, api: respx.MockRouter) -> None:
+    expected = AnalyticsResult(
+        analytics=Analytics(
+            version=2,
+            summary=AnalyticsSummary(
+                totalLines=120,
+                aiLines=30,
+                humanLines=90,
+                providers={"claudeCode": 30},
+                models={"claude-sonnet-4": 30},
+                updated=WHEN,
+            ),
+            contributors={
+                "ada": AnalyticsContributor(
+                    totalLines=120,
+                    aiLines=30,
+                    providers={"claudeCode": 30},
+                    models={"claude-sonnet-4": 30},
+                    commitCount=4,
+                )
+            },
+            history=[
+                AnalyticsHistoryEntry(
+                    date="2026-11-22",
+                    sha=SHA,
+                    author="ada",
+                    added=120,
+                    removed=7,
+                    aiLines=30,
+                    providers={"claudeCode": 30},
+                    models={"claude-sonnet-4": 30},
+                ),
+                AnalyticsHistoryEntry(
+                    date="2026-11-23", sha=SHA2, author="ada", added=0, removed=1, aiLines=0
+                ),
+            ],
+            _meta=AnalyticsMeta(lastAttempt=WHEN, lastSuccess=WHEN, lastError=None),
+        ),
+        status="stale",
+    )
+    get = api.get("/acme/widgets/analytics").respond(
+        200, json={"analytics": ANALYTICS, "status": "stale"}
+    )
+    assert client.analytics.get(repo="widgets", period="1w") == expected
+    assert dict(get.calls.last.request.url.params) == {"period": "1w"}
+    api.post("/acme/widgets/analytics/refresh").respond(
+        200, json={"analytics": ANALYTICS, "status": "stale"}
+    )
+    assert client.analytics.refresh(repo="widgets") == expected
+
+    api.get("/acme/empty/analytics").respond(200, json={"analytics": None, "status": "none"})
+    assert client.analytics.get(repo="empty") == AnalyticsResult(analytics=None, status="none")

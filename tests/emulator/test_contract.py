@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from mesa_emulator.contract import param_rule
 from mesa_emulator.routes import ROUTES, match_route
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -51,3 +52,27 @@ def test_spec_idempotency_header_where_the_emulator_takes_one() -> None:
         refs = [p.get("$ref", "") for p in operation.get("parameters", [])]
         has_key = "#/components/parameters/IdempotencyKey" in refs
         assert has_key == route.accepts_idempotency_key, route.operation_id
+
+
+def test_query_limits_and_defaults_are_the_specs() -> None:
+    """The emulator reads each query parameter's bounds, values and default from the contract."""
+    spec = yaml.safe_load(SPEC.read_text())
+    checked = 0
+    for route in ROUTES:
+        operation = spec["paths"][route.template][route.method.lower()]
+        for param in operation.get("parameters", []):
+            if "$ref" in param:
+                param = spec["components"]["parameters"][param["$ref"].rsplit("/", 1)[-1]]
+            if param["in"] != "query" or param["name"] == "cursor":
+                continue
+            schema = param["schema"]
+            if "$ref" in schema:
+                schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+            rule = param_rule(route.operation_id, param["name"])
+            assert rule.required == bool(param.get("required")), route.operation_id
+            assert rule.default == schema.get("default"), (route.operation_id, param["name"])
+            assert rule.low == schema.get("minimum", schema.get("minLength"))
+            assert rule.high == schema.get("maximum", schema.get("maxLength"))
+            assert rule.choices == (tuple(schema["enum"]) if "enum" in schema else None)
+            checked += 1
+    assert checked >= 12

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from mesa_emulator.git_paths import (
+from mesa_emulator.git.branch_names import is_valid_branch_name
+from mesa_emulator.git.paths import (
     MAX_PATH_BYTES,
     MAX_PATH_SEGMENTS,
     file_content_problem,
     path_problem,
 )
-from mesa_emulator.validation import is_valid_branch_name
 
 
 def _git(repo: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:

@@ -15,8 +15,9 @@ import httpx
 import pytest
 from tests.shared import AUTHOR
 
-from mesa_emulator import git_ops
-from mesa_emulator.git_ops import RefLocked, RefUpdate
+from mesa_emulator.git.errors import RefLocked
+from mesa_emulator.git.refs import RefUpdate
+from mesa_emulator.git.repository import GitRepository
 from mesa_emulator.idempotency import intent_text
 from mesa_emulator.server import Emulator
 from mesa_emulator.state import EmulatorState
@@ -161,7 +162,7 @@ def test_a_default_branch_change_stands_when_head_is_locked(folder: Folder) -> N
 
 def test_a_failed_first_move_withdraws_the_journal(folder: Folder) -> None:
     journalled: list[list[RefUpdate]] = []
-    repo = git_ops.GitRepository(folder.repo)
+    repo = GitRepository(folder.repo)
     (folder.repo / "refs" / "heads" / "main.lock").write_text("")
     repo.create_branch("twin", folder.base, lambda updates: journalled.append(list(updates)))
     with pytest.raises(RefLocked):

@@ -1,9 +1,8 @@
-"""What every handler shares: its context, body and parameter parsing, repository lookup,
-git-error mapping and conversions between git values and the contract's models."""
+"""What every handler shares: its context, body and parameter parsing, repository lookup
+and conversions between git values and the contract's models."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -12,12 +11,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from mesa_emulator import git_ops
 from mesa_emulator.auth import Principal
+from mesa_emulator.contract import param_rule
 from mesa_emulator.errors import ApiError
+from mesa_emulator.git.errors import BranchNotFound, GitOpsError
+from mesa_emulator.git.objects import Signature as GitSignature
+from mesa_emulator.git.refs import RefUpdate
+from mesa_emulator.git.repository import GitRepository
 from mesa_emulator.idempotency import IdempotencyClaim, intent_text
 from mesa_emulator.store import HeldSecret, IdempotentAnswer, RepoRecord
-from mesa_emulator.validation import SHA_RE
+from mesa_emulator.validation import SHA_RULE
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -28,9 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OperationContext",
-    "git_error",
     "load_repo",
     "parse_body",
+    "query_choice",
     "query_int",
     "query_str",
     "repo_model",
@@ -40,12 +43,12 @@ __all__ = [
 
 M = TypeVar("M", bound=BaseModel)
 
-logger = logging.getLogger("mesa_emulator")
-
 
 @dataclass
 class OperationContext:
     state: EmulatorState
+    operation_id: str
+    """The contract's operation being answered (its limits and defaults apply)."""
     principal: Principal
     org: str
     params: dict[str, str]
@@ -65,7 +68,7 @@ class OperationContext:
             return None
         return self.idempotency.answer(response, secret)
 
-    def journal(self, repo_id: str, updates: Sequence[git_ops.RefUpdate], reply: Response) -> None:
+    def journal(self, repo_id: str, updates: Sequence[RefUpdate], reply: Response) -> None:
         """Journal, so that it outlives the process, that this request is about to apply
         ``updates`` to the refs of ``repo_id`` and then answer ``reply``; no updates withdraw
         the journal (nothing moved).  Nothing to do without an ``Idempotency-Key``."""
@@ -129,10 +132,14 @@ def parse_body(model: type[M], body: bytes) -> M:
 # ---- query parameters -------------------------------------------------------------------
 
 
-def query_int(ctx: OperationContext, name: str, default: int, low: int, high: int) -> int:
+def query_int(ctx: OperationContext, name: str) -> int:
+    """The integer query parameter ``name``, within the contract's bounds, or its default."""
+    rule = param_rule(ctx.operation_id, name)
+    assert rule.low is not None and rule.high is not None and isinstance(rule.default, int)
     raw = ctx.query.get(name)
     if raw is None:
-        return default
+        return rule.default
+    low, high = rule.low, rule.high
     shown = raw if len(raw) <= 40 else raw[:40] + "..."
     if not raw.isascii() or not raw.isdigit():
         raise ApiError.invalid_parameter(name, f"'{name}' must be an integer, got {shown!r}.")
@@ -145,25 +152,38 @@ def query_int(ctx: OperationContext, name: str, default: int, low: int, high: in
     return value
 
 
-def query_str(
-    ctx: OperationContext,
-    name: str,
-    *,
-    max_length: int,
-    min_length: int = 1,
-    required: bool = False,
-) -> str | None:
+def query_str(ctx: OperationContext, name: str) -> str | None:
+    """The string query parameter ``name`` within the contract's lengths (None if omitted
+    and optional)."""
+    rule = param_rule(ctx.operation_id, name)
+    assert rule.high is not None
+    min_length = rule.low if rule.low is not None else 0
     raw = ctx.query.get(name)
     if raw is None:
-        if required:
+        if rule.required:
             raise ApiError.invalid_parameter(name, f"The '{name}' query parameter is required.")
         return None
-    if not min_length <= len(raw) <= max_length:
+    if not min_length <= len(raw) <= rule.high:
         raise ApiError.invalid_parameter(
-            name, f"'{name}' must have {min_length} to {max_length} characters."
+            name, f"'{name}' must have {min_length} to {rule.high} characters."
         )
     if "\x00" in raw:
         raise ApiError.invalid_parameter(name, f"'{name}' must not contain NUL.")
+    return raw
+
+
+def query_choice(ctx: OperationContext, name: str) -> str:
+    """The enumerated query parameter ``name``: one of the contract's values, or its default."""
+    rule = param_rule(ctx.operation_id, name)
+    assert rule.choices is not None and isinstance(rule.default, str)
+    raw = ctx.query.get(name)
+    if raw is None:
+        return rule.default
+    if raw not in rule.choices:
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise ApiError.invalid_parameter(
+            name, f"'{name}' must be one of {', '.join(rule.choices)}; got {shown!r}."
+        )
     return raw
 
 
@@ -185,7 +205,7 @@ def load_repo(ctx: OperationContext) -> RepoRecord:
 def head_sha(state: EmulatorState, record: RepoRecord) -> str | None:
     try:
         return state.git(record.id).branch_sha(record.default_branch)
-    except git_ops.BranchNotFound:
+    except BranchNotFound:
         return None
 
 
@@ -203,10 +223,10 @@ def repo_model(state: EmulatorState, record: RepoRecord) -> Repo:
     )
 
 
-def resolve_ref(git: git_ops.GitRepository, ref: str, parameter: str) -> str:
+def resolve_ref(git: GitRepository, ref: str, parameter: str) -> str:
     try:
         return git.resolve(ref)
-    except git_ops.GitOpsError:
+    except GitOpsError:
         raise ApiError(
             "REF_NOT_FOUND",
             f"'{parameter}' names no branch, tag or commit: {ref!r}.",
@@ -215,9 +235,9 @@ def resolve_ref(git: git_ops.GitRepository, ref: str, parameter: str) -> str:
 
 
 def check_sha(value: str, parameter: str) -> None:
-    if SHA_RE.fullmatch(value) is None:
+    if not SHA_RULE.admits(value):
         raise ApiError.invalid_parameter(
-            parameter, f"'{parameter}' must be 7 to 40 hexadecimal digits, got {value!r}."
+            parameter, f"'{parameter}' must {SHA_RULE.describe()}, got {value!r}."
         )
 
 
@@ -231,62 +251,16 @@ def _check_identity(value: str, field: str) -> None:
         )
 
 
-def to_git_signature(author: Author, field: str, now: datetime) -> git_ops.Signature:
+def to_git_signature(author: Author, field: str, now: datetime) -> GitSignature:
     _check_identity(author.name, f"{field}.name")
     _check_identity(author.email, f"{field}.email")
     when = author.date if author.date is not None else now
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return git_ops.Signature(author.name, author.email, when)
+    return GitSignature(author.name, author.email, when)
 
 
-def signature_model(sig: git_ops.Signature) -> Signature:
+def signature_model(sig: GitSignature) -> Signature:
     from mesa_sdk.models import Signature
 
     return Signature(name=sig.name, email=sig.email, date=sig.time.astimezone(timezone.utc))
-
-
-def git_error(exc: git_ops.GitOpsError) -> ApiError:
-    """The contract's error for an expected git failure."""
-    if isinstance(exc, git_ops.InvalidRefName):
-        return ApiError(
-            "INVALID_REF_NAME", f"Invalid branch name {exc.name!r}.", {"name": exc.name}
-        )
-    if isinstance(exc, git_ops.InvalidPath):
-        return ApiError("INVALID_PATH", exc.message, {"path": exc.path})
-    if isinstance(exc, git_ops.BranchNotFound):
-        return ApiError(
-            "BRANCH_NOT_FOUND", f"Branch {exc.branch!r} not found.", {"branch": exc.branch}
-        )
-    if isinstance(exc, git_ops.BranchExists):
-        return ApiError("BRANCH_EXISTS", exc.message, {"branch": exc.branch})
-    if isinstance(exc, git_ops.BranchMoved):
-        return ApiError(
-            "BRANCH_MOVED",
-            exc.message,
-            {"branch": exc.branch, "expected": exc.expected, "actual": exc.actual},
-        )
-    if isinstance(exc, git_ops.CommitNotFound):
-        return ApiError("COMMIT_NOT_FOUND", f"Commit {exc.sha!r} not found.", {"sha": exc.sha})
-    if isinstance(exc, git_ops.RefNotFound):
-        return ApiError("REF_NOT_FOUND", exc.message, {"ref": exc.ref})
-    if isinstance(exc, git_ops.PathNotFound):
-        return ApiError("PATH_NOT_FOUND", exc.message, {"path": exc.path})
-    if isinstance(exc, git_ops.PathExists):
-        return ApiError("PATH_EXISTS", exc.message, {"path": exc.path})
-    if isinstance(exc, git_ops.MergeConflict):
-        return ApiError(
-            "MERGE_CONFLICT",
-            f"The merge conflicts in {len(exc.paths)} path(s): {', '.join(exc.paths[:10])}.",
-            {"conflict_paths": exc.paths},
-        )
-    if isinstance(exc, git_ops.RefLocked):
-        return ApiError(
-            "SERVICE_UNAVAILABLE",
-            f"Branch {exc.branch!r} is being updated by another writer; retry in 1 s.",
-            {"branch": exc.branch},
-            headers={"Retry-After": "1"},
-        )
-    # Its message may name a server path: logged, never answered.
-    logger.error("git operation failed: %s", exc.message)
-    return ApiError("INTERNAL_ERROR", "A git operation failed unexpectedly.")

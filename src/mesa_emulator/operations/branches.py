@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
 from mesa_emulator.operations.base import (
     OperationContext,
-    git_error,
     load_repo,
     parse_body,
     query_int,
@@ -27,7 +25,7 @@ def _key(name: str) -> bytes:
 def list_branches(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Branch, BranchList
 
-    limit = query_int(ctx, "limit", 50, 1, 100)
+    limit = query_int(ctx, "limit")
     record = load_repo(ctx)
     bind = (record.id,)
     after: str | None = None
@@ -80,10 +78,7 @@ def create_branch(ctx: OperationContext) -> Response:
             is_default=body.name == record.default_branch,
         ),
     )
-    try:
-        git.create_branch(body.name, start, lambda updates: ctx.journal(record.id, updates, reply))
-    except git_ops.GitOpsError as exc:
-        raise git_error(exc) from None
+    git.create_branch(body.name, start, lambda updates: ctx.journal(record.id, updates, reply))
     return reply
 
 
@@ -94,10 +89,7 @@ def delete_branch(ctx: OperationContext) -> Response:
     check_branch_name(name, "branch")
     record = load_repo(ctx)
     git = ctx.state.git(record.id)
-    try:
-        git.branch_sha(name)
-    except git_ops.BranchNotFound as exc:
-        raise git_error(exc) from None
+    git.branch_sha(name)
     if name == record.default_branch:
         raise ApiError(
             "DEFAULT_BRANCH",
@@ -105,8 +97,5 @@ def delete_branch(ctx: OperationContext) -> Response:
             {"branch": name},
         )
     reply = json_reply(200, Success(success=True))
-    try:
-        git.delete_branch(name, lambda updates: ctx.journal(record.id, updates, reply))
-    except git_ops.GitOpsError as exc:
-        raise git_error(exc) from None
+    git.delete_branch(name, lambda updates: ctx.journal(record.id, updates, reply))
     return reply

@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.responses import Response
 
-from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
-from mesa_emulator.git_paths import file_content_problem
+from mesa_emulator.git.objects import CommitInfo
+from mesa_emulator.git.objects import Signature as GitSignature
+from mesa_emulator.git.paths import file_content_problem
+from mesa_emulator.git.trees import Edit
 from mesa_emulator.lfs import pointer_text
 from mesa_emulator.operations.base import (
     OperationContext,
     check_sha,
-    git_error,
     head_sha,
     load_repo,
     parse_body,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["create_commit", "get_commit", "list_commits"]
 
 
-def _commit_model(info: git_ops.CommitInfo) -> Commit:
+def _commit_model(info: CommitInfo) -> Commit:
     from mesa_sdk.models import Commit
 
     return Commit(
@@ -58,8 +59,8 @@ def _cursor_state(state: dict[str, Any]) -> tuple[str, int]:
 def list_commits(ctx: OperationContext) -> Response:
     from mesa_sdk.models import CommitList
 
-    limit = query_int(ctx, "limit", 50, 1, 100)
-    ref = query_str(ctx, "ref", max_length=255)
+    limit = query_int(ctx, "limit")
+    ref = query_str(ctx, "ref")
     record = load_repo(ctx)
     git = ctx.state.git(record.id)
     bind = (record.id, ref)
@@ -72,10 +73,7 @@ def list_commits(ctx: OperationContext) -> Response:
         start = head_sha(ctx.state, record) if ref is None else resolve_ref(git, ref, "ref")
     if start is None:  # an empty repository: no history yet
         return json_reply(200, CommitList(commits=[], next_cursor=None, has_more=False))
-    try:
-        infos = git.log(start, skip=offset, limit=limit + 1)
-    except git_ops.GitOpsError as exc:
-        raise git_error(exc) from None
+    infos = git.log(start, skip=offset, limit=limit + 1)
     has_more = len(infos) > limit
     page = infos[:limit]
     next_cursor = (
@@ -97,10 +95,7 @@ def get_commit(ctx: OperationContext) -> Response:
     sha = ctx.params["sha"]
     check_sha(sha, "sha")
     record = load_repo(ctx)
-    try:
-        info = ctx.state.git(record.id).commit(sha)
-    except git_ops.GitOpsError as exc:
-        raise git_error(exc) from None
+    info = ctx.state.git(record.id).commit(sha)
     return json_reply(200, _commit_model(info))
 
 
@@ -163,7 +158,7 @@ def create_commit(ctx: OperationContext) -> Response:
     committer = (
         to_git_signature(body.committer, "committer", now)
         if body.committer is not None
-        else git_ops.Signature(author.name, author.email, now)
+        else GitSignature(author.name, author.email, now)
     )
 
     # Check every change's shape before touching anything.
@@ -187,10 +182,10 @@ def create_commit(ctx: OperationContext) -> Response:
 
     record = load_repo(ctx)
     state = ctx.state
-    edits: list[git_ops.Edit] = []
+    edits: list[Edit] = []
     for edit, data in zip(changes, datas, strict=True):
         if edit.action == "delete":
-            edits.append(git_ops.Edit(edit.path, "delete"))
+            edits.append(Edit(edit.path, "delete"))
             continue
         if edit.lfs is not None:
             oid, size = edit.lfs.oid, edit.lfs.size
@@ -209,9 +204,9 @@ def create_commit(ctx: OperationContext) -> Response:
             raise ApiError.invalid_request(
                 field, f"Field '{field}' cannot be the content of {edit.path!r}: it {problem}."
             )
-        edits.append(git_ops.Edit(edit.path, edit.action, data, edit.executable))
+        edits.append(Edit(edit.path, edit.action, data, edit.executable))
 
-    def reply(info: git_ops.CommitInfo) -> Response:
+    def reply(info: CommitInfo) -> Response:
         return json_reply(
             201,
             CommitResult(
@@ -219,16 +214,13 @@ def create_commit(ctx: OperationContext) -> Response:
             ),
         )
 
-    try:
-        info = state.git(record.id).commit_edits(
-            branch=body.branch,
-            message=body.message,
-            author=author,
-            committer=committer,
-            edits=edits,
-            base_sha=body.base_sha,
-            journal=lambda updates, made: ctx.journal(record.id, updates, reply(made)),
-        )
-    except git_ops.GitOpsError as exc:
-        raise git_error(exc) from None
+    info = state.git(record.id).commit_edits(
+        branch=body.branch,
+        message=body.message,
+        author=author,
+        committer=committer,
+        edits=edits,
+        base_sha=body.base_sha,
+        journal=lambda updates, made: ctx.journal(record.id, updates, reply(made)),
+    )
     return reply(info)

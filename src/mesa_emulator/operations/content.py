@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
+from mesa_emulator.git.reading import Directory, FileBlob, TreeEntry
 from mesa_emulator.negotiation import negotiate
 from mesa_emulator.operations.base import (
     OperationContext,
-    git_error,
     head_sha,
     load_repo,
     query_int,
@@ -33,7 +32,7 @@ OCTET = "application/octet-stream"
 EMPTY_TREE_SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
-def _entry_model(entry: git_ops.TreeEntry, last_commit_at: datetime | None) -> DirEntry:
+def _entry_model(entry: TreeEntry, last_commit_at: datetime | None) -> DirEntry:
     from mesa_sdk.models import DirEntry
 
     if entry.type in ("file", "symlink"):
@@ -62,11 +61,11 @@ def _not_acceptable(accept: str | None) -> ApiError:
 def get_content(ctx: OperationContext) -> Response:
     from mesa_sdk.models import DirContent, FileContent, SymlinkContent
 
-    ref = query_str(ctx, "ref", max_length=255)
-    path = query_str(ctx, "path", max_length=4096, min_length=0) or ""
+    ref = query_str(ctx, "ref")
+    path = query_str(ctx, "path") or ""
     parts = check_repo_path(path, "path") if path else []
-    depth = query_int(ctx, "depth", 1, 1, 64)
-    limit = query_int(ctx, "limit", 1000, 1, 1000)
+    depth = query_int(ctx, "depth")
+    limit = query_int(ctx, "limit")
     cursor = ctx.query.get("cursor")
     norm = "/".join(parts)
     media = negotiate(ctx.accept, (JSON, OCTET))
@@ -88,18 +87,15 @@ def get_content(ctx: OperationContext) -> Response:
     else:
         commit = head_sha(ctx.state, record) if ref is None else resolve_ref(git, ref, "ref")
 
-    entry: git_ops.FileBlob | git_ops.Directory
+    entry: FileBlob | Directory
     if commit is None:  # empty repository: an empty root, nothing else
         if parts:
             raise ApiError("PATH_NOT_FOUND", f"Path {path!r} not found.", {"path": path})
-        entry = git_ops.Directory(name="", path="", sha=EMPTY_TREE_SHA, entries=[], child_count=0)
+        entry = Directory(name="", path="", sha=EMPTY_TREE_SHA, entries=[], child_count=0)
     else:
-        try:
-            entry = git.read_path(commit, norm, depth=depth, offset=offset, limit=limit)
-        except git_ops.GitOpsError as exc:
-            raise git_error(exc) from None
+        entry = git.read_path(commit, norm, depth=depth, offset=offset, limit=limit)
 
-    if isinstance(entry, git_ops.FileBlob):
+    if isinstance(entry, FileBlob):
         if media == OCTET:
             return raw_reply(entry.data, OCTET)
         assert commit is not None

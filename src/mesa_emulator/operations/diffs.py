@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
 from mesa_emulator.negotiation import negotiate
 from mesa_emulator.operations.base import (
     OperationContext,
-    git_error,
     load_repo,
     query_str,
     resolve_ref,
@@ -25,8 +23,8 @@ TEXT = "text/plain"
 def get_diff(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Diff, DiffFile, DiffStats
 
-    base = query_str(ctx, "base", max_length=255, required=True)
-    head = query_str(ctx, "head", max_length=255, required=True)
+    base = query_str(ctx, "base")
+    head = query_str(ctx, "head")
     assert base is not None and head is not None
     media = negotiate(ctx.accept, (JSON, TEXT))
     if media is None:
@@ -39,10 +37,7 @@ def get_diff(ctx: OperationContext) -> Response:
     git = ctx.state.git(record.id)
     base_sha = resolve_ref(git, base, "base")
     head_sha = resolve_ref(git, head, "head")
-    try:
-        result = git.diff(base_sha, head_sha)
-    except git_ops.GitOpsError as exc:
-        raise git_error(exc) from None
+    result = git.diff(base_sha, head_sha)
     if media == TEXT:
         return Response(result.patch.encode("utf-8"), media_type="text/plain; charset=utf-8")
     return json_reply(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
+from mesa_emulator.git.errors import GitOpsError
+from mesa_emulator.git.merging import MergeOutcome
 from mesa_emulator.operations.base import (
     OperationContext,
-    git_error,
     load_repo,
     parse_body,
     to_git_signature,
@@ -31,20 +31,17 @@ def merge_branch(ctx: OperationContext) -> Response:
     author = to_git_signature(body.author, "author", utc_now())
     record = load_repo(ctx)
     git = ctx.state.git(record.id)
-    try:
-        git.branch_sha(base)
-    except git_ops.BranchNotFound as exc:
-        raise git_error(exc) from None
+    git.branch_sha(base)
     try:
         git.resolve(body.head)
-    except git_ops.GitOpsError:
+    except GitOpsError:
         raise ApiError(
             "REF_NOT_FOUND",
             f"'head' names no branch, tag or commit: {body.head!r}.",
             {"field": "head", "ref": body.head},
         ) from None
 
-    def reply(outcome: git_ops.MergeOutcome) -> Response:
+    def reply(outcome: MergeOutcome) -> Response:
         return json_reply(
             200,
             MergeResult(
@@ -56,15 +53,12 @@ def merge_branch(ctx: OperationContext) -> Response:
             ),
         )
 
-    try:
-        outcome = git.merge(
-            base_branch=base,
-            head=body.head,
-            author=author,
-            message=body.message,
-            delete_branch=bool(body.delete_branch),
-            journal=lambda updates, made: ctx.journal(record.id, updates, reply(made)),
-        )
-    except git_ops.GitOpsError as exc:
-        raise git_error(exc) from None
+    outcome = git.merge(
+        base_branch=base,
+        head=body.head,
+        author=author,
+        message=body.message,
+        delete_branch=bool(body.delete_branch),
+        journal=lambda updates, made: ctx.journal(record.id, updates, reply(made)),
+    )
     return reply(outcome)

@@ -9,8 +9,9 @@ import shutil
 
 from starlette.responses import Response
 
-from mesa_emulator import git_ops
 from mesa_emulator.errors import ApiError
+from mesa_emulator.git.errors import BranchNotFound, GitOpsError
+from mesa_emulator.git.repository import init_repository
 from mesa_emulator.operations.base import (
     OperationContext,
     load_repo,
@@ -60,7 +61,7 @@ def create_repo(ctx: OperationContext) -> Response:
     )
     # The git folder exists before the record does, so no reader finds a record without it;
     # a crash in between leaves a folder without a record, which the next start removes.
-    git_ops.init_repository(state.repo_path(record.id), default_branch)
+    init_repository(state.repo_path(record.id), default_branch)
     reply = json_reply(201, repo_model(state, record))
     try:
         state.store.insert_repo(record, ctx.answer(reply))
@@ -73,7 +74,7 @@ def create_repo(ctx: OperationContext) -> Response:
 def list_repos(ctx: OperationContext) -> Response:
     from mesa_sdk.models import RepoList
 
-    limit = query_int(ctx, "limit", 50, 1, 100)
+    limit = query_int(ctx, "limit")
     after: str | None = None
     bind = (ctx.org,)
     cursor = ctx.query.get("cursor")
@@ -119,7 +120,7 @@ def update_repo(ctx: OperationContext) -> Response:
     if new_default is not None and new_default != record.default_branch and not git.is_empty():
         try:
             git.branch_sha(new_default)
-        except git_ops.BranchNotFound:
+        except BranchNotFound:
             raise ApiError(
                 "BRANCH_NOT_FOUND",
                 f"Branch {new_default!r} not found; the default branch must exist.",
@@ -145,7 +146,7 @@ def update_repo(ctx: OperationContext) -> Response:
         # HEAD follows the record, which is updated: the next start sets HEAD if this fails.
         try:
             git.set_default_branch(new_default)
-        except git_ops.GitOpsError as exc:
+        except GitOpsError as exc:
             logger.warning("repository %s: %s; the next start sets it", record.id, exc.message)
     return reply
 

@@ -38,6 +38,8 @@ class Param:
     `form` in the query and cookies, `simple` in the path and headers."""
     explode: bool | None = None
     """OpenAPI's `explode`; None for the style's default (true for `form` only)."""
+    server_default: Any = None
+    """What the server uses when the argument is omitted (the spec's `default`); never sent."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,15 @@ from typing import TYPE_CHECKING
 from mesa_sdk._runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from .agent_blame import AgentBlame, AgentBlameTypedDict
+    from .agent_blame_stats import AgentBlameStats, AgentBlameStatsTypedDict
+    from .analytics import Analytics, AnalyticsTypedDict
+    from .analytics_contributor import AnalyticsContributor, AnalyticsContributorTypedDict
+    from .analytics_history_entry import AnalyticsHistoryEntry, AnalyticsHistoryEntryTypedDict
+    from .analytics_meta import AnalyticsMeta, AnalyticsMetaTypedDict
+    from .analytics_period import AnalyticsPeriod
+    from .analytics_result import AnalyticsResult, AnalyticsResultTypedDict
+    from .analytics_summary import AnalyticsSummary, AnalyticsSummaryTypedDict
     from .api_key import ApiKey, ApiKeyTypedDict
     from .api_key_created import ApiKeyCreated, ApiKeyCreatedTypedDict
     from .api_key_list import ApiKeyList, ApiKeyListTypedDict
@@ -43,6 +52,8 @@ if TYPE_CHECKING:
     from .lfs_object_error import LfsObjectError, LfsObjectErrorTypedDict
     from .lfs_object_spec import LfsObjectSpec, LfsObjectSpecTypedDict
     from .lfs_pointer import LfsPointer, LfsPointerTypedDict
+    from .line_attribution import LineAttribution, LineAttributionTypedDict
+    from .line_counts import LineCounts
     from .merge_request import MergeRequest, MergeRequestTypedDict
     from .merge_result import MergeResult, MergeResultTypedDict
     from .repo import Repo, RepoTypedDict
@@ -54,6 +65,23 @@ if TYPE_CHECKING:
     from .update_repo import UpdateRepo, UpdateRepoTypedDict
 
 _EXPORTS: dict[str, str] = {
+    "AgentBlame": ".agent_blame",
+    "AgentBlameTypedDict": ".agent_blame",
+    "AgentBlameStats": ".agent_blame_stats",
+    "AgentBlameStatsTypedDict": ".agent_blame_stats",
+    "Analytics": ".analytics",
+    "AnalyticsTypedDict": ".analytics",
+    "AnalyticsContributor": ".analytics_contributor",
+    "AnalyticsContributorTypedDict": ".analytics_contributor",
+    "AnalyticsHistoryEntry": ".analytics_history_entry",
+    "AnalyticsHistoryEntryTypedDict": ".analytics_history_entry",
+    "AnalyticsMeta": ".analytics_meta",
+    "AnalyticsMetaTypedDict": ".analytics_meta",
+    "AnalyticsPeriod": ".analytics_period",
+    "AnalyticsResult": ".analytics_result",
+    "AnalyticsResultTypedDict": ".analytics_result",
+    "AnalyticsSummary": ".analytics_summary",
+    "AnalyticsSummaryTypedDict": ".analytics_summary",
     "ApiKey": ".api_key",
     "ApiKeyTypedDict": ".api_key",
     "ApiKeyCreated": ".api_key_created",
@@ -117,6 +145,9 @@ _EXPORTS: dict[str, str] = {
     "LfsObjectSpecTypedDict": ".lfs_object_spec",
     "LfsPointer": ".lfs_pointer",
     "LfsPointerTypedDict": ".lfs_pointer",
+    "LineAttribution": ".line_attribution",
+    "LineAttributionTypedDict": ".line_attribution",
+    "LineCounts": ".line_counts",
     "MergeRequest": ".merge_request",
     "MergeRequestTypedDict": ".merge_request",
     "MergeResult": ".merge_result",
@@ -138,6 +169,23 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "ERROR_CODE_STATUS",
+    "AgentBlame",
+    "AgentBlameStats",
+    "AgentBlameStatsTypedDict",
+    "AgentBlameTypedDict",
+    "Analytics",
+    "AnalyticsContributor",
+    "AnalyticsContributorTypedDict",
+    "AnalyticsHistoryEntry",
+    "AnalyticsHistoryEntryTypedDict",
+    "AnalyticsMeta",
+    "AnalyticsMetaTypedDict",
+    "AnalyticsPeriod",
+    "AnalyticsResult",
+    "AnalyticsResultTypedDict",
+    "AnalyticsSummary",
+    "AnalyticsSummaryTypedDict",
+    "AnalyticsTypedDict",
     "ApiKey",
     "ApiKeyCreated",
     "ApiKeyCreatedTypedDict",
@@ -199,6 +247,9 @@ __all__ = [
     "LfsObjectTypedDict",
     "LfsPointer",
     "LfsPointerTypedDict",
+    "LineAttribution",
+    "LineAttributionTypedDict",
+    "LineCounts",
     "MergeRequest",
     "MergeRequestTypedDict",
     "MergeResult",

@@ -10,6 +10,8 @@ from mesa_sdk._runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .admin import Admin
+    from .agent_blame import AgentBlameResource
+    from .analytics import AnalyticsResource
     from .branches import Branches
     from .commits import Commits
     from .content import ContentResource
@@ -27,10 +29,14 @@ _EXPORTS: dict[str, str] = {
     "Merge": ".merge",
     "Admin": ".admin",
     "Lfs": ".lfs",
+    "AnalyticsResource": ".analytics",
+    "AgentBlameResource": ".agent_blame",
 }
 
 __all__ = [
     "Admin",
+    "AgentBlameResource",
+    "AnalyticsResource",
     "Branches",
     "Commits",
     "ContentResource",

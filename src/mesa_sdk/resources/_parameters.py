@@ -15,7 +15,9 @@ CURSOR = Param(
 )
 """The `next_cursor` of the previous page; the first page when omitted."""
 
-LIMIT = Param("limit", "limit", "query", Annotated[int, Field(ge=1, le=100)], False)
+LIMIT = Param(
+    "limit", "limit", "query", Annotated[int, Field(ge=1, le=100)], False, server_default=50
+)
 """The most items on one page."""
 
 ORG = Param(

@@ -33,8 +33,17 @@ _GET: Operation[Content] = Operation(
         REPO,
         REF,
         Param("path", "path", "query", Annotated[str, Field(max_length=4096)], False),
-        Param("depth", "depth", "query", Annotated[int, Field(ge=1, le=64)], False),
-        Param("limit", "limit", "query", Annotated[int, Field(ge=1, le=1000)], False),
+        Param(
+            "depth", "depth", "query", Annotated[int, Field(ge=1, le=64)], False, server_default=1
+        ),
+        Param(
+            "limit",
+            "limit",
+            "query",
+            Annotated[int, Field(ge=1, le=1000)],
+            False,
+            server_default=1000,
+        ),
         CURSOR,
     ),
     response_type=Content,

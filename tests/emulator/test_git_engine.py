@@ -1,4 +1,4 @@
-"""Tests of the emulator's git engine (mesa_emulator.git_ops).
+"""Tests of the emulator's git engine (the mesa_emulator.git package).
 
 What we write through pygit2 is checked independently with the git CLI wherever practical
 (ls-tree, cat-file, rev-list, fsck).
@@ -6,6 +6,7 @@ What we write through pygit2 is checked independently with the git CLI wherever 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 from datetime import datetime, timedelta, timezone
@@ -13,18 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from mesa_emulator import git_ops
-from mesa_emulator.git_ops import (
+from mesa_emulator.git import refs, trees
+from mesa_emulator.git.agent_blame import AiLine, BlameResult
+from mesa_emulator.git.branch_names import is_valid_branch_name
+from mesa_emulator.git.errors import (
     BranchExists,
     BranchMoved,
     BranchNotFound,
-    CommitInfo,
     CommitNotFound,
-    Directory,
-    Edit,
-    FileBlob,
     GitOpsError,
-    GitRepository,
     InvalidPath,
     InvalidRefName,
     MergeConflict,
@@ -32,11 +30,11 @@ from mesa_emulator.git_ops import (
     PathNotFound,
     RefLocked,
     RefNotFound,
-    Signature,
-    TreeEntry,
-    init_repository,
-    open_repository,
 )
+from mesa_emulator.git.objects import CommitInfo, Signature
+from mesa_emulator.git.reading import Directory, FileBlob, TreeEntry
+from mesa_emulator.git.repository import GitRepository, init_repository
+from mesa_emulator.git.trees import Edit
 
 IST = timezone(timedelta(hours=5, minutes=30))
 PST = timezone(timedelta(hours=-8))
@@ -135,16 +133,15 @@ def test_init_creates_bare_repo_with_unborn_default_branch(tmp_path: Path) -> No
     assert git(repo, "rev-parse", "--is-bare-repository").strip() == "true"
     assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/trunk"
     assert repo.default_branch() == "trunk"
-    assert repo.head_sha() is None
     assert repo.is_empty()
     assert repo.branches() == []
     assert repo.size_bytes() > 0
 
-    reopened = open_repository(tmp_path / "r.git")
+    reopened = GitRepository(tmp_path / "r.git")
     assert reopened.default_branch() == "trunk"
 
 
-def test_init_and_open_errors(tmp_path: Path) -> None:
+def test_init_errors(tmp_path: Path) -> None:
     with pytest.raises(InvalidRefName) as exc:
         init_repository(tmp_path / "a.git", "bad..name")
     assert exc.value.name == "bad..name"
@@ -155,23 +152,15 @@ def test_init_and_open_errors(tmp_path: Path) -> None:
     with pytest.raises(GitOpsError):
         init_repository(tmp_path / "full", "main")
 
-    (tmp_path / "plain").mkdir()
-    with pytest.raises(GitOpsError):
-        open_repository(tmp_path / "plain")
-    # no upward discovery into an enclosing repository
-    init_repository(tmp_path / "outer", "main")
-    (tmp_path / "outer" / "nested").mkdir()
-    with pytest.raises(GitOpsError):
-        open_repository(tmp_path / "outer" / "nested")
-
 
 def test_set_default_branch(seeded: tuple[GitRepository, CommitInfo]) -> None:
     repo, first = seeded
-    assert repo.head_sha() == first.sha
+    assert repo.branch_sha(repo.default_branch()) == first.sha
     repo.set_default_branch("not-yet")
     assert git(repo, "symbolic-ref", "HEAD").strip() == "refs/heads/not-yet"
     assert repo.default_branch() == "not-yet"
-    assert repo.head_sha() is None
+    with pytest.raises(BranchNotFound):
+        repo.branch_sha("not-yet")
     assert not repo.is_empty()
     with pytest.raises(InvalidRefName):
         repo.set_default_branch("a b")
@@ -203,7 +192,7 @@ def test_first_commit_creates_branch_and_real_git_agrees(repo: GitRepository) ->
     assert info.parents == []
     assert rev(repo, "refs/heads/main") == info.sha
     assert rev(repo, f"{info.sha}^{{tree}}") == info.tree_sha
-    assert repo.head_sha() == info.sha
+    assert repo.branch_sha(repo.default_branch()) == info.sha
     assert not repo.is_empty()
     assert repo.branches() == [("main", info.sha)]
 
@@ -395,7 +384,7 @@ def test_concurrent_commits_with_cas_retry_lose_nothing(repo: GitRepository) -> 
 
     def worker(t: int) -> None:
         # separate GitRepository objects on the same path must share the lock
-        handle = open_repository(repo.path) if t % 2 else repo
+        handle = GitRepository(repo.path) if t % 2 else repo
         try:
             barrier.wait()
             for i in range(per_thread):
@@ -438,7 +427,7 @@ def test_concurrent_blind_commits_are_serialised_and_reads_proceed(repo: GitRepo
     errors: list[BaseException] = []
 
     def worker(t: int) -> None:
-        handle = open_repository(repo.path)  # distinct objects, same on-disk repository
+        handle = GitRepository(repo.path)  # distinct objects, same on-disk repository
         try:
             for i in range(10):
                 commit(handle, [Edit(f"w{t}/{i}", "create", b"x")])  # no base_sha
@@ -480,13 +469,13 @@ def test_ref_moved_by_another_process_mid_commit(
     repo, first = seeded
     env = ["-c", "user.name=T", "-c", "user.email=t@e"]
     external = git(repo, *env, "commit-tree", first.tree_sha, "-p", first.sha, "-m", "ext").strip()
-    original_write = git_ops._TreeEditor.write
+    original_write = trees.TreeEditor.write
 
-    def write_and_race(self: git_ops._TreeEditor) -> object:
+    def write_and_race(self: trees.TreeEditor) -> object:
         git(repo, "update-ref", "refs/heads/main", external)  # a concurrent `git push`
         return original_write(self)
 
-    monkeypatch.setattr(git_ops._TreeEditor, "write", write_and_race)
+    monkeypatch.setattr(trees.TreeEditor, "write", write_and_race)
     with pytest.raises(BranchMoved) as exc:
         commit(repo, [Edit("x", "create", b"x")])
     assert (exc.value.expected, exc.value.actual) == (first.sha, external)
@@ -497,7 +486,7 @@ def test_ref_locked_by_another_process(
     seeded: tuple[GitRepository, CommitInfo], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo, first = seeded
-    monkeypatch.setattr(git_ops, "_REF_LOCK_ATTEMPTS", 2)
+    monkeypatch.setattr(refs, "_REF_LOCK_ATTEMPTS", 2)
     lock = repo.path / "refs" / "heads" / "main.lock"
     lock.write_text("")
     with pytest.raises(RefLocked) as exc:
@@ -665,7 +654,6 @@ def test_read_path_files_dirs_symlinks(seeded: tuple[GitRepository, CommitInfo])
         ("dir", "bin"),
         ("dir", "src"),
     ]
-    assert repo.read_path(first.sha, "/") == root
 
     readme = repo.read_path(first.sha, "README.md")
     assert readme == FileBlob(
@@ -770,42 +758,42 @@ def test_deep_listings_are_in_path_order_and_pages_cost_what_they_hold(
     assert [e.path for e in first.entries] == ["a/b", "a/b-z"] and first.has_more
 
 
-def test_last_commit_time(seeded: tuple[GitRepository, CommitInfo]) -> None:
+def test_last_commit_times(seeded: tuple[GitRepository, CommitInfo]) -> None:
     repo, first = seeded
     t0 = first.committer.time
     c1 = commit(repo, [Edit("src/pkg/mod.py", "update", b"x = 2\n")], minute=10)
     c2 = commit(repo, [Edit("other.txt", "create", b"o")], minute=20)
-    c3 = commit(repo, [Edit("other.txt", "delete")], minute=30)
+    commit(repo, [Edit("other.txt", "delete")], minute=30)
     c4 = commit(repo, [Edit("README.md", "update", b"r", executable=True)], minute=40)
 
-    assert repo.last_commit_time(c4.sha, "bin/run.sh") == t0
-    assert repo.last_commit_time(c4.sha, "bin") == t0
-    assert repo.last_commit_time(c4.sha, "src") == c1.committer.time
-    assert repo.last_commit_time(c4.sha, "src/pkg/mod.py") == c1.committer.time
-    assert repo.last_commit_time(c4.sha, "other.txt") == c3.committer.time  # deleted there
-    assert repo.last_commit_time(c2.sha, "other.txt") == c2.committer.time
-    assert repo.last_commit_time(c4.sha, "README.md") == c4.committer.time  # mode+content
-    assert repo.last_commit_time(c4.sha, "") == c4.committer.time
-    assert repo.last_commit_time(c4.sha, "never/existed") is None
-    # cached answers are stable
-    assert repo.last_commit_time(c4.sha, "src") == c1.committer.time
-    # agrees with git log -1 -- path
-    for path in ["bin", "src", "other.txt", "README.md"]:
-        expected = git(repo, "log", "-1", "--format=%ct", c4.sha, "--", path).strip()
-        got = repo.last_commit_time(c4.sha, path)
-        assert got is not None and int(got.timestamp()) == int(expected)
+    files = ["bin/run.sh", "src/pkg/mod.py", "README.md"]
+    assert repo.last_commit_times(c4.sha, files) == {
+        "bin/run.sh": t0,
+        "src/pkg/mod.py": c1.committer.time,
+        "README.md": c4.committer.time,  # mode+content
+    }
+    assert repo.last_commit_times(c2.sha, ["other.txt"]) == {"other.txt": c2.committer.time}
+    assert repo.last_commit_times(c4.sha, ["never/existed"]) == {}
+    # agrees with git log --first-parent -1 -- path
+    for path, got in repo.last_commit_times(c4.sha, files).items():
+        expected = git(repo, "log", "--first-parent", "-1", "--format=%ct", c4.sha, "--", path)
+        assert int(got.timestamp()) == int(expected.strip())
 
 
-def test_last_commit_time_through_merge(seeded: tuple[GitRepository, CommitInfo]) -> None:
+def test_last_commit_times_through_merge(seeded: tuple[GitRepository, CommitInfo]) -> None:
     repo, first = seeded
     repo.create_branch("side", first.sha)
-    side = commit(repo, [Edit("side.txt", "create", b"s")], branch="side", minute=5)
+    commit(repo, [Edit("side.txt", "create", b"s")], branch="side", minute=5)
     commit(repo, [Edit("main.txt", "create", b"m")], minute=7)
     merged = repo.merge(
         base_branch="main", head="side", author=sig(9), message=None, delete_branch=False
     )
-    assert repo.last_commit_time(merged.sha, "side.txt") == side.committer.time
-    assert repo.last_commit_time(merged.sha, "README.md") == first.committer.time
+    merge_time = repo.commit(merged.sha).committer.time
+    # First-parent history: the merge commit brought side.txt to main.
+    assert repo.last_commit_times(merged.sha, ["side.txt", "README.md"]) == {
+        "side.txt": merge_time,
+        "README.md": first.committer.time,
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -1035,4 +1023,40 @@ def test_merge_never_deletes_the_default_branch(seeded: tuple[GitRepository, Com
     )
     assert outcome.branch_deleted is False
     assert rev(repo, "refs/heads/main") == first.sha
-    assert git_ops.is_valid_branch_name("dev") and not git_ops.is_valid_branch_name("a..b")
+    assert is_valid_branch_name("dev") and not is_valid_branch_name("a..b")
+
+
+# ---------------------------------------------------------------------------------------
+# Agent Blame notes
+# ---------------------------------------------------------------------------------------
+
+
+def _agentblame_note(repo: GitRepository, sha: str, text: str) -> None:
+    identity = ("-c", "user.name=agentblame", "-c", "user.email=ab@example.com")
+    git(repo, *identity, "notes", "--ref=refs/notes/agentblame", "add", "-f", "-m", text, sha)
+
+
+def test_agent_blame_reads_only_well_formed_attributions(
+    seeded: tuple[GitRepository, CommitInfo],
+) -> None:
+    repo, first = seeded
+    made = commit(repo, [Edit("a.txt", "create", b"1\n2\n3\n4\n")], minute=5)
+    good = {"path": "a.txt", "startLine": 1, "endLine": 1, "provider": "cursor", "model": None}
+    note = {
+        "version": 2,
+        "attributions": [
+            good,
+            {**good, "startLine": 0, "endLine": 2},  # no line 0
+            {**good, "startLine": 3, "endLine": 2},  # ends before it starts
+            {k: v for k, v in good.items() if k != "provider"} | {"startLine": 4, "endLine": 4},
+            {**good, "path": "other.txt", "startLine": 2, "endLine": 3},
+            "not an attribution",
+        ],
+    }
+    _agentblame_note(repo, made.sha, json.dumps(note))
+    found = repo.agent_blame(first.sha, made.sha)
+    # Without confidence and matchType: 1.0 and exact_hash, what the tool writes for an exact match.
+    assert found == BlameResult({"a.txt": [AiLine(1, "cursor", None, 1.0, "exact_hash")]}, 4)
+
+    _agentblame_note(repo, made.sha, "not json")
+    assert repo.agent_blame(first.sha, made.sha) == BlameResult({}, 4)

@@ -28,10 +28,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from mesa_emulator.git.errors import InvalidPath
+
 __all__ = [
     "MAX_PATH_BYTES",
     "MAX_PATH_SEGMENTS",
     "file_content_problem",
+    "path_parts",
     "path_problem",
 ]
 
@@ -151,6 +154,19 @@ def path_problem(path: str) -> str | None:
         if depth < len(parts) and (_is_dotgitmodules(part) or _is_dotgitattributes(part)):
             return f"makes {part!r} a folder; git requires it to be a file"
     return None
+
+
+def path_parts(path: str, *, root_allowed: bool = False) -> list[str]:
+    """The segments of ``path``, or :class:`InvalidPath` saying why git would refuse it.
+    With ``root_allowed`` (reading), ``""`` is the root: no segments."""
+    if not isinstance(path, str):
+        raise InvalidPath(repr(path), "path must be a string")
+    if root_allowed and not path:
+        return []
+    problem = path_problem(path)
+    if problem is not None:
+        raise InvalidPath(path, f"path {path[:200]!r} {problem}")
+    return path.split("/")
 
 
 # ---- what a .gitmodules or .gitattributes may hold --------------------------------------

@@ -1,0 +1,117 @@
+"""The contract's operations, scopes, parameter limits and defaults, as the generated SDK
+carries them from openapi.yaml: the emulator reads them here, once, rather than copying
+numbers and scope names by hand (as ``errors.py`` reads the error codes' statuses)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal, get_args, get_origin
+
+from annotated_types import Ge, Le, MaxLen, MinLen
+
+import mesa_sdk.resources
+from mesa_sdk._runtime.operation import Operation, Param
+from mesa_sdk.models.scope import Scope
+
+__all__ = ["ALL_SCOPES", "ParamRule", "operation", "param_rule", "scope_of"]
+
+ALL_SCOPES: tuple[str, ...] = get_args(Scope)
+
+
+@cache
+def _operations() -> dict[str, Operation]:
+    found: dict[str, Operation] = {}
+    for module_info in pkgutil.iter_modules(mesa_sdk.resources.__path__):
+        module = importlib.import_module(f"mesa_sdk.resources.{module_info.name}")
+        for value in vars(module).values():
+            if isinstance(value, Operation):
+                found[value.operation_id] = value
+    return found
+
+
+def operation(operation_id: str) -> Operation:
+    """The contract's operation ``operation_id`` (KeyError for one the contract lacks)."""
+    return _operations()[operation_id]
+
+
+def scope_of(operation_id: str) -> str:
+    """The one scope the operation's ``security`` requirement names."""
+    (scope,) = operation(operation_id).scopes
+    return scope
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """What the contract allows for one parameter of one operation."""
+
+    name: str
+    required: bool
+    default: Any
+    low: int | None
+    """``minimum`` (integers) or ``minLength`` (strings)."""
+    high: int | None
+    """``maximum`` (integers) or ``maxLength`` (strings)."""
+    pattern: str | None
+    choices: tuple[str, ...] | None = None
+    """The values of an enumeration."""
+
+    def admits(self, text: str) -> bool:
+        """Whether the string ``text`` has the allowed length and matches the pattern."""
+        if self.low is not None and len(text) < self.low:
+            return False
+        if self.high is not None and len(text) > self.high:
+            return False
+        if self.pattern is None:
+            return True
+        # JSON Schema patterns search; an anchored one must match all (`$` in Python would
+        # also match before a final line break).
+        if self.pattern.startswith("^") and self.pattern.endswith("$"):
+            return re.fullmatch(self.pattern[1:-1], text) is not None
+        return re.search(self.pattern, text) is not None
+
+    def describe(self) -> str:
+        """The rule in words, for an error message."""
+        parts = [] if self.pattern is None else [f"match {self.pattern}"]
+        if self.high is not None:
+            parts.append(f"have {self.low or 0} to {self.high} characters")
+        return " and ".join(parts)
+
+
+def _integer(bound: object) -> int:
+    assert isinstance(bound, int), bound
+    return bound
+
+
+def _rule(param: Param) -> ParamRule:
+    low: int | None = None
+    high: int | None = None
+    pattern: str | None = None
+    for field_info in get_args(param.annotation)[1:]:
+        for rule in getattr(field_info, "metadata", ()):
+            if isinstance(rule, Ge):
+                low = _integer(rule.ge)
+            elif isinstance(rule, MinLen):
+                low = rule.min_length
+            elif isinstance(rule, Le):
+                high = _integer(rule.le)
+            elif isinstance(rule, MaxLen):
+                high = rule.max_length
+            elif getattr(rule, "pattern", None) is not None:
+                pattern = str(rule.pattern)
+    choices = get_args(param.annotation) if get_origin(param.annotation) is Literal else None
+    return ParamRule(
+        param.wire_name, param.required, param.server_default, low, high, pattern, choices
+    )
+
+
+@cache
+def param_rule(operation_id: str, name: str) -> ParamRule:
+    """The rule of the path or query parameter ``name`` of ``operation_id``."""
+    for param in operation(operation_id).params:
+        if param.location in ("path", "query") and param.wire_name == name:
+            return _rule(param)
+    raise KeyError(f"{operation_id} has no parameter {name!r}")
