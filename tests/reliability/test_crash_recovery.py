@@ -316,7 +316,9 @@ def test_kill_9_at_random_instants_loses_and_doubles_no_write(
         f"{interrupted} cut by a kill and retried under their key after the restart: "
         f"{outcomes['replayed']} answered Idempotent-Replayed, the others made then"
     )
-    assert kills == 15 and interrupted >= kills and outcomes["replayed"] >= 1
+    # Whether a kill lands between a write and its answer is chance here; the planned kills
+    # in the test that follows pin both sides of that instant.
+    assert kills == 15 and interrupted >= kills
 
 
 # ---- kill -9 at named points of a write ---------------------------------------------------

@@ -512,7 +512,10 @@ def run_soak(emu: Emulator) -> None:
     assert sum(failed.values()) >= sum(scripted.values())
     assert retried >= sum(scripted.values())
     # A write whose answer was lost or late after the server acted was answered from the store.
-    assert replayed == replay_expected
+    # On a loaded machine a write may also time out unscripted: each such extra failed attempt
+    # may add one replay, and nothing else may.
+    unscripted_failures = sum(failed.values()) - sum(scripted.values())
+    assert replay_expected <= replayed <= replay_expected + unscripted_failures
 
     lines = [
         f"seed {SEED}: {OPERATIONS} operations in {elapsed:.1f} s "
