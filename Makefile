@@ -6,11 +6,11 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: demo test install generate check lint typecheck unit fuse bench official-client clean
 
-# The virtual environment, with the SDK, the emulator, the fs extra and the dev tools.
+# The virtual environment, with the SDK, every extra (emulator, fs, codegen) and the dev tools.
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,emulator,fs]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,codegen,emulator,fs]"
 	touch $@
 
 install: $(INSTALLED)

@@ -19,6 +19,7 @@ from .ir import (
     PyType,
     ResourceDef,
     RetryDefaults,
+    Samples,
     SchemaDef,
     SdkDef,
 )
@@ -648,6 +649,11 @@ class Builder:
         names = {d.name for d in self.types.defs.values()}
         resources = self.build_resources(names)
         schemas = tuple(self.types.all_defs())
+        operation_ids = {op.operation_id for r in resources for op in r.operations}
+        samples = self.settings.samples
+        for key, listed in (("needs", samples.needs), ("args", samples.args)):
+            for unknown in sorted(set(listed) - operation_ids):
+                self.problems.add(f"gen.yaml: samples.{key}", f"no operation {unknown!r}")
         self.problems.raise_if_any()
         return SdkDef(
             package_name=package.name,
@@ -669,6 +675,7 @@ class Builder:
             schemas=schemas,
             error_classes=self.build_error_classes(schemas),
             skipped=tuple(self.skipped),
+            samples=Samples(**self.settings.samples.model_dump()),
         )
 
 

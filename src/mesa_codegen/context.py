@@ -239,6 +239,8 @@ class TemplateContext:
             "shared_params": self.shared_params,
             "resource_shared_params": self.resource_shared_params,
             "example_args_inline": self.example_args_inline,
+            "sample_args": self.sample_args,
+            "fragment": self.fragment,
             "examples": self.examples(),
             "common_errors": common_errors,
             "first_setting": first_setting,
@@ -374,8 +376,26 @@ class TemplateContext:
             f" = Field({', '.join([f'default={default}', *extras])})" if extras else f" = {default}"
         )
 
+    def sample_args(self, op: OperationDef) -> list[tuple[str, Any]]:
+        """The arguments a sample passes: the required ones (the spec's examples), then gen.yaml's
+        extra ones; a parameter gen.yaml names a variable for is passed as that variable."""
+        extra = self.sdk.samples.args.get(op.operation_id, {})
+        args = [(n, v) for n, v in op.example_args if n != "body"] + list(extra.items())
+        args += [(n, v) for n, v in op.example_args if n == "body"]
+        variables = self.sdk.samples.variables
+        return [(n, SampleVariable(variables[n]) if n in variables else v) for n, v in args]
+
+    def fragment(self, op: OperationDef | None, *needs: str) -> str:
+        """The comment marking a sample as a fragment (its `needs`, the operation's from gen.yaml
+        and the variables it passes), with a line break; empty for a sample that stands alone."""
+        if op is not None:
+            needs += self.sdk.samples.needs.get(op.operation_id, ())
+            needs += tuple(v for _, v in self.sample_args(op) if isinstance(v, SampleVariable))
+        unique = list(dict.fromkeys(needs))
+        return f"<!-- fragment: needs {', '.join(unique)} -->\n" if unique else ""
+
     def example_call(self, resource: ResourceDef, op: OperationDef) -> str:
-        lines = [f"    {name}={py_literal(value, 1)}," for name, value in op.example_args]
+        lines = [f"    {name}={py_literal(value, 1)}," for name, value in self.sample_args(op)]
         call = f"client.{resource.name}.{op.method_name}("
         result = "page" if op.pagination else ("result" if op.response_model else None)
         head = f"{result} = {call}" if result else call
@@ -415,15 +435,22 @@ class TemplateContext:
             found["read"] = ops[0]
         return found
 
-    @staticmethod
-    def example_args_inline(op: OperationDef) -> str:
+    def example_args_inline(self, op: OperationDef) -> str:
         return ", ".join(
-            f"{name}={py_literal(value, 0)}" for name, value in op.example_args if name != "body"
+            f"{name}={py_literal(value, 0)}"
+            for name, value in self.sample_args(op)
+            if name != "body"
         )
+
+
+class SampleVariable(str):
+    """A variable name a sample passes instead of a literal value."""
 
 
 def py_literal(value: Any, level: int) -> str:
     """A Python literal for JSON-like data, in the layout ruff would give it."""
+    if isinstance(value, SampleVariable):
+        return str(value)
     pad = "    " * (level + 1)
     end = "    " * level
     if isinstance(value, dict):

@@ -250,6 +250,15 @@ class RetryDefaults:
 
 
 @dataclass(frozen=True)
+class Samples:
+    """What the docs' samples need beyond the spec's examples (gen.yaml's `samples`)."""
+
+    needs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SdkDef:
     package_name: str
     module: str
@@ -262,7 +271,8 @@ class SdkDef:
     api_key_env: str | None
     """None when the API takes no credentials."""
     server_url_env: str
-    default_params: tuple[str, ...]
+    default_params: dict[str, str]
+    """Path parameter name -> the environment variable read when the client is not given it."""
     user_agent: str
     timeout_ms: int
     retries: RetryDefaults
@@ -273,6 +283,7 @@ class SdkDef:
     scope_docs: dict[str, str] = field(default_factory=dict)
     skipped: tuple[str, ...] = ()
     """Operations left out with `--skip-unsupported`, each with its reason."""
+    samples: Samples = field(default_factory=Samples)
 
     @property
     def models(self) -> tuple[ModelDef, ...]:

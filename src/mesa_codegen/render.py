@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 
 from .context import TemplateContext, md_cell, upper_snake
+from .doc_types import constraints, plain_type
 from .ir import SdkDef
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -42,6 +43,8 @@ def environment() -> jinja2.Environment:
     env.filters["md_cell"] = md_cell
     env.filters["wrap_doc"] = wrap_doc
     env.filters["upper_snake"] = upper_snake
+    env.filters["plain_type"] = plain_type
+    env.filters["constraints"] = constraints
     return env
 
 

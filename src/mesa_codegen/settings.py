@@ -24,7 +24,8 @@ class ClientSettings(_Strict):
     api_key_env: str | None
     """None when the API takes no credentials: the client then has no `api_key`."""
     server_url_env: str
-    default_params: tuple[str, ...] = ()
+    default_params: dict[str, str] = {}
+    """Path parameter name -> the environment variable holding the client's default."""
     user_agent: str
 
 
@@ -52,6 +53,15 @@ class MediaMethod(_Strict):
     stream: bool = False
 
 
+class SampleSettings(_Strict):
+    needs: dict[str, tuple[str, ...]] = {}
+    """operationId -> what its sample needs made first, named after the doc tests' preludes."""
+    args: dict[str, dict[str, Any]] = {}
+    """operationId -> optional arguments its sample passes too."""
+    variables: dict[str, str] = {}
+    """Parameter -> the variable a sample passes for it, which a need of that name defines."""
+
+
 class Settings(_Strict):
     spec: str
     package: PackageSettings
@@ -60,6 +70,7 @@ class Settings(_Strict):
     models: ModelSettings
     errors: ErrorSettings
     media_methods: dict[str, MediaMethod] = {}
+    samples: SampleSettings = SampleSettings()
 
 
 class SettingsError(Exception):

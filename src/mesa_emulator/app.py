@@ -15,8 +15,9 @@ For a request under ``/api/v1`` the pipeline is, in order:
 8. the handler, in a worker thread so the event loop is never blocked by git or SQLite.
 
 Every response carries ``X-Request-Id``; every error is the contract's envelope.
-``/_emulator/...`` is the test control plane (no faults) and ``/_lfs/...`` the pre-signed LFS
-transfers.
+``/_emulator/...`` is the test control plane (no faults), ``/_lfs/...`` the pre-signed LFS
+transfers and ``/{org}/{repo}.git/...`` git's smart HTTP (:mod:`mesa_emulator.git_http`,
+its own auth and plain-text errors, as git clients expect).
 
 Step 1, ``X-Request-Id`` and the access log (:mod:`mesa_emulator.access_log`) are
 :class:`RequestPipeline`, a plain ASGI middleware outside the
@@ -54,6 +55,7 @@ from mesa_emulator.errors import ApiError, code_for_status
 from mesa_emulator.faults import Fault
 from mesa_emulator.git.errors import GitOpsError
 from mesa_emulator.git_errors import api_error_for
+from mesa_emulator.git_http import GIT_PATH, GitHttp
 from mesa_emulator.idempotency import IdempotencyClaim
 from mesa_emulator.operations.base import OperationContext
 from mesa_emulator.replies import error_reply
@@ -90,6 +92,7 @@ def create_app(state: EmulatorState) -> ASGIApp:
             Mount("/_lfs", app=request_response(transfer)),
             Mount("/_emulator", app=control),
             Route("/_emulator", control),  # the bare prefix: the control plane's own 404
+            Route(GIT_PATH, GitHttp(state)),
         ],
         exception_handlers={
             ApiError: _api_error,

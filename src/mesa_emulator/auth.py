@@ -22,6 +22,7 @@ __all__ = [
     "authorize",
     "generate_key",
     "hash_key",
+    "principal_for_key",
 ]
 
 
@@ -65,7 +66,12 @@ def authenticate(header: str | None, store: MetadataStore, bootstrap_hash: str) 
         raise ApiError(
             "UNAUTHENTICATED", "An API key is required: send 'Authorization: Bearer <key>'."
         )
-    digest = hash_key(token)
+    return principal_for_key(token, store, bootstrap_hash)
+
+
+def principal_for_key(key: str, store: MetadataStore, bootstrap_hash: str) -> Principal:
+    """The principal holding API key ``key`` (however it was sent), or 401 ``UNAUTHENTICATED``."""
+    digest = hash_key(key)
     if secrets.compare_digest(digest, bootstrap_hash):
         return Principal(BOOTSTRAP_ID, None, frozenset(ALL_SCOPES))
     record = store.find_key(digest)

@@ -189,6 +189,13 @@ def _serve_state(state: EmulatorState, host: str, port: int, log_level: str, own
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from mesa_sdk.extras import MissingExtraError
+
+    try:
+        import mesa_emulator.server  # noqa: F401 - says which extra is missing, if one is
+    except MissingExtraError as error:
+        print(f"mesa-emulator: {error}", file=sys.stderr)
+        return 1
     if args.command == "serve":
         try:
             return serve(args.host, args.port, args.data, args.api_key, args.log_level, args.quiet)

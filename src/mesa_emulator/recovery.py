@@ -4,7 +4,8 @@ The emulator is the only writer of its data folder (an exclusive lock on it says
 :class:`mesa_emulator.state.EmulatorState`), so at startup nothing is half-way through a write
 any more and whatever a killed process left can be settled from what is on disk:
 
-* lock and temporary files in a repository are stale: removed;
+* lock and temporary files in a repository (a killed push's quarantine too) are stale:
+  removed;
 * a repository folder (or LFS folder) without a record is a create that never committed or a
   delete that committed: removed;
 * a repository's HEAD follows its record's default branch;
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from mesa_emulator.git.refs import RefUpdate, remove_stale_locks
 from mesa_emulator.idempotency import parse_intent
+from mesa_emulator.push_gate import remove_push_leftovers
 
 if TYPE_CHECKING:
     from mesa_emulator.state import EmulatorState
@@ -66,7 +68,8 @@ def recover(state: EmulatorState) -> Recovery:
     for folder in sorted(state.repos_dir.iterdir()):
         repo_id = folder.name.removesuffix(".git")
         if folder.is_dir() and folder.name.endswith(".git") and repo_id in repo_ids:
-            done.stale_locks += [f"{folder.name}/{name}" for name in remove_stale_locks(folder)]
+            left = [*remove_stale_locks(folder), *remove_push_leftovers(folder)]
+            done.stale_locks += [f"{folder.name}/{name}" for name in left]
         else:
             _remove(folder)
             done.orphans_removed.append(folder.name)

@@ -20,6 +20,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mesa_emulator.auth import generate_key
+from mesa_sdk.extras import require_extra
+
+# Everything that starts the emulator comes through here: `Emulator`, the CLI, the fixtures.
+require_extra(
+    "emulator",
+    "mesa_emulator",
+    {"pygit2": "pygit2", "starlette": "starlette", "uvicorn": "uvicorn"},
+)
 
 if TYPE_CHECKING:
     import uvicorn

@@ -20,12 +20,14 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from mesa_emulator.auth import hash_key
 from mesa_emulator.bootstrap_key import BadKeyFile, stored_or_new_key
 from mesa_emulator.cursors import CursorCodec
 from mesa_emulator.faults import FaultRegistry, RateLimiter
+from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.git.repository import GitRepository
 from mesa_emulator.lfs import LfsStorage
 from mesa_emulator.recovery import recover
@@ -159,6 +161,12 @@ class EmulatorState:
 
     def git(self, repo_id: str) -> GitRepository:
         return GitRepository(self.repo_path(repo_id))
+
+    def publish_ref_updates(self, repo_id: str, updates: Sequence[RefUpdate]) -> None:
+        """The event point of every write that moved branches of ``repo_id`` (API commits,
+        merges, branch changes, ``git push``): called by the writer while it still holds the
+        repository's write lock, so events come in the order the refs moved.  Webhook
+        deliveries are made from here."""
 
     def remove_repo_data(self, repo_id: str) -> None:
         shutil.rmtree(self.repo_path(repo_id), ignore_errors=True)

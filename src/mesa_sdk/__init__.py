@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     )
     from mesa_sdk._runtime.hooks import HookContext, Hooks
     from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
+    from mesa_sdk._runtime.raw_response import RawResponse
     from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
 
     from .errors import (
@@ -77,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "Hooks": "mesa_sdk._runtime.hooks",
     "AsyncPage": "mesa_sdk._runtime.pagination",
     "SyncPage": "mesa_sdk._runtime.pagination",
+    "RawResponse": "mesa_sdk._runtime.raw_response",
     "AsyncByteStream": "mesa_sdk._runtime.streaming",
     "ByteStream": "mesa_sdk._runtime.streaming",
 }
@@ -104,6 +106,7 @@ __all__ = [
     "MissingCredentialError",
     "NotFoundError",
     "RateLimitError",
+    "RawResponse",
     "RequestOptions",
     "ResponseValidationError",
     "RetryConfig",

@@ -51,6 +51,9 @@ DEFAULTS = SdkDefaults(
     user_agent=USER_AGENT,
     error_map=ERROR_MAP,
     client_name="Mesa",
+    param_envs={
+        "org": "MESA_ORG",
+    },
 )
 """The spec's and gen.yaml's settings, for what neither the client nor a call overrides."""
 
@@ -66,7 +69,7 @@ class Mesa(BaseClient):
             `MESA_API_KEY`; without either, `MissingCredentialError` is raised.
         server_url: The API's base URL. Defaults to `MESA_SERVER_URL`, else
             `https://depot.mesa.dev/api/v1`.
-        org: The `org` for calls that do not pass one.
+        org: The `org` for calls that do not pass one. Defaults to `MESA_ORG`.
         timeout_ms: The timeout of each attempt, in milliseconds (default 60000).
         retry_config: How failed calls are retried, as a `RetryConfig` or a dict:
             `{"strategy": "backoff", "backoff": {"initial_interval": 500, ...}}` or

@@ -41,3 +41,37 @@ def test_a_sample_compiles_and_calls_real_methods(doc: Path, index: int, code: s
         ):
             resource = getattr(client, node.value.attr)
             assert hasattr(resource, node.attr), f"client.{node.value.attr}.{node.attr}"
+
+
+@pytest.mark.parametrize(
+    ("code", "plain", "words"),
+    [
+        (
+            "Annotated[str, Field(min_length=1, max_length=255, pattern='^[a-z]+$')]",
+            "str",
+            "1 to 255 characters; matches `^[a-z]+$`",
+        ),
+        ("Annotated[str, Field(max_length=255)] | None", "str | None", "at most 255 characters"),
+        ("Annotated[str, Field(min_length=1)]", "str", "at least 1 character"),
+        ("Annotated[list[Scope], Field(min_length=2)]", "list[Scope]", "at least 2 items"),
+        ("Annotated[int, Field(ge=0, lt=10)]", "int", ">= 0; < 10"),
+        ("list[Annotated[str, Field(pattern='^a$')]]", "list[str]", "matches `^a$`"),
+        ("dict[str, Any]", "dict[str, Any]", ""),
+    ],
+)
+def test_docs_show_the_plain_type_and_its_constraints_in_words(
+    code: str, plain: str, words: str
+) -> None:
+    from mesa_codegen.doc_types import constraints, plain_type
+
+    assert (plain_type(code), constraints(code)) == (plain, words)
+
+
+def test_model_pages_show_no_annotated_types() -> None:
+    pages = sorted((ROOT / "docs" / "models").glob("*.md"))
+    assert [page.name for page in pages if "Annotated[" in page.read_text()] == []
+    author = (ROOT / "docs" / "models" / "Author.md").read_text()
+    assert (
+        "| `name` | `str` (1 to 255 characters; matches `^[^<>\\r\\n]+$`) | yes | Without `<`, "
+        "`>` or line breaks, which a git signature cannot hold. |"
+    ) in author

@@ -183,3 +183,24 @@ def test_a_new_resource_in_the_spec_is_callable_without_hand_edits(widgets_sdk: 
     assert (ROOT / "docs").exists()
     with pytest.raises(widgets_sdk.InvalidRequestError, match=r"body\.color"):
         client.widgets.paint(widget="w", body={"color": "green"})  # type: ignore[typeddict-item]
+
+
+def test_samples_settings_must_name_operations_of_the_spec(tmp_path: Path) -> None:
+    (tmp_path / "openapi.yaml").write_text((ROOT / "openapi.yaml").read_text())
+    settings = yaml.safe_load((ROOT / "gen.yaml").read_text())
+    settings["samples"]["needs"]["getRepos"] = ["repo"]  # getRepo, misspelt
+    settings["samples"]["args"]["getContnet"] = {"path": "README.md"}
+    (tmp_path / "gen.yaml").write_text(yaml.safe_dump(settings))
+    result = subprocess.run(
+        [sys.executable, "-m", "mesa_codegen", "--config", str(tmp_path / "gen.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "mesa_codegen: gen.yaml: samples.needs: no operation 'getRepos'",
+        "mesa_codegen: gen.yaml: samples.args: no operation 'getContnet'",
+    ]
+    assert not (tmp_path / "src").exists()

@@ -147,7 +147,8 @@ def test_folder_rename_delete_and_truncate(small: Repo) -> None:
                 raw_reads.append(request.url.params.get("path", ""))
 
         client.hooks.register_before_request(record)
-        with mount(client, org=small.org, repo=small.name, writable=True) as m:
+        # No tree fetch: the copy-up below must be seen downloading through the API.
+        with mount(client, org=small.org, repo=small.name, writable=True, prefetch=False) as m:
             root = Path(m.path)
             os.rename(root / "notes", root / "archive")
             assert sorted(os.listdir(root / "archive")) == ["old-name.txt", "todo.txt"]

@@ -114,7 +114,7 @@ def test_the_secret_check_fails_a_leaking_test_loudly_without_showing_the_key(
     assert "log record some.library WARNING" in output
     assert "connecting with <API key #1 (given to the SDK)>" in output
     assert "API KEY LEAK in test_leaky.py::test_puts_the_key_in_an_error" in output
-    assert "exception mesa_sdk._runtime.errors.APIError" in output
+    assert "exception mesa_sdk.errors.APIError" in output
     assert "test_stays_clean" not in output.split("short test summary")[-1]
     assert "mesa_planted_key_for_the_leak_check_42" not in output
 

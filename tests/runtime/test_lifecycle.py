@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 import respx
 
 from mesa_sdk._runtime.client import BaseClient, BaseResource
+from mesa_sdk._runtime.core import ClientCore
 
 from .support import GET_REPO, SERVER, make_core, repo_json
 
@@ -178,3 +181,98 @@ print(loaded, len(built))
         [sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True
     )
     assert result.stdout.strip() == "[] 0"
+
+
+def _collect_warnings(drop: Callable[[], None]) -> list[str]:
+    """The ResourceWarnings issued while `drop` lets go of a client and it is collected."""
+    gc.collect()  # earlier tests' garbage is not this test's
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drop()
+        gc.collect()
+    return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_an_unclosed_client_warns_and_closes_its_connections(loopback_url: str) -> None:
+    core = make_core(server_url=loopback_url)
+    core.call(GET_REPO, REPO_ARGS, None, None)
+    own = core._own_http_client
+    assert own is not None and not own.is_closed
+
+    def drop() -> None:
+        nonlocal core
+        del core
+
+    assert _collect_warnings(drop) == [
+        "unclosed Mesa client: its connections are closed now; "
+        "call close() or use `with Mesa() as client:`"
+    ]
+    assert own.is_closed
+
+
+def test_an_unclosed_async_client_is_reported(loopback_url: str) -> None:
+    core = make_core(server_url=loopback_url)
+    asyncio.run(core.call_async(GET_REPO, REPO_ARGS, None, None))
+
+    def drop() -> None:
+        nonlocal core
+        del core
+
+    # asyncio reports the socket's transport too: it cannot be closed once its loop is gone.
+    reported = [m for m in _collect_warnings(drop) if not m.startswith("unclosed transport")]
+    assert reported == [
+        "unclosed Mesa client: its async connections leak; "
+        "await aclose() or use `async with Mesa() as client:`"
+    ]
+
+
+def test_a_closed_or_unused_client_is_collected_silently(loopback_url: str) -> None:
+    closed = make_core(server_url=loopback_url)
+    closed.call(GET_REPO, REPO_ARGS, None, None)
+    closed.close()
+
+    async def use_and_aclose(core: ClientCore) -> None:
+        await core.call_async(GET_REPO, REPO_ARGS, None, None)
+        await core.aclose()
+
+    aclosed = make_core(server_url=loopback_url)
+    asyncio.run(use_and_aclose(aclosed))
+    unused = make_core(server_url=loopback_url)
+    given = httpx.Client()
+    not_ours = make_core(server_url=loopback_url, http_client=given)
+    not_ours.call(GET_REPO, REPO_ARGS, None, None)
+
+    def drop() -> None:
+        nonlocal closed, aclosed, unused, not_ours
+        del closed, aclosed, unused, not_ours
+
+    assert _collect_warnings(drop) == []
+    assert not given.is_closed  # the user's client is the user's to close
+    given.close()
+
+
+def test_the_warning_is_an_error_under_w_error_resourcewarning(loopback_url: str) -> None:
+    # What `python -W error::ResourceWarning` shows a user who forgot close(): the finalizer's
+    # warning, raised as an error, reported as an exception ignored in it.
+    script = (
+        "import gc\n"
+        "from mesa_sdk import Mesa\n"
+        f"client = Mesa(api_key='k', server_url={loopback_url!r}, org='acme')\n"
+        "client.repos.with_raw_response.get(repo='r')  # no parsing: the server's repo is partial\n"
+        "del client\n"
+        "gc.collect()\n"
+        "print('collected')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "collected\n"
+    assert done.stderr.splitlines()[-1] == (
+        "ResourceWarning: unclosed Mesa client: its connections are closed now; "
+        "call close() or use `with Mesa() as client:`"
+    )

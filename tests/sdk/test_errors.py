@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import respx
 
@@ -105,3 +107,28 @@ def test_the_key_is_in_no_error_and_no_repr(client: Mesa, api: respx.MockRouter)
         client.repos.get(repo="widgets")
     for text in (str(caught.value), repr(caught.value), repr(client), repr(client.repos)):
         assert KEY not in text
+
+
+def test_every_public_error_presents_as_mesa_sdk_errors() -> None:
+    import mesa_sdk.errors
+
+    modules = {name: getattr(mesa_sdk.errors, name).__module__ for name in mesa_sdk.errors.__all__}
+    assert modules == dict.fromkeys(mesa_sdk.errors.__all__, "mesa_sdk.errors")
+
+
+def test_a_traceback_names_the_public_module() -> None:
+    import traceback
+
+    # An unreachable port: connection refused at once, no retries.
+    with Mesa(api_key=KEY, server_url="http://127.0.0.1:9", retry_config={"strategy": "none"}) as c:
+        try:
+            c.repos.get(org="acme", repo="widgets")
+        except MesaError as error:
+            last_line = traceback.format_exception(error)[-1]
+    # Only the elapsed time (its digits) varies.
+    assert re.fullmatch(
+        r"mesa_sdk\.errors\.APIConnectionError: repos\.get: GET http://127\.0\.0\.1:9/acme/widgets "
+        r"failed: cannot connect to http://127\.0\.0\.1:9: connection refused "
+        r"\(1 attempt over \d+\.\d s\)\n",
+        last_line,
+    )

@@ -9,6 +9,7 @@ writes take the repository's lock (:func:`mesa_emulator.git.refs.repo_lock`).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -61,6 +62,12 @@ class GitRepository:
 
     def __repr__(self) -> str:
         return f"GitRepository({str(self.path)!r})"
+
+    @property
+    def write_lock(self) -> threading.RLock:
+        """The lock every ref-moving write of this repository holds (one per folder in this
+        process); a writer outside this class (``git receive-pack``) takes it too."""
+        return self._lock
 
     @contextmanager
     def _open(self) -> Iterator[pygit2.Repository]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Literal, TypedDict
 
 from mesa_sdk._runtime.errors import ErrorMap, InvalidOptionsError
@@ -172,10 +172,10 @@ _RETRY_CHECKS: dict[str, _Check] = {
 
 def _check_fields(instance: object, checks: Mapping[str, _Check]) -> _Problems:
     problems: _Problems = []
-    for field in fields(instance):  # type: ignore[arg-type]
-        message = checks[field.name](getattr(instance, field.name))
+    for declared in fields(instance):  # type: ignore[arg-type]
+        message = checks[declared.name](getattr(instance, declared.name))
         if message is not None:
-            problems.append((field.name, message))
+            problems.append((declared.name, message))
     return problems
 
 
@@ -352,3 +352,6 @@ class SdkDefaults:
     error_map: ErrorMap
     client_name: str = "Mesa"
     """The client class's name, for messages that tell users what to pass."""
+    param_envs: Mapping[str, str] = field(default_factory=dict)
+    """For each path parameter the client holds a default for, the environment variable read
+    when the constructor is not given one."""

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 
@@ -32,11 +32,16 @@ if TYPE_CHECKING:
     from mesa_sdk._runtime.operation import Operation
     from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
     from mesa_sdk._runtime.pipeline import CallAttempts
+    from mesa_sdk._runtime.raw_response import RawResponse
     from mesa_sdk._runtime.request_builder import PreparedCall
     from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
 
 JSON = "application/json"
 ResultT = TypeVar("ResultT")
+
+RawResult = Literal["parsed", "bytes", "text", "headers"]
+"""What a raw call's `.parse()` gives: the parsed model (or page), the body as it came, or the
+headers (of a HEAD)."""
 
 # Errors in a ResponseValidationError message; the rest are on `.cause`.
 _ERRORS_IN_MESSAGE = 3
@@ -170,6 +175,28 @@ class ClientCore:
         sent (with retries) when the block is entered."""
         return _StreamContext(self, self._prepare(op, args, None, options, accept))
 
+    def call_raw(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        body: object,
+        options: RequestOptions | None,
+        *,
+        accept: str = JSON,
+        result: RawResult = "parsed",
+    ) -> RawResponse[Any]:
+        """Sends the operation; returns the response with its metadata, parsed on demand."""
+        from mesa_sdk._runtime.pagination import SyncPage
+        from mesa_sdk._runtime.raw_response import RawResponse
+
+        call = self._prepare(op, args, body, options, accept)
+        response = self._send(call, stream=False)
+        if result == "parsed" and op.pagination is not None:
+            return RawResponse(
+                response, lambda r: SyncPage(self, op, dict(args), options, self._parse(call, r))
+            )
+        return RawResponse(response, _raw_parser(self, call, result))
+
     def close(self) -> None:
         """Closes the sync connection pool the SDK opened; a client passed in stays open."""
         with self._lock:
@@ -243,6 +270,28 @@ class ClientCore:
         """An `async with` block over the body as it arrives. Inputs are checked now; the
         request is sent (with retries) when the block is entered."""
         return _AsyncStreamContext(self, self._prepare(op, args, None, options, accept))
+
+    async def call_raw_async(
+        self,
+        op: Operation,
+        args: Mapping[str, object],
+        body: object,
+        options: RequestOptions | None,
+        *,
+        accept: str = JSON,
+        result: RawResult = "parsed",
+    ) -> RawResponse[Any]:
+        """Sends the operation; returns the response with its metadata, parsed on demand."""
+        from mesa_sdk._runtime.pagination import AsyncPage
+        from mesa_sdk._runtime.raw_response import RawResponse
+
+        call = self._prepare(op, args, body, options, accept, for_async=True)
+        response = await self._send_async(call, stream=False)
+        if result == "parsed" and op.pagination is not None:
+            return RawResponse(
+                response, lambda r: AsyncPage(self, op, dict(args), options, self._parse(call, r))
+            )
+        return RawResponse(response, _raw_parser(self, call, result))
 
     async def aclose(self) -> None:
         """Closes every connection pool the SDK opened; clients passed in stay open."""
@@ -349,12 +398,16 @@ class ClientCore:
             return None
         from pydantic import ValidationError
 
+        from mesa_sdk._runtime.models import ResponseModel
         from mesa_sdk._runtime.type_adapters import type_adapter
 
         try:
-            return type_adapter(response_type).validate_json(response.content)
+            parsed = type_adapter(response_type).validate_json(response.content)
         except ValidationError as error:
             raise _response_validation_error(call, response, response_type, error) from error
+        if isinstance(parsed, ResponseModel):
+            parsed._request_id = response.headers.get("x-request-id")
+        return parsed
 
     # -- connection pools ---------------------------------------------------------------
 
@@ -370,11 +423,12 @@ class ClientCore:
             with self._lock:
                 client = self._own_http_client
                 if client is None:
-                    from mesa_sdk._runtime.http_clients import new_http_client
+                    from mesa_sdk._runtime.http_clients import close_with_owner, new_http_client
 
                     client = self._own_http_client = new_http_client(
                         self._timeout_seconds, self.server_url
                     )
+                    close_with_owner(self, client, self.settings.client_name)
         return client
 
     def _async_http_client(self) -> httpx.AsyncClient:
@@ -386,11 +440,24 @@ class ClientCore:
         with self._lock:
             client = self._own_async_http_clients.get(loop)
             if client is None:
-                from mesa_sdk._runtime.http_clients import new_async_http_client
+                from mesa_sdk._runtime.http_clients import close_with_owner, new_async_http_client
 
                 client = new_async_http_client(self._timeout_seconds, self.server_url)
                 self._own_async_http_clients[loop] = client
+                close_with_owner(self, client, self.settings.client_name)
         return client
+
+
+def _raw_parser(
+    core: ClientCore, call: PreparedCall, result: RawResult
+) -> Callable[[httpx.Response], Any]:
+    if result == "bytes":
+        return lambda response: response.content
+    if result == "text":
+        return lambda response: response.text
+    if result == "headers":
+        return lambda response: response.headers
+    return lambda response: core._parse(call, response)
 
 
 def _allows_none(response_type: Any) -> bool:

@@ -183,3 +183,21 @@ class ErrorMap:
         if code_class is not None and issubclass(code_class, status_class):
             return code_class
         return status_class
+
+
+# Tracebacks and reprs name the module users import these from, where the generated errors
+# join them, not this private one: `mesa_sdk.errors.APIConnectionError`. (A package generated
+# for another spec re-exports these same classes; mesa_sdk.errors still holds them.)
+for _public in (
+    MesaError,
+    APIError,
+    APIConnectionError,
+    APITimeoutError,
+    ResponseValidationError,
+    InvalidRequestError,
+    MissingCredentialError,
+    InvalidApiUrlError,
+    InvalidOptionsError,
+):
+    _public.__module__ = "mesa_sdk.errors"
+del _public

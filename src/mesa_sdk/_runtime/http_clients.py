@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ssl
 import threading
+import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -72,3 +74,22 @@ def new_async_http_client(timeout_seconds: float, server_url: str) -> httpx.Asyn
     return httpx.AsyncClient(
         **_client_settings(timeout_seconds), event_hooks={"request": [strip_async]}
     )
+
+
+def close_with_owner(owner: object, client: httpx.Client | httpx.AsyncClient, name: str) -> None:
+    """When `owner` is garbage-collected with `client` still open, warns (`ResourceWarning`,
+    as an unclosed file or socket does) and closes a sync client; an async one can only be
+    closed in its event loop, which may be gone, so it is only reported. `name` is the SDK
+    client's class name, for the message."""
+    weakref.finalize(owner, _close_unclosed, client, name).atexit = False
+
+
+def _close_unclosed(client: httpx.Client | httpx.AsyncClient, name: str) -> None:
+    if client.is_closed:
+        return
+    if isinstance(client, httpx.Client):
+        client.close()
+        what = f"its connections are closed now; call close() or use `with {name}() as client:`"
+    else:
+        what = f"its async connections leak; await aclose() or use `async with {name}() as client:`"
+    warnings.warn(f"unclosed {name} client: {what}", ResourceWarning, stacklevel=2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, PrivateAttr
 
 
 class ResponseModel(BaseModel):
@@ -16,6 +16,19 @@ class ResponseModel(BaseModel):
     """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
+
+    _request_id: str | None = PrivateAttr(default=None)
+    """The `X-Request-Id` of the response this model came in, on the model a call returns."""
+
+    def __eq__(self, other: object) -> bool:
+        # The same content is equal whichever request brought it: `_request_id` is left out.
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return (
+            type(self) is type(other)
+            and self.__dict__ == other.__dict__
+            and self.__pydantic_extra__ == other.__pydantic_extra__
+        )
 
 
 class RequestModel(BaseModel):

@@ -22,6 +22,7 @@ from mesa_sdk._runtime.errors import (
     MesaError,
 )
 from mesa_sdk._runtime.hooks import HookContext, Hooks
+from mesa_sdk._runtime.raw_response import ATTEMPTS_EXTENSION
 from mesa_sdk._runtime.retries import RetryDecision, RetrySchedule
 from mesa_sdk._runtime.retry_after import parse_retry_after
 from mesa_sdk._runtime.transport_failures import TransportFailure, classify
@@ -114,7 +115,9 @@ class CallAttempts:
     def succeeded(self, context: HookContext, response: httpx.Response) -> httpx.Response:
         """The response of a 2xx attempt, after the after-success hooks."""
         logs.log_response(context, response, self._clock.monotonic() - self._attempt_started_at)
-        return self._hooks.run_after_success(context, response)
+        response = self._hooks.run_after_success(context, response)
+        response.extensions[ATTEMPTS_EXTENSION] = self._attempt
+        return response
 
     def failed_with_status(
         self, context: HookContext, request: httpx.Request, response: httpx.Response

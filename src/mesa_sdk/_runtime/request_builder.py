@@ -154,10 +154,11 @@ def _wire_values(
 
 def _missing_message(settings: ClientSettings, param: Param) -> str:
     if param.name in settings.param_defaults:
-        return (
-            f"{param.name} is required: pass {param.name}=... "
-            f"or set {settings.client_name}({param.name}=...)"
-        )
+        ways = [f"pass {param.name}=...", f"set {settings.client_name}({param.name}=...)"]
+        env = settings.param_envs.get(param.name)
+        if env:
+            ways.append(f"set the {env} environment variable")
+        return f"{param.name} is required: {', '.join(ways[:-1])} or {ways[-1]}"
     return f"{param.name} is required"
 
 

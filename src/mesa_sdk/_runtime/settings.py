@@ -34,6 +34,7 @@ class ClientSettings:
         "error_map",
         "headers",
         "param_defaults",
+        "param_envs",
         "retry_config",
         "server_url",
         "timeout_ms",
@@ -46,6 +47,7 @@ class ClientSettings:
         server_url: str,
         api_key: ApiKey | None,
         param_defaults: Mapping[str, str | None],
+        param_envs: Mapping[str, str],
         timeout_ms: int | None,
         default_timeout_ms: int,
         retry_config: RetryConfig,
@@ -58,6 +60,8 @@ class ClientSettings:
         """An absolute http(s) URL without a trailing `/`."""
         self.api_key = api_key
         self.param_defaults = param_defaults
+        self.param_envs = param_envs
+        """The environment variable each of `param_defaults` was read from when not given."""
         self.timeout_ms = timeout_ms
         """The client's `timeout_ms`, or None when it was not given."""
         self.default_timeout_ms = default_timeout_ms
@@ -94,7 +98,8 @@ def resolve_settings(
     return ClientSettings(
         server_url=url,
         api_key=_resolve_api_key(api_key, defaults),
-        param_defaults=_check_param_defaults(param_defaults),
+        param_defaults=_resolve_param_defaults(param_defaults, defaults),
+        param_envs=defaults.param_envs,
         timeout_ms=None if timeout_ms is None else check_timeout_ms(timeout_ms, "timeout_ms"),
         default_timeout_ms=defaults.timeout_ms,
         retry_config=(
@@ -123,11 +128,17 @@ def _resolve_api_key(api_key: ApiKeyInput | None, defaults: SdkDefaults) -> ApiK
     return ApiKey(api_key)
 
 
-def _check_param_defaults(values: Mapping[str, str | None]) -> Mapping[str, str | None]:
+def _resolve_param_defaults(
+    values: Mapping[str, str | None], defaults: SdkDefaults
+) -> Mapping[str, str | None]:
+    """Each argument, else its environment variable (an empty one counts as unset)."""
+    resolved: dict[str, str | None] = {}
     for name, value in values.items():
         if value is not None and not isinstance(value, str):
             raise InvalidOptionsError(f"{name}: expected a str, got {type(value).__name__}")
-    return dict(values)
+        env = defaults.param_envs.get(name)
+        resolved[name] = value if value is not None or not env else os.environ.get(env) or None
+    return resolved
 
 
 def check_server_url(value: object, source: str) -> str:

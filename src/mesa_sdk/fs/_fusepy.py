@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["FuseRunner", "load_fuse"]
+__all__ = ["SYSTEM_FUSE", "FuseRunner", "load_fuse", "require_fusepy"]
+
+SYSTEM_FUSE = (
+    "the system's libfuse 2 and fusermount (Debian/Ubuntu: apt install fuse; "
+    "Fedora: dnf install fuse fuse-libs; macOS: macFUSE)"
+)
+"""What FUSE needs from the system, which pip cannot install."""
 
 
 class FuseRunner(Protocol):
@@ -33,13 +39,24 @@ class FuseRunner(Protocol):
     ) -> object: ...
 
 
+def require_fusepy() -> None:
+    """Raises `MissingExtraError`, naming the `fs` extra and the system's FUSE, without fusepy."""
+    from mesa_sdk.extras import require_extra
+
+    require_extra("fs", "mesa_sdk.fs", {"fuse": "fusepy"}, f"; FUSE also needs {SYSTEM_FUSE}")
+
+
 def load_fuse(*, read_only: bool = False) -> FuseRunner:
     """What serves a mount: the low-level adapter for a read-only one where supported, else
     fusepy's `FUSE` with the faster `readdir`. Raises ImportError or OSError (no libfuse)
     when FUSE is unavailable."""
     import ctypes
 
-    import fuse  # type: ignore[import-untyped]
+    require_fusepy()
+    try:
+        import fuse  # type: ignore[import-untyped]
+    except OSError as error:  # fusepy looks for libfuse as it is imported
+        raise OSError(f"libfuse was not found ({error}): install {SYSTEM_FUSE}") from error
 
     from mesa_sdk.fs._lowlevel import lowlevel_supported, serve_read_only
 

@@ -92,8 +92,11 @@ class BlobCache:
         with self._lock:
             if self._closed:
                 raise OSError(errno.ESHUTDOWN, "the mount is closed")
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(source, target)
+            try:
+                os.replace(source, target)
+            except FileNotFoundError:  # the blob's folder is not made yet (an mkdir each costs)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(source, target)
 
     def path(self, object_id: str) -> str:
         if not object_id.isalnum() or len(object_id) < 4:
@@ -150,6 +153,31 @@ class BlobCache:
                 os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(incoming)
+
+    def adopt_folder(self, staged: Path) -> set[str]:
+        """Moves the blob files of `staged`, laid out as the cache is (`ab/cdef...`) and each
+        known to hold its blob, into the cache (on the same file system): a whole `ab`
+        folder the cache lacks in one rename, the others file by file (a blob already
+        cached is left where it is). Returns the ids of the blobs now cached."""
+        cached: set[str] = set()
+        for shard in os.scandir(staged):
+            names = os.listdir(shard.path)
+            target = os.path.join(self.root, shard.name)
+            with self._lock:
+                if self._closed:
+                    raise OSError(errno.ESHUTDOWN, "the mount is closed")
+                try:
+                    os.rename(shard.path, target)  # fails when the cache has that folder
+                    cached.update(shard.name + name for name in names)
+                    continue
+                except OSError as error:
+                    if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                        raise
+                for name in names:
+                    if not os.path.exists(os.path.join(target, name)):
+                        os.replace(os.path.join(shard.path, name), os.path.join(target, name))
+                    cached.add(shard.name + name)
+        return cached
 
     def adopt(self, object_id: str, source: str) -> None:
         """Moves a local file known to hold blob `object_id` into the cache (or drops it if

@@ -96,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     mount.add_argument("--cache-dir", help="keep downloaded file bytes here (reused)")
     mount.add_argument(
+        "--vcs-url",
+        help="the git service's base URL, for whole-tree fetches (default: the API's origin)",
+    )
+    mount.add_argument(
         "--read-timeout",
         type=float,
         default=DEFAULT_READ_TIMEOUT,
@@ -226,6 +230,7 @@ def _mount(args: argparse.Namespace, author: dict[str, str] | None) -> int:
                 cache_dir=args.cache_dir,
                 overlay_dir=args.overlay_dir,
                 read_timeout=args.read_timeout,
+                vcs_url=args.vcs_url,
             )
             with m:
                 serving.set()

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from mesa_sdk.fs._fusepy import load_fuse
+from mesa_sdk.fs._fusepy import load_fuse, require_fusepy
 from mesa_sdk.fs.blobs import BlobCache
 from mesa_sdk.fs.changes import PendingChange
 from mesa_sdk.fs.committing import (
@@ -38,6 +38,7 @@ from mesa_sdk.fs.remote import DEFAULT_READ_TIMEOUT, Remote, ResolvedRef
 from mesa_sdk.fs.shell import DEFAULT_EXEC_TIMEOUT, ExecResult, run
 from mesa_sdk.fs.snapshot import Snapshot
 from mesa_sdk.fs.tree import MountedTree
+from mesa_sdk.fs.treefetch import TreeFetcher
 
 if TYPE_CHECKING:
     from mesa_sdk import Mesa, RequestOptions
@@ -70,6 +71,7 @@ def mount(
     prefetch: bool = True,
     ready_timeout: float = 15.0,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
+    vcs_url: str | None = None,
 ) -> Mount:
     """Mounts `org/repo` at `ref` on `path` and returns the `Mount`, already serving.
 
@@ -98,11 +100,17 @@ def mount(
             left pending.
         request_options: `RequestOptions` for every request the mount makes (reads are
             bounded by `read_timeout` over these).
-        prefetch: When a folder's first file is downloaded, download its other small files
-            (up to 1 MiB, 256 per folder, 4 at a time) in the background.
+        prefetch: When a walk starts (a folder is listed for its contents), fetch the files
+            below it (up to 8 MiB each) in one request through the git endpoint, in the
+            background; and when a folder's first file is downloaded through the API, download
+            its other small files (up to 1 MiB, 256 per folder, 4 at a time) in the
+            background. `Mount.prefetch()` fetches a tree when asked, either way.
         ready_timeout: Seconds to wait for the mount to come up.
         read_timeout: Seconds a request the mount makes to read may take in all (attempts
             and retries); past it, the reader gets EIO.
+        vcs_url: The git service's base URL (`https://vcs.mesa.dev`): trees are fetched
+            from `{vcs_url}/{org}/{repo}.git`. None: the API server's origin. Where git
+            cannot fetch, files are read one by one through the API.
 
     Raises:
         MountError: FUSE is unavailable, the mount point is unusable, a writable `ref` is
@@ -110,6 +118,10 @@ def mount(
             the mount did not become ready.
         NotFoundError: The repository or the ref does not exist (from the SDK).
     """
+    try:
+        require_fusepy()  # before any request: without it, nothing else matters
+    except ImportError as error:
+        raise MountError(f"FUSE is unavailable: {error}") from error
     remote = Remote(client, org, repo, request_options, read_timeout)
     recorded = None
     if writable:
@@ -147,6 +159,8 @@ def mount(
         cache_dir=cache_dir,
         overlay_dir=overlay_dir,
         prefetch=prefetch,
+        read_timeout=read_timeout,
+        vcs_url=vcs_url,
     )
     m._start(ready_timeout)
     return m
@@ -176,6 +190,8 @@ class Mount:
         cache_dir: str | os.PathLike[str] | None,
         overlay_dir: str | os.PathLike[str] | None,
         prefetch: bool = True,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        vcs_url: str | None = None,
     ) -> None:
         self._remote = remote
         self.org = remote.org
@@ -210,8 +226,21 @@ class Mount:
             )
             self._cache_root = cache_root
             self._prefetcher = Prefetcher() if prefetch else None
+            blobs = BlobCache(cache_root)
+            self._trees = TreeFetcher(
+                remote,
+                blobs,
+                vcs_url=vcs_url,
+                on_walk=prefetch,
+                wait_timeout=read_timeout,
+            )
             snapshot = Snapshot(
-                remote, BlobCache(cache_root), commit, time_ns, prefetcher=self._prefetcher
+                remote,
+                blobs,
+                commit,
+                time_ns,
+                prefetcher=self._prefetcher,
+                trees=self._trees,
             )
             self._tree = MountedTree(snapshot, overlay)
         except BaseException:
@@ -389,6 +418,7 @@ class Mount:
         """Unmounts and removes what the mount made (the overlay only if not kept)."""
         if self._prefetcher is not None:
             self._prefetcher.close()
+        self._trees.close()
         try:
             self._unmount()
         finally:
@@ -606,6 +636,7 @@ class Mount:
             resolved.sha,
             resolved.time_ns,
             prefetcher=current.prefetcher,
+            trees=current.trees,
         )
         conflicts = self._tree.rebase(head)
         if conflicts:
@@ -616,6 +647,21 @@ class Mount:
             )
         log.info("rebased %s/%s onto %s", self.org, self.repo, resolved.sha)
         return resolved.sha
+
+    def prefetch(self, path: str = "") -> int:
+        """Fetches the files below folder `path` of the mounted commit (the whole tree by
+        default) in one request through the git endpoint, into the cache, so reading them
+        makes no request; returns how many files came (those already cached, empty or over
+        8 MiB are not fetched).
+
+        Raises:
+            MountError: The mount is closed, or the git endpoint cannot be used (no `git`
+                on PATH, unreachable, refused); reads then go through the API file by file.
+        """
+        if self._closed:
+            raise MountError("the mount is closed")
+        folder = path.strip("/")
+        return self._trees.fetch(self._tree.snapshot, folder)
 
     # ---- commands ---------------------------------------------------------------------
 

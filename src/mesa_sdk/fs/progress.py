@@ -1,7 +1,8 @@
 """What a mount fetched from the API, and how `mesa-fs` shows it while it serves.
 
-`FetchCounter` counts what a mount's `Remote` fetches: files (their bytes as they arrive, the
-file when complete) and folder listings; `Mount.fetched` reads it as `FetchStats`.
+`FetchCounter` counts what a mount fetches: files through the API (their bytes as they arrive,
+the file when complete), files a tree fetch brings through git (when the cache keeps them),
+and folder listings; `Mount.fetched` reads it as `FetchStats`.
 
 `FetchReporter` turns those counts into what a person at the terminal sees, from a background
 thread that looks at them a few times a second:
@@ -66,10 +67,10 @@ class FetchCounter:
             s = self._stats
             self._stats = FetchStats(s.files, s.bytes + count, s.listings)
 
-    def add_file(self) -> None:
+    def add_file(self, count: int = 1) -> None:
         with self._lock:
             s = self._stats
-            self._stats = FetchStats(s.files + 1, s.bytes, s.listings)
+            self._stats = FetchStats(s.files + count, s.bytes, s.listings)
 
     def add_listing(self) -> None:
         with self._lock:

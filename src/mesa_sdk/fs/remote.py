@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote, urlsplit
 
 from mesa_sdk.fs.paths import join
 from mesa_sdk.fs.progress import FetchCounter
@@ -68,6 +69,19 @@ class ResolvedRef:
 _replays: dict[str, bool] = {}
 """Idempotency key of each commit under way -> whether its answer was a replay."""
 _hooked: weakref.WeakSet[Hooks] = weakref.WeakSet()
+
+
+_api_keys: weakref.WeakKeyDictionary[Hooks, str] = weakref.WeakKeyDictionary()
+"""The API key each client last sent (kept in memory only, for `git fetch`)."""
+
+
+def _note_api_key(hooks: Hooks) -> Callable[[HookContext, httpx.Request], None]:
+    def note(context: HookContext, request: httpx.Request) -> None:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and key:
+            _api_keys[hooks] = key
+
+    return note
 
 
 def _note_replay(context: HookContext, response: httpx.Response) -> None:
@@ -121,6 +135,28 @@ class Remote:
         self._read_options = bounded_options(request_options, read_timeout)
         self.fetched = FetchCounter()
         """What was fetched: files, their bytes, listings (for progress)."""
+        self.read_timeout = read_timeout
+        hooks = client.hooks
+        if hooks not in _api_keys:
+            _api_keys[hooks] = ""
+            hooks.register_before_request(_note_api_key(hooks))
+
+    # ---- the git endpoint -------------------------------------------------------------
+
+    def git_url(self, vcs_url: str | None) -> str:
+        """`{vcs_url}/{org}/{repo}.git`; without `vcs_url`, on the API server's origin (the
+        Depot service and the emulator serve git there)."""
+        if self.org is None:
+            self.repository()
+        base = vcs_url
+        if base is None:
+            parts = urlsplit(self._client.server_url)
+            base = f"{parts.scheme}://{parts.netloc}"
+        return f"{base.rstrip('/')}/{quote(str(self.org), safe='')}/{quote(self.repo, safe='')}.git"
+
+    def api_key(self) -> str | None:
+        """The API key the client sent on its last request (None before any)."""
+        return _api_keys.get(self._client.hooks) or None
 
     # ---- refs -----------------------------------------------------------------------
 
@@ -232,10 +268,14 @@ class Remote:
             executable=bool(executable),
         )
 
-    def stream(self, commit: str, path: str) -> Iterator[bytes]:
-        """The raw bytes of the file at `path` at `commit`, as they arrive."""
+    def stream(self, commit: str, path: str, seconds: float | None = None) -> Iterator[bytes]:
+        """The raw bytes of the file at `path` at `commit`, as they arrive; within `seconds`
+        when given (what is left of a read's bound), else `read_timeout`."""
+        options = self._read_options
+        if seconds is not None:
+            options = bounded_options(self._options, min(seconds, self.read_timeout))
         with self._client.content.get_stream(
-            org=self.org, repo=self.repo, ref=commit, path=path, request_options=self._read_options
+            org=self.org, repo=self.repo, ref=commit, path=path, request_options=options
         ) as stream:
             for chunk in stream.iter_bytes():
                 self.fetched.add_bytes(len(chunk))

@@ -7,11 +7,13 @@ path whose folder was listed makes no request. A folder listed for its contents 
 not a path lookup) is first asked for `SUBTREE_DEPTH` levels in one page: `ls -R`, `find`
 and `grep -r` go on into the subfolders, whose listings that page usually holds whole.
 File bytes live in the blob cache, symlink targets in memory. Concurrent misses on one
-folder or one symlink make one request.
+folder or one symlink make one request. A walk's files may come in one fetch of the whole
+folder tree (`treefetch.py`): a read waits for the blob that fetch is bringing.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from mesa_sdk.fs.singleflight import SingleFlight
 
 if TYPE_CHECKING:
     from mesa_sdk.fs.prefetch import Prefetcher
+    from mesa_sdk.fs.treefetch import TreeFetcher
 
 __all__ = ["ROOT", "SUBTREE_DEPTH", "NeedListing", "Snapshot", "complete_listings"]
 
@@ -85,10 +88,12 @@ class Snapshot:
         time_ns: int,
         listings: dict[str, dict[str, Entry]] | None = None,
         prefetcher: Prefetcher | None = None,
+        trees: TreeFetcher | None = None,
     ) -> None:
         self.remote = remote
         self.blobs = blobs
         self.prefetcher = prefetcher
+        self.trees = trees
         self.commit = commit
         self.time_ns = time_ns
         self._lock = threading.Lock()
@@ -216,8 +221,16 @@ class Snapshot:
         commit = self.commit
         assert commit is not None
         cached = os.path.exists(self.blobs.path(entry.sha))
+        left: float | None = None  # of the read's bound, after waiting for a tree fetch
+        if not cached and self.trees is not None:
+            waited = self.trees.wait_for(self, entry)
+            cached = os.path.exists(self.blobs.path(entry.sha))
+            if waited:
+                left = self.remote.read_timeout - waited
+                if not cached and left <= 0:
+                    raise OSError(errno.EIO, "the tree fetch bringing this file stalled")
         found = self.blobs.get(
-            entry.sha, entry.size, lambda: self.remote.stream(commit, entry.path)
+            entry.sha, entry.size, lambda: self.remote.stream(commit, entry.path, left)
         )
         if prefetch and not cached and self.prefetcher is not None and entry.size > 0:
             self.prefetcher.folder(self, parent_of(entry.path))
@@ -255,4 +268,9 @@ class Snapshot:
                 and folder not in gone
                 and not any(above in gone for above in ancestors(folder))
             }
-        return Snapshot(self.remote, self.blobs, commit, time_ns, kept, self.prefetcher)
+        return Snapshot(self.remote, self.blobs, commit, time_ns, kept, self.prefetcher, self.trees)
+
+    def walk_starts(self, folder: str) -> None:
+        """`folder` is listed for its contents: a walk below it is likely (see treefetch)."""
+        if self.trees is not None:
+            self.trees.walk(self, folder)

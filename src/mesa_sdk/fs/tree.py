@@ -220,12 +220,17 @@ class MountedTree:
         """The names in folder `path` with what each is (so `readdir` can give file types
         and `find`/`grep -r` need not stat every entry)."""
 
+        walked: list[tuple[Snapshot, str]] = []
+
         def run() -> list[tuple[str, Kind]]:
+            walked.clear()
             node = self._resolve(path)
             if node is None:
                 raise OSError(errno.ENOENT, "no such folder", path)
             if node.kind not in ("dir", "submodule"):
                 raise OSError(errno.ENOTDIR, "not a folder", path)
+            if node.base is not None:
+                walked.append((self.snapshot, node.base))
             overlay = self.overlay
             if node.base is not None and (overlay is None or not overlay.entries):
                 listing = self.snapshot.peek_children(node.base) or {}
@@ -237,7 +242,10 @@ class MountedTree:
                     kinds.append((name, child.kind))
             return kinds
 
-        return self._locked(run, subtree=True)
+        kinds = self._locked(run, subtree=True)
+        for snapshot, folder in walked:  # without the lock: it may start a fetch
+            snapshot.walk_starts(folder)
+        return kinds
 
     def readlink(self, path: str) -> str:
         node = self.getattr(path)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field
@@ -11,6 +12,7 @@ from pydantic import Field
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Param
+from mesa_sdk._runtime.raw_response import RawResponse
 
 from ..models.api_key_created import ApiKeyCreated
 from ..models.api_key_list import ApiKeyList
@@ -87,6 +89,12 @@ class Admin(BaseResource):
         InvalidRequestError: An argument or the body is invalid; nothing was sent.
         APIConnectionError: The server could not be reached, after any retries.
     """
+
+    @cached_property
+    def with_raw_response(self) -> AdminWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return AdminWithRawResponse(self._core)
 
     def list_api_keys(
         self,
@@ -251,6 +259,112 @@ class Admin(BaseResource):
         Takes the arguments of `revoke_api_key` and raises its errors; see its documentation.
         """
         return await self._core.call_async(
+            _REVOKE_API_KEY,
+            {
+                "org": org,
+                "id": id,
+            },
+            None,
+            request_options,
+        )
+
+
+class AdminWithRawResponse(BaseResource):
+    """`client.admin`'s methods, each returning a `RawResponse` of its result."""
+
+    def list_api_keys(
+        self,
+        *,
+        org: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[ApiKeyList]:
+        """`list_api_keys`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _LIST_API_KEYS,
+            {
+                "org": org,
+            },
+            None,
+            request_options,
+        )
+
+    async def list_api_keys_async(
+        self,
+        *,
+        org: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[ApiKeyList]:
+        """`list_api_keys_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _LIST_API_KEYS,
+            {
+                "org": org,
+            },
+            None,
+            request_options,
+        )
+
+    def create_api_key(
+        self,
+        *,
+        org: str | None = None,
+        body: CreateApiKey | CreateApiKeyTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[ApiKeyCreated]:
+        """`create_api_key`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _CREATE_API_KEY,
+            {
+                "org": org,
+            },
+            body,
+            request_options,
+        )
+
+    async def create_api_key_async(
+        self,
+        *,
+        org: str | None = None,
+        body: CreateApiKey | CreateApiKeyTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[ApiKeyCreated]:
+        """`create_api_key_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _CREATE_API_KEY,
+            {
+                "org": org,
+            },
+            body,
+            request_options,
+        )
+
+    def revoke_api_key(
+        self,
+        *,
+        org: str | None = None,
+        id: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Success]:
+        """`revoke_api_key`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _REVOKE_API_KEY,
+            {
+                "org": org,
+                "id": id,
+            },
+            None,
+            request_options,
+        )
+
+    async def revoke_api_key_async(
+        self,
+        *,
+        org: str | None = None,
+        id: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Success]:
+        """`revoke_api_key_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
             _REVOKE_API_KEY,
             {
                 "org": org,

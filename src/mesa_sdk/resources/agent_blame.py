@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field
@@ -11,6 +12,7 @@ from pydantic import Field
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Param
+from mesa_sdk._runtime.raw_response import RawResponse
 
 from ..models.agent_blame import AgentBlame
 from ._parameters import ORG, REPO
@@ -60,6 +62,12 @@ class AgentBlameResource(BaseResource):
         InvalidRequestError: An argument or the body is invalid; nothing was sent.
         APIConnectionError: The server could not be reached, after any retries.
     """
+
+    @cached_property
+    def with_raw_response(self) -> AgentBlameResourceWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return AgentBlameResourceWithRawResponse(self._core)
 
     def get(
         self,
@@ -118,6 +126,54 @@ class AgentBlameResource(BaseResource):
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
         return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "base": base,
+                "head": head,
+            },
+            None,
+            request_options,
+        )
+
+
+class AgentBlameResourceWithRawResponse(BaseResource):
+    """`client.agent_blame`'s methods, each returning a `RawResponse` of its result."""
+
+    def get(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        base: str,
+        head: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[AgentBlame]:
+        """`get`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "base": base,
+                "head": head,
+            },
+            None,
+            request_options,
+        )
+
+    async def get_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        base: str,
+        head: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[AgentBlame]:
+        """`get_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
             _GET,
             {
                 "org": org,

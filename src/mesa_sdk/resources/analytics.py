@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Param
+from mesa_sdk._runtime.raw_response import RawResponse
 
 from ..models.analytics_period import AnalyticsPeriod
 from ..models.analytics_result import AnalyticsResult
@@ -72,6 +75,12 @@ class AnalyticsResource(BaseResource):
         InvalidRequestError: An argument or the body is invalid; nothing was sent.
         APIConnectionError: The server could not be reached, after any retries.
     """
+
+    @cached_property
+    def with_raw_response(self) -> AnalyticsResourceWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return AnalyticsResourceWithRawResponse(self._core)
 
     def get(
         self,
@@ -185,6 +194,86 @@ class AnalyticsResource(BaseResource):
         Takes the arguments of `refresh` and raises its errors; see its documentation.
         """
         return await self._core.call_async(
+            _REFRESH,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
+        )
+
+
+class AnalyticsResourceWithRawResponse(BaseResource):
+    """`client.analytics`'s methods, each returning a `RawResponse` of its result."""
+
+    def get(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        period: AnalyticsPeriod | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[AnalyticsResult]:
+        """`get`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "period": period,
+            },
+            None,
+            request_options,
+        )
+
+    async def get_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        period: AnalyticsPeriod | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[AnalyticsResult]:
+        """`get_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "period": period,
+            },
+            None,
+            request_options,
+        )
+
+    def refresh(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[AnalyticsResult]:
+        """`refresh`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _REFRESH,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
+        )
+
+    async def refresh_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[AnalyticsResult]:
+        """`refresh_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
             _REFRESH,
             {
                 "org": org,

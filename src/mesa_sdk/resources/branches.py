@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field
@@ -12,6 +13,7 @@ from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Pagination, Param
 from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
+from mesa_sdk._runtime.raw_response import RawResponse
 
 from ..models.branch import Branch
 from ..models.branch_list import BranchList
@@ -105,6 +107,12 @@ class Branches(BaseResource):
         InvalidRequestError: An argument or the body is invalid; nothing was sent.
         APIConnectionError: The server could not be reached, after any retries.
     """
+
+    @cached_property
+    def with_raw_response(self) -> BranchesWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return BranchesWithRawResponse(self._core)
 
     def list(
         self,
@@ -288,6 +296,132 @@ class Branches(BaseResource):
         Takes the arguments of `delete` and raises its errors; see its documentation.
         """
         return await self._core.call_async(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+                "branch": branch,
+            },
+            None,
+            request_options,
+        )
+
+
+class BranchesWithRawResponse(BaseResource):
+    """`client.branches`'s methods, each returning a `RawResponse` of its result."""
+
+    def list(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        limit: int | None = None,
+        cursor: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[SyncPage[BranchList, Branch]]:
+        """`list`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _LIST,
+            {
+                "org": org,
+                "repo": repo,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
+        )
+
+    async def list_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        limit: int | None = None,
+        cursor: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[AsyncPage[BranchList, Branch]]:
+        """`list_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _LIST,
+            {
+                "org": org,
+                "repo": repo,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
+        )
+
+    def create(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: CreateBranch | CreateBranchTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Branch]:
+        """`create`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    async def create_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: CreateBranch | CreateBranchTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Branch]:
+        """`create_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    def delete(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        branch: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Success]:
+        """`delete`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+                "branch": branch,
+            },
+            None,
+            request_options,
+        )
+
+    async def delete_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        branch: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Success]:
+        """`delete_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
             _DELETE,
             {
                 "org": org,

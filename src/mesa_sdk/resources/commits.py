@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field
@@ -12,6 +13,7 @@ from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Pagination, Param
 from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
+from mesa_sdk._runtime.raw_response import RawResponse
 
 from ..models.commit import Commit
 from ..models.commit_list import CommitList
@@ -103,6 +105,12 @@ class Commits(BaseResource):
         InvalidRequestError: An argument or the body is invalid; nothing was sent.
         APIConnectionError: The server could not be reached, after any retries.
     """
+
+    @cached_property
+    def with_raw_response(self) -> CommitsWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return CommitsWithRawResponse(self._core)
 
     def list(
         self,
@@ -291,6 +299,136 @@ class Commits(BaseResource):
         Takes the arguments of `get` and raises its errors; see its documentation.
         """
         return await self._core.call_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "sha": sha,
+            },
+            None,
+            request_options,
+        )
+
+
+class CommitsWithRawResponse(BaseResource):
+    """`client.commits`'s methods, each returning a `RawResponse` of its result."""
+
+    def list(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        ref: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[SyncPage[CommitList, Commit]]:
+        """`list`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _LIST,
+            {
+                "org": org,
+                "repo": repo,
+                "ref": ref,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
+        )
+
+    async def list_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        ref: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[AsyncPage[CommitList, Commit]]:
+        """`list_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _LIST,
+            {
+                "org": org,
+                "repo": repo,
+                "ref": ref,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
+        )
+
+    def create(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: CreateCommit | CreateCommitTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[CommitResult]:
+        """`create`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    async def create_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: CreateCommit | CreateCommitTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[CommitResult]:
+        """`create_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _CREATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    def get(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        sha: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Commit]:
+        """`get`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "sha": sha,
+            },
+            None,
+            request_options,
+        )
+
+    async def get_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        sha: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Commit]:
+        """`get_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
             _GET,
             {
                 "org": org,

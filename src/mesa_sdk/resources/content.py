@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field
@@ -12,6 +13,7 @@ from pydantic import Field
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Param
+from mesa_sdk._runtime.raw_response import RawResponse
 from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
 
 from ..models.content import Content
@@ -76,6 +78,12 @@ class ContentResource(BaseResource):
         InvalidRequestError: An argument or the body is invalid; nothing was sent.
         APIConnectionError: The server could not be reached, after any retries.
     """
+
+    @cached_property
+    def with_raw_response(self) -> ContentResourceWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return ContentResourceWithRawResponse(self._core)
 
     def get(
         self,
@@ -287,4 +295,124 @@ class ContentResource(BaseResource):
             },
             request_options,
             accept="application/octet-stream",
+        )
+
+
+class ContentResourceWithRawResponse(BaseResource):
+    """`client.content`'s methods, each returning a `RawResponse` of its result."""
+
+    def get(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        ref: str | None = None,
+        path: str | None = None,
+        depth: int | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Content]:
+        """`get`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "ref": ref,
+                "path": path,
+                "depth": depth,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
+        )
+
+    async def get_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        ref: str | None = None,
+        path: str | None = None,
+        depth: int | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Content]:
+        """`get_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "ref": ref,
+                "path": path,
+                "depth": depth,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
+        )
+
+    def get_raw(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        ref: str | None = None,
+        path: str | None = None,
+        depth: int | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[bytes]:
+        """`get_raw`, with the response's metadata; `.parse()` gives the body."""
+        return self._core.call_raw(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "ref": ref,
+                "path": path,
+                "depth": depth,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
+            accept="application/octet-stream",
+            result="bytes",
+        )
+
+    async def get_raw_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        ref: str | None = None,
+        path: str | None = None,
+        depth: int | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[bytes]:
+        """`get_raw_async`, with the response's metadata; `.parse()` gives the body."""
+        return await self._core.call_raw_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+                "ref": ref,
+                "path": path,
+                "depth": depth,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
+            accept="application/octet-stream",
+            result="bytes",
         )

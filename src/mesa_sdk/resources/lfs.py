@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation
+from mesa_sdk._runtime.raw_response import RawResponse
 
 from ..models.lfs_batch_request import LfsBatchRequest, LfsBatchRequestTypedDict
 from ..models.lfs_batch_response import LfsBatchResponse
@@ -81,6 +84,12 @@ class Lfs(BaseResource):
         InvalidRequestError: An argument or the body is invalid; nothing was sent.
         APIConnectionError: The server could not be reached, after any retries.
     """
+
+    @cached_property
+    def with_raw_response(self) -> LfsWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return LfsWithRawResponse(self._core)
 
     def upload(
         self,
@@ -186,6 +195,86 @@ class Lfs(BaseResource):
         Takes the arguments of `download` and raises its errors; see its documentation.
         """
         return await self._core.call_async(
+            _DOWNLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+
+class LfsWithRawResponse(BaseResource):
+    """`client.lfs`'s methods, each returning a `RawResponse` of its result."""
+
+    def upload(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: LfsBatchRequest | LfsBatchRequestTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[LfsBatchResponse]:
+        """`upload`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _UPLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    async def upload_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: LfsBatchRequest | LfsBatchRequestTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[LfsBatchResponse]:
+        """`upload_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _UPLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    def download(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: LfsBatchRequest | LfsBatchRequestTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[LfsBatchResponse]:
+        """`download`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _DOWNLOAD,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    async def download_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: LfsBatchRequest | LfsBatchRequestTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[LfsBatchResponse]:
+        """`download_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
             _DOWNLOAD,
             {
                 "org": org,

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field
@@ -11,6 +12,7 @@ from pydantic import Field
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Param
+from mesa_sdk._runtime.raw_response import RawResponse
 
 from ..models.merge_request import MergeRequest, MergeRequestTypedDict
 from ..models.merge_result import MergeResult
@@ -70,6 +72,12 @@ class Merge(BaseResource):
         APIConnectionError: The server could not be reached, after any retries.
     """
 
+    @cached_property
+    def with_raw_response(self) -> MergeWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return MergeWithRawResponse(self._core)
+
     def perform(
         self,
         *,
@@ -123,6 +131,52 @@ class Merge(BaseResource):
         Takes the arguments of `perform` and raises its errors; see its documentation.
         """
         return await self._core.call_async(
+            _PERFORM,
+            {
+                "org": org,
+                "repo": repo,
+                "base": base,
+            },
+            body,
+            request_options,
+        )
+
+
+class MergeWithRawResponse(BaseResource):
+    """`client.merge`'s methods, each returning a `RawResponse` of its result."""
+
+    def perform(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        base: str,
+        body: MergeRequest | MergeRequestTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[MergeResult]:
+        """`perform`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _PERFORM,
+            {
+                "org": org,
+                "repo": repo,
+                "base": base,
+            },
+            body,
+            request_options,
+        )
+
+    async def perform_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        base: str,
+        body: MergeRequest | MergeRequestTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[MergeResult]:
+        """`perform_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
             _PERFORM,
             {
                 "org": org,

@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
 from mesa_sdk._runtime.operation import Operation, Pagination
 from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
+from mesa_sdk._runtime.raw_response import RawResponse
 
 from ..models.create_repo import CreateRepo, CreateRepoTypedDict
 from ..models.repo import Repo
@@ -126,6 +129,12 @@ class Repos(BaseResource):
         InvalidRequestError: An argument or the body is invalid; nothing was sent.
         APIConnectionError: The server could not be reached, after any retries.
     """
+
+    @cached_property
+    def with_raw_response(self) -> ReposWithRawResponse:
+        """These methods, each returning a `RawResponse`: the status, headers, request id, attempts
+        and idempotent replay of the call, and `.parse()` for what the method returns."""
+        return ReposWithRawResponse(self._core)
 
     def list(
         self,
@@ -418,6 +427,194 @@ class Repos(BaseResource):
         Takes the arguments of `delete` and raises its errors; see its documentation.
         """
         return await self._core.call_async(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
+        )
+
+
+class ReposWithRawResponse(BaseResource):
+    """`client.repos`'s methods, each returning a `RawResponse` of its result."""
+
+    def list(
+        self,
+        *,
+        org: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[SyncPage[RepoList, Repo]]:
+        """`list`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _LIST,
+            {
+                "org": org,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
+        )
+
+    async def list_async(
+        self,
+        *,
+        org: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[AsyncPage[RepoList, Repo]]:
+        """`list_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _LIST,
+            {
+                "org": org,
+                "limit": limit,
+                "cursor": cursor,
+            },
+            None,
+            request_options,
+        )
+
+    def create(
+        self,
+        *,
+        org: str | None = None,
+        body: CreateRepo | CreateRepoTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Repo]:
+        """`create`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _CREATE,
+            {
+                "org": org,
+            },
+            body,
+            request_options,
+        )
+
+    async def create_async(
+        self,
+        *,
+        org: str | None = None,
+        body: CreateRepo | CreateRepoTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Repo]:
+        """`create_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _CREATE,
+            {
+                "org": org,
+            },
+            body,
+            request_options,
+        )
+
+    def get(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Repo]:
+        """`get`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
+        )
+
+    async def get_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Repo]:
+        """`get_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _GET,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
+        )
+
+    def update(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: UpdateRepo | UpdateRepoTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Repo]:
+        """`update`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _UPDATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    async def update_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        body: UpdateRepo | UpdateRepoTypedDict,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Repo]:
+        """`update_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
+            _UPDATE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            body,
+            request_options,
+        )
+
+    def delete(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Success]:
+        """`delete`, with the response's metadata; `.parse()` gives its result."""
+        return self._core.call_raw(
+            _DELETE,
+            {
+                "org": org,
+                "repo": repo,
+            },
+            None,
+            request_options,
+        )
+
+    async def delete_async(
+        self,
+        *,
+        org: str | None = None,
+        repo: str,
+        request_options: RequestOptions | None = None,
+    ) -> RawResponse[Success]:
+        """`delete_async`, with the response's metadata; `.parse()` gives its result."""
+        return await self._core.call_raw_async(
             _DELETE,
             {
                 "org": org,
