@@ -18,7 +18,7 @@ install: $(INSTALLED)
 
 # Starts the emulator, runs the complete example against it, stops the emulator.
 demo: $(INSTALLED)
-	$(BIN)/python -m mesa_emulator run -- $(BIN)/python examples/complete_example.py
+	$(BIN)/python -m mesa_emulator run --quiet -- $(BIN)/python examples/complete_example.py
 
 # Regenerates the SDK, its docs and USAGE.md from openapi.yaml and gen.yaml.
 generate: $(INSTALLED)

@@ -96,6 +96,7 @@ def emulator_process() -> Iterator[tuple[str, str, Path]]:
             str(data),
             "--api-key",
             key,
+            "--quiet",  # the access log would cost a write per request
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ organization (default ``my-org``).
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 
@@ -79,7 +80,8 @@ def main() -> None:
 
         # Diff feature against main
         diff = client.diffs.get(org=org, repo=repo_name, base="main", head="feature")
-        print(f"Changes: {len(diff.files)} files")
+        count = len(diff.files)
+        print(f"Changes: {count} file{'' if count == 1 else 's'}")
         for file in diff.files:
             print(f"  {file.status}: {file.path}")
 
@@ -110,7 +112,9 @@ def main() -> None:
         # Read a file
         content = client.content.get(org=org, repo=repo_name, path="feature.py", ref="main")
         if isinstance(content, FileContent):
-            print(f"feature.py ({content.size} bytes, base64): {content.content}")
+            text = base64.b64decode(content.content).decode("utf-8")  # JSON carries base64
+            print(f"feature.py ({content.size:.0f} bytes):")
+            print(text, end="")
         elif isinstance(content, DirContent):
             print([entry.path for entry in content.entries])
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .builder import build_sdk
@@ -18,6 +19,14 @@ from .settings import SettingsError, default_settings, load_settings
 from .spec import load_spec
 
 USAGE_ERROR = 2
+
+
+def _version() -> str:
+    """The version of the distribution the generator ships in."""
+    try:
+        return version("mesa-sdk")
+    except PackageNotFoundError:  # running from a source tree
+        return "unknown"
 
 
 def generated_roots(module: str) -> list[str]:
@@ -86,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["generate"]:
         return generate(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m mesa_codegen", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"mesa_codegen {_version()}")
     parser.add_argument("--config", type=Path, default=Path("gen.yaml"), help="gen.yaml to read")
     parser.add_argument(
         "--output",

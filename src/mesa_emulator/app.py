@@ -19,7 +19,8 @@ Every response carries ``X-Request-Id``; every error is the contract's envelope.
 transfers and ``/{org}/{repo}.git/...`` git's smart HTTP (:mod:`mesa_emulator.git_http`,
 its own auth and plain-text errors, as git clients expect).
 
-Step 1 and ``X-Request-Id`` are :class:`RequestPipeline`, a plain ASGI middleware outside the
+Step 1, ``X-Request-Id`` and the access log (:mod:`mesa_emulator.access_log`) are
+:class:`RequestPipeline`, a plain ASGI middleware outside the
 Starlette app: it must hold the server's own ``send`` to drop a connection, and see every
 response, Starlette's own 500 included.  It also hands Starlette's router the request line as
 the emulator reads it: the raw path (percent-escapes kept: ``%2F`` stays inside its segment and
@@ -47,6 +48,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Mount, Route, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mesa_emulator.access_log import log_request
 from mesa_emulator.auth import authenticate, authorize
 from mesa_emulator.control import ControlPlane
 from mesa_emulator.errors import ApiError, code_for_status
@@ -131,7 +133,8 @@ class _Delay:
 
 
 class RequestPipeline:
-    """Scripted faults and ``X-Request-Id`` around the Starlette app (see the module)."""
+    """Scripted faults, ``X-Request-Id`` and the access log around the Starlette app (see
+    the module)."""
 
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
         self.app = app
@@ -141,6 +144,7 @@ class RequestPipeline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)  # the lifespan: Starlette's
             return
+        started = time.perf_counter()
         path = raw_path(scope).decode("latin-1")
         method = str(scope["method"]).upper()
         scope["path"], scope["method"] = path, method
@@ -153,9 +157,10 @@ class RequestPipeline:
         request.state.crash_at = fault.crash if fault is not None else None
         drop_after = fault is not None and fault.drop == "after"
         dropped = complete = False
+        status: int | None = None
 
         async def answer(message: Message) -> None:
-            nonlocal dropped, complete
+            nonlocal dropped, complete, status
             if dropped:
                 return
             if message["type"] == "http.response.start":
@@ -164,25 +169,32 @@ class RequestPipeline:
                     await _drop(send)
                     dropped = True
                     return
+                status = int(message["status"])
                 MutableHeaders(scope=message).append("x-request-id", request_id)
             elif message["type"] == "http.response.body":
                 complete = not message.get("more_body", False)
             await send(message)
 
-        if fault is not None and fault.drop == "before":
-            await delay.spend()
-            await _drop(send)
-            return
         try:
+            if fault is not None and fault.drop == "before":
+                await delay.spend()
+                await _drop(send)
+                dropped = True
+                return
             if fault is not None and fault.status is not None:
                 await error_reply(_fault_error(fault))(scope, receive, answer)
             else:
                 await self.app(scope, receive, answer)
         except Exception:
             if not (complete or dropped):
+                status = status or 500  # the server answers 500, or closes the connection
                 raise  # for the server, which closes a connection whose answer broke off
             # Starlette answered it (500 INTERNAL_ERROR), then raised it again for the server.
             logger.exception("unexpected error handling %s %s", method, path)
+        finally:
+            query = bytes(scope.get("query_string", b"")).decode("latin-1")
+            seconds = time.perf_counter() - started
+            log_request(method, path, query, None if dropped else status, seconds, request_id)
 
 
 def _fault_error(fault: Fault) -> ApiError:

@@ -39,14 +39,10 @@ __all__ = ["API_KEY_ENV", "Emulator", "bind_socket", "resolve_api_key"]
 API_KEY_ENV = "MESA_API_KEY"
 
 
-def resolve_api_key(api_key: str | None) -> str:
-    """The bootstrap key: the one given, else ``MESA_API_KEY``, else a new random one."""
-    if api_key:
-        return api_key
-    from_env = os.environ.get(API_KEY_ENV)
-    if from_env:
-        return from_env
-    return generate_key()
+def resolve_api_key(api_key: str | None) -> str | None:
+    """The bootstrap key given: ``api_key``, else ``MESA_API_KEY``; None: the data folder's
+    own (:mod:`mesa_emulator.bootstrap_key`)."""
+    return api_key or os.environ.get(API_KEY_ENV) or None
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -103,6 +99,9 @@ class Emulator:
     key (every scope on every organization), ``control_url`` the test control plane.
     ``autosync_period`` (seconds), when given, replaces every autosync period of the
     repositories' upstreams.
+
+    The bootstrap key is ``api_key``, else ``MESA_API_KEY``, else the one ``data_dir`` keeps
+    (made on its first use), so a restart on the same folder accepts the same key.
     """
 
     def __init__(
@@ -116,7 +115,7 @@ class Emulator:
         log_level: str = "warning",
         autosync_period: float | None = None,
     ) -> None:
-        self.api_key = resolve_api_key(api_key)
+        self._api_key = resolve_api_key(api_key)
         self.host = host
         self._requested_port = port
         self._given_data_dir = Path(data_dir) if data_dir is not None else None
@@ -139,7 +138,6 @@ class Emulator:
 
         if self._given_data_dir is not None:
             self._data_dir = self._given_data_dir
-            self._data_dir.mkdir(parents=True, exist_ok=True)
             self._owns_data_dir = False
         else:
             self._data_dir = Path(tempfile.mkdtemp(prefix="mesa-emulator-"))
@@ -148,10 +146,11 @@ class Emulator:
         try:
             self._state = EmulatorState(
                 self._data_dir,
-                self.api_key,
+                self._api_key,
                 max_body_bytes=self._max_body_bytes or DEFAULT_MAX_BODY_BYTES,
                 autosync_period=self._autosync_period,
             )
+            self._api_key = self._state.api_key
             sock = bind_socket(self.host, self._requested_port)
             self.port = int(sock.getsockname()[1])
             self._state.public_url = f"http://{_url_host(self.host)}:{self.port}"
@@ -212,6 +211,13 @@ class Emulator:
         self.stop()
 
     # ---- addresses ----------------------------------------------------------------------
+
+    @property
+    def api_key(self) -> str:
+        """The bootstrap key (known before ``start()`` only when it was given)."""
+        if self._api_key is None:
+            raise RuntimeError("the emulator is not running: its key is its data folder's")
+        return self._api_key
 
     @property
     def base_url(self) -> str:

@@ -4,6 +4,7 @@ upstream syncs, LFS objects, secrets, scripted faults and rate limit.
 Layout of the data directory::
 
     emulator.lock           held (flock) by the one emulator serving this folder
+    bootstrap-key           the generated bootstrap key, mode 0600 (see bootstrap_key.py)
     meta.sqlite3            organizations, repositories and upstreams, API keys, idempotency
                             records, LFS index, webhooks and their queued deliveries
     repos/<repo id>.git     one bare git repository per repository (renames keep the folder)
@@ -18,12 +19,14 @@ import fcntl
 import os
 import secrets
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from mesa_emulator.auth import hash_key
+from mesa_emulator.bootstrap_key import BadKeyFile, stored_or_new_key
 from mesa_emulator.cursors import CursorCodec
 from mesa_emulator.deliveries import DeliveryWorker
 from mesa_emulator.faults import FaultRegistry, RateLimiter
@@ -41,6 +44,7 @@ __all__ = [
     "IDEMPOTENCY_TTL_SECONDS",
     "KEY_SECRET_WINDOW_SECONDS",
     "DataFolderInUse",
+    "DataFolderUnusable",
     "EmulatorState",
 ]
 
@@ -63,6 +67,27 @@ class DataFolderInUse(Exception):
         )
 
 
+class DataFolderUnusable(Exception):
+    """The data folder cannot be made, written or read: a file, no permission, a store that
+    is not a database."""
+
+
+def _unusable(data_dir: Path, error: BaseException) -> DataFolderUnusable:
+    where = repr(str(data_dir))
+    if isinstance(error, FileExistsError | NotADirectoryError) and not data_dir.is_dir():
+        return DataFolderUnusable(f"the data folder {where} is a file, not a folder")
+    if isinstance(error, sqlite3.DatabaseError):
+        return DataFolderUnusable(
+            f"the data folder {where} holds a metadata store that cannot be read "
+            f"(meta.sqlite3: {error}); move meta.sqlite3 away, or give another data folder"
+        )
+    if isinstance(error, OSError):
+        what = error.strerror or str(error)
+        name = f" ({error.filename})" if error.filename else ""
+        return DataFolderUnusable(f"the data folder {where} cannot be used: {what}{name}")
+    return DataFolderUnusable(f"the data folder {where} cannot be used: {error}")
+
+
 def _lock_data_dir(data_dir: Path) -> int:
     """Hold ``data_dir``'s lock file for this process: two emulators on one folder would undo
     each other's writes when they recover it."""
@@ -76,28 +101,44 @@ def _lock_data_dir(data_dir: Path) -> int:
 
 
 class EmulatorState:
+    """``api_key`` is the bootstrap key; None: the one the data folder keeps (made on first
+    use).
+
+    Raises:
+        DataFolderInUse: another emulator serves ``data_dir``.
+        DataFolderUnusable: ``data_dir`` cannot be made, written or read.
+    """
+
     def __init__(
         self,
         data_dir: Path,
-        api_key: str,
+        api_key: str | None,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         autosync_period: float | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.repos_dir = self.data_dir / "repos"
-        self.repos_dir.mkdir(parents=True, exist_ok=True)
-        self._data_lock = _lock_data_dir(self.data_dir)
+        try:
+            self.repos_dir.mkdir(parents=True, exist_ok=True)
+            self._data_lock = _lock_data_dir(self.data_dir)
+        except OSError as error:
+            raise _unusable(self.data_dir, error) from error
         try:
             self.store = MetadataStore(self.data_dir / "meta.sqlite3")
-        except BaseException:
+        except BaseException as error:
             os.close(self._data_lock)
+            if isinstance(error, OSError | sqlite3.DatabaseError):
+                raise _unusable(self.data_dir, error) from error
             raise
         try:
-            self._open(api_key, max_body_bytes)
-        except BaseException:
+            self.api_key = api_key or stored_or_new_key(self.data_dir)
+            self._open(self.api_key, max_body_bytes)
+        except BaseException as error:
             self.store.close()
             os.close(self._data_lock)
+            if isinstance(error, OSError | sqlite3.DatabaseError | BadKeyFile):
+                raise _unusable(self.data_dir, error) from error
             raise
         self._closing = threading.Event()
         self._sweeper = threading.Thread(
@@ -183,7 +224,7 @@ class EmulatorState:
         """Wipe every repository, key, idempotency record, LFS object, webhook, delivery, fault
         and rate limit.
 
-        The bootstrap key (never stored) and the secrets stay.
+        The bootstrap key and the secrets stay.
         """
         with self._reset_lock:
             self.store.wipe()

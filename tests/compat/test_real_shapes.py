@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 import respx
+from tests.shared import AUTHOR
 
 from mesa_sdk import Mesa
 from mesa_sdk.errors import ConflictError
@@ -67,7 +68,6 @@ SHA2 = "9daeafb9864cf43055ae93beb0afd6c7d144bfa4"
 OID = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 WHEN = "2026-11-22T08:00:00Z"
 AT = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
-AUTHOR = {"name": "Bot", "email": "bot@example.com"}
 
 
 @pytest.fixture

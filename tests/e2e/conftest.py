@@ -6,22 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-# The emulator's pytest plugin (also registered through the pytest11 entry point when installed).
-from mesa_emulator.pytest_plugin import mesa_client, mesa_emulator, mesa_org  # noqa: F401
 from mesa_emulator.server import Emulator
 from mesa_sdk import Mesa
 
 
 @pytest.fixture
-def emu(mesa_emulator: Emulator) -> Iterator[Emulator]:  # noqa: F811
-    """The session emulator, with scripted faults and the rate limit cleared afterwards."""
-    yield mesa_emulator
-    mesa_emulator.clear_faults()
-    mesa_emulator.set_rate_limit(None)
-
-
-@pytest.fixture
-def client(emu: Emulator, mesa_org: str) -> Iterator[Mesa]:  # noqa: F811
+def client(emu: Emulator, mesa_org: str) -> Iterator[Mesa]:
     """A client of the session emulator for this test's org, with retries off, so that every
     error response is raised as it came."""
     with Mesa(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.shared import AUTHOR, commit_body
 
 from mesa_sdk import APIError, Mesa
 from mesa_sdk.models import CommitResult
@@ -16,7 +17,6 @@ from mesa_sdk.models import CommitResult
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "openapi.yaml"
 
-AUTHOR = {"name": "Bot", "email": "bot@example.com"}
 NO_RETRIES = {"strategy": "none"}
 
 
@@ -52,28 +52,10 @@ def commit(
     org: str | None = None,
     **extra: Any,
 ) -> CommitResult:
-    body: dict[str, Any] = {
-        "branch": branch,
-        "message": message,
-        "author": AUTHOR,
-        "edits": edits,
-        **extra,
-    }
+    body = commit_body(message, edits, branch, **extra)
     if org is None:
         return client.commits.create(repo=repo, body=body)
     return client.commits.create(org=org, repo=repo, body=body)
-
-
-def create(path: str, content: str, **extra: Any) -> dict[str, Any]:
-    return {"path": path, "action": "create", "content": content, **extra}
-
-
-def update(path: str, content: str, **extra: Any) -> dict[str, Any]:
-    return {"path": path, "action": "update", "content": content, **extra}
-
-
-def delete(path: str) -> dict[str, Any]:
-    return {"path": path, "action": "delete"}
 
 
 def raised(call: Callable[[], object]) -> APIError:

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from e2e_support import AUTHOR, git_blob_sha
+from e2e_support import git_blob_sha
+from tests.shared import AUTHOR
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import ConflictError, MergeConflictError, Mesa, NotFoundError

@@ -7,7 +7,8 @@ import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from e2e_support import AUTHOR, commit, create, raised
+from e2e_support import commit, raised
+from tests.shared import AUTHOR, create
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import AuthenticationError, AuthorizationError, ConflictError, Mesa

@@ -19,12 +19,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from tests.shared import AUTHOR
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import Mesa, MissingCredentialError, NotFoundError
 from mesa_sdk.models import DirContent, FileContent, Repo
-
-AUTHOR = {"name": "Bot", "email": "bot@example.com"}
 
 
 @pytest.fixture

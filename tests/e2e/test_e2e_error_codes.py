@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from e2e_support import AUTHOR, commit, create, raised, spec_error_codes, update
+from e2e_support import commit, raised, spec_error_codes
+from tests.shared import AUTHOR, create, update
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import (

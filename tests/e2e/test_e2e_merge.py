@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from e2e_support import AUTHOR, commit, create, raised, update
+from e2e_support import commit, raised
+from tests.shared import AUTHOR, create, update
 
 from mesa_sdk import ConflictError, MergeConflictError, Mesa
 from mesa_sdk.models import MergeResult

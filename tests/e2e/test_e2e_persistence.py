@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 import httpx
-from e2e_support import commit, create, lfs_pointer, raised, update
+from e2e_support import commit, lfs_pointer, raised
+from tests.shared import create, update
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import AuthenticationError, Mesa

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+from tests.shared import AUTHOR
+
 from mesa_emulator.server import Emulator
 from mesa_sdk import AsyncPage, Mesa, RawResponse, SyncPage
 from mesa_sdk.models import CommitResult, Repo, Success
 
-AUTHOR = {"name": "Bot", "email": "bot@example.com"}
 REQUEST_ID = re.compile(r"^req_[0-9a-f]+$")
 
 

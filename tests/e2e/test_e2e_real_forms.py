@@ -6,12 +6,11 @@ from __future__ import annotations
 import base64
 
 import pytest
+from tests.shared import AUTHOR
 
 from mesa_sdk import Mesa
 from mesa_sdk.errors import ValidationError
 from mesa_sdk.models import Branch, CommitResult
-
-AUTHOR = {"name": "Bot", "email": "bot@example.com"}
 
 
 def test_commit_from_files_and_branch_from(client: Mesa) -> None:

@@ -7,18 +7,8 @@ import base64
 from datetime import datetime, timezone
 
 import pytest
-from e2e_support import (
-    AUTHOR,
-    assert_recent,
-    commit,
-    create,
-    delete,
-    git_blob_sha,
-    git_commit_sha,
-    git_tree_sha,
-    raised,
-    update,
-)
+from e2e_support import assert_recent, commit, git_blob_sha, git_commit_sha, git_tree_sha, raised
+from tests.shared import AUTHOR, create, delete, update
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import AuthenticationError, Mesa, NotFoundError

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.shared import AUTHOR
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import (
@@ -24,7 +25,6 @@ from mesa_sdk import (
 from mesa_sdk.models import DirContent, FileContent
 
 ROOT = Path(__file__).resolve().parents[2]
-AUTHOR = {"name": "Bot", "email": "bot@example.com"}
 FAST_RETRIES = {
     "strategy": "backoff",
     "backoff": {
@@ -53,7 +53,8 @@ def test_complete_example_runs(mesa_emulator: Emulator, mesa_org: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Changes: 1 files" in out
+    assert "Changes: 1 file\n" in out
+    assert "feature.py (23 bytes):\nFEATURE_ENABLED = True\n" in out
     assert "Merged via fast_forward" in out and "Branch deleted: True" in out
     assert "404 REPO_NOT_FOUND" in out
     assert out.count("  commit ") == 2
@@ -304,3 +305,32 @@ async def test_async_twins(mesa_emulator: Emulator, mesa_org: str) -> None:
         await client.repos.create_async(org=mesa_org, body={"name": "async-repo"})
         page = await client.repos.list_async(org=mesa_org)
         assert [r.name for r in page.result.repos] == ["async-repo"]
+
+
+def test_get_stream_reports_size_and_progress(mesa_client: Mesa) -> None:
+    data = os.urandom(300_000)
+    mesa_client.repos.create(body={"name": "big"})
+    mesa_client.commits.create(
+        repo="big",
+        body={
+            "branch": "main",
+            "message": "big file",
+            "author": AUTHOR,
+            "files": [
+                {
+                    "path": "big.bin",
+                    "content": base64.b64encode(data).decode(),
+                    "encoding": "base64",
+                }
+            ],
+        },
+    )
+    progress = []
+    received = b""
+    with mesa_client.content.get_stream(repo="big", path="big.bin") as stream:
+        assert (stream.total_bytes, stream.bytes_read) == (len(data), 0)
+        for chunk in stream.iter_bytes(chunk_size=100_000):
+            received += chunk
+            progress.append(stream.bytes_read)
+    assert received == data
+    assert progress == [100_000, 200_000, 300_000]

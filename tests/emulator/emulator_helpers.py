@@ -6,8 +6,7 @@ import base64
 from typing import Any
 
 import httpx
-
-AUTHOR = {"name": "Ada", "email": "ada@example.com"}
+from tests.shared import commit_body
 
 
 class Api:
@@ -33,7 +32,7 @@ class Api:
     ) -> dict[str, Any]:
         response = self.client.post(
             f"/{self.org}/{repo}/commits",
-            json={"branch": branch, "message": message, "author": AUTHOR, "edits": edits, **extra},
+            json=commit_body(message, edits, branch, **extra),
         )
         assert response.status_code == expect, response.text
         return dict(response.json())

@@ -8,7 +8,8 @@ import threading
 
 import httpx
 import pytest
-from emulator_helpers import AUTHOR, Api, assert_error
+from emulator_helpers import Api, assert_error
+from tests.shared import AUTHOR
 
 from mesa_emulator.server import Emulator
 
@@ -140,7 +141,7 @@ def test_commits_are_real_git_commits(
     ).stdout
     assert raw == b"\x00\xff\x10"
     header = git(emu, rid, "cat-file", "commit", first["sha"])
-    assert "author Ada <ada@example.com>" in header
+    assert f"author {AUTHOR['name']} <{AUTHOR['email']}>" in header
     assert "committer Bot <bot@example.com> 1714545000 +0530" in header
 
     second = api.commit(
@@ -160,7 +161,7 @@ def test_commits_are_real_git_commits(
 
     got = http.get(f"/{org}/r/commits/{first['sha']}").json()
     assert set(got) == {"sha", "message", "author", "committer", "parents"}
-    assert got["author"]["name"] == "Ada" and got["author"]["date"].endswith("Z")
+    assert got["author"]["name"] == AUTHOR["name"] and got["author"]["date"].endswith("Z")
     assert got["committer"] == {
         "name": "Bot",
         "email": "bot@example.com",

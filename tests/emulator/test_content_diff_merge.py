@@ -6,8 +6,9 @@ import base64
 
 import httpx
 import pygit2
-from emulator_helpers import AUTHOR, Api, assert_error
+from emulator_helpers import Api, assert_error
 from pygit2.enums import FileMode
+from tests.shared import AUTHOR
 
 from mesa_emulator.server import Emulator
 

@@ -6,7 +6,8 @@ import time
 
 import httpx
 import pytest
-from emulator_helpers import AUTHOR, Api, assert_error
+from emulator_helpers import Api, assert_error
+from tests.shared import AUTHOR
 
 from mesa_emulator.server import Emulator
 

@@ -7,26 +7,22 @@ import time
 from typing import Any
 
 import httpx
-from emulator_helpers import AUTHOR, Api, assert_error
+from emulator_helpers import Api, assert_error
+from tests.shared import commit_body, create
 
 from mesa_emulator.server import Emulator
 
 
-def commit_body(path: str, content: str = "x") -> dict[str, Any]:
-    return {
-        "branch": "main",
-        "message": f"add {path}",
-        "author": AUTHOR,
-        "edits": [{"path": path, "action": "create", "content": content}],
-    }
+def commit_of(path: str, content: str = "x") -> dict[str, Any]:
+    return commit_body(f"add {path}", [create(path, content)])
 
 
 def test_same_key_same_request_replays(http: httpx.Client, org: str, api: Api) -> None:
     api.repo()
     headers = {"Idempotency-Key": "key-1"}
-    first = http.post(f"/{org}/r/commits", json=commit_body("a"), headers=headers)
+    first = http.post(f"/{org}/r/commits", json=commit_of("a"), headers=headers)
     assert first.status_code == 201 and "idempotent-replayed" not in first.headers
-    again = http.post(f"/{org}/r/commits", json=commit_body("a"), headers=headers)
+    again = http.post(f"/{org}/r/commits", json=commit_of("a"), headers=headers)
     assert again.status_code == 201
     assert again.headers["idempotent-replayed"] == "true"
     assert again.content == first.content
@@ -35,16 +31,16 @@ def test_same_key_same_request_replays(http: httpx.Client, org: str, api: Api) -
     # Only one commit was made.
     assert len(http.get(f"/{org}/r/commits").json()["commits"]) == 1
     # The same JSON with keys in another order is the same request.
-    reordered = dict(reversed(list(commit_body("a").items())))
+    reordered = dict(reversed(list(commit_of("a").items())))
     assert http.post(f"/{org}/r/commits", json=reordered, headers=headers).status_code == 201
 
 
 def test_same_key_different_request_is_422(http: httpx.Client, org: str, api: Api) -> None:
     api.repo()
     headers = {"Idempotency-Key": "key-2"}
-    assert http.post(f"/{org}/r/commits", json=commit_body("a"), headers=headers).status_code == 201
+    assert http.post(f"/{org}/r/commits", json=commit_of("a"), headers=headers).status_code == 201
     assert_error(
-        http.post(f"/{org}/r/commits", json=commit_body("b"), headers=headers),
+        http.post(f"/{org}/r/commits", json=commit_of("b"), headers=headers),
         422,
         "IDEMPOTENCY_KEY_REUSED",
     )
@@ -64,7 +60,7 @@ def test_key_in_flight_is_409(emu: Emulator, http: httpx.Client, org: str, api: 
     results: dict[str, httpx.Response] = {}
 
     def first() -> None:
-        results["first"] = http.post(f"/{org}/r/commits", json=commit_body("a"), headers=headers)
+        results["first"] = http.post(f"/{org}/r/commits", json=commit_of("a"), headers=headers)
 
     thread = threading.Thread(target=first)
     thread.start()
@@ -77,13 +73,13 @@ def test_key_in_flight_is_409(emu: Emulator, http: httpx.Client, org: str, api: 
         base_url=emu.url, headers={"Authorization": f"Bearer {emu.api_key}"}
     ) as other:
         assert_error(
-            other.post(f"/{org}/r/commits", json=commit_body("a"), headers=headers),
+            other.post(f"/{org}/r/commits", json=commit_of("a"), headers=headers),
             409,
             "IDEMPOTENCY_KEY_IN_USE",
         )
     thread.join()
     assert results["first"].status_code == 201
-    replay = http.post(f"/{org}/r/commits", json=commit_body("a"), headers=headers)
+    replay = http.post(f"/{org}/r/commits", json=commit_of("a"), headers=headers)
     assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == results["first"].json()
 
@@ -99,7 +95,7 @@ def test_failures_that_are_not_stored(
         400,
         "INVALID_REQUEST",
     )
-    assert http.post(f"/{org}/r/commits", json=commit_body("a"), headers=headers).status_code == 201
+    assert http.post(f"/{org}/r/commits", json=commit_of("a"), headers=headers).status_code == 201
     # 503 from a scripted fault happens before idempotency: retrying runs the request.
     emu.script_faults(f"/api/v1/{org}/repos", [{"status": 503, "retry_after": 1}], method="POST")
     k = {"Idempotency-Key": "after-503"}
@@ -119,10 +115,10 @@ def test_failures_that_are_not_stored(
 
 def test_other_errors_are_stored_and_replayed(http: httpx.Client, org: str, api: Api) -> None:
     headers = {"Idempotency-Key": "k404"}
-    missing = http.post(f"/{org}/r/commits", json=commit_body("a"), headers=headers)
+    missing = http.post(f"/{org}/r/commits", json=commit_of("a"), headers=headers)
     assert_error(missing, 404, "REPO_NOT_FOUND")
     api.repo()
-    replay = http.post(f"/{org}/r/commits", json=commit_body("a"), headers=headers)
+    replay = http.post(f"/{org}/r/commits", json=commit_of("a"), headers=headers)
     assert replay.status_code == 404 and replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == missing.json()
 

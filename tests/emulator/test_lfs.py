@@ -6,7 +6,8 @@ import hashlib
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
-from emulator_helpers import AUTHOR, Api, assert_error
+from emulator_helpers import Api, assert_error
+from tests.shared import AUTHOR
 
 from mesa_emulator.server import Emulator
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from emulator_helpers import AUTHOR, assert_error
+from emulator_helpers import assert_error
+from tests.shared import AUTHOR
 
 from mesa_emulator.server import Emulator
 
@@ -106,82 +105,6 @@ def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         assert emu.api_key == "mesa_from_env"
     with Emulator(api_key="explicit") as emu:
         assert emu.api_key == "explicit"
-
-
-def _start_cli(
-    *args: str, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[str], list[str], float]:
-    full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mesa_emulator", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=full_env,
-    )
-    assert proc.stdout is not None
-    lines = [proc.stdout.readline()]
-    elapsed = time.monotonic() - started
-    lines += [proc.stdout.readline(), proc.stdout.readline()]
-    return proc, lines, elapsed
-
-
-def _stop(proc: subprocess.Popen[str]) -> int:
-    proc.send_signal(signal.SIGINT)
-    try:
-        return proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def test_cli_serves_and_prints_url_and_key(tmp_path: Path) -> None:
-    proc, lines, elapsed = _start_cli("--data", str(tmp_path / "d"), "--api-key", "mesa_cli")
-    try:
-        match = re.search(r"(http://127\.0\.0\.1:\d+/api/v1)", lines[0])
-        assert match, lines
-        url = match.group(1)
-        assert "mesa_cli" in lines[1]
-        assert elapsed < 5, f"startup took {elapsed:.2f}s"
-        headers = {"Authorization": "Bearer mesa_cli"}
-        assert (
-            httpx.post(f"{url}/acme/repos", json={"name": "r"}, headers=headers).status_code == 201
-        )
-        assert httpx.get(f"{url}/acme/repos", headers=headers).json()["repos"][0]["name"] == "r"
-    finally:
-        assert _stop(proc) == 0
-    assert list((tmp_path / "d" / "repos").iterdir())
-
-
-def test_cli_generates_a_key_and_uses_a_temporary_folder() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "MESA_API_KEY"}
-    proc, lines, _ = _start_cli(env=env)
-    try:
-        key = re.search(r"(mesa_\S+)", lines[1])
-        assert key, lines
-        url = re.search(r"(http://\S+/api/v1)", lines[0])
-        assert url
-        response = httpx.get(
-            f"{url.group(1)}/acme/repos", headers={"Authorization": f"Bearer {key.group(1)}"}
-        )
-        assert response.status_code == 200
-        data_line = lines[2]
-        folder = Path(data_line.split("Data: ", 1)[1].split(" (temporary)")[0].strip())
-        assert folder.exists()
-    finally:
-        assert _stop(proc) == 0
-    assert not folder.exists()
-
-
-def test_cli_usage_errors() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mesa_emulator"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": SRC},
-    )
-    assert result.returncode == 2 and "serve" in result.stderr
 
 
 def test_plugin_module_imports_cheaply() -> None:

@@ -9,7 +9,8 @@ import hashlib
 from typing import Any
 
 import httpx
-from emulator_helpers import AUTHOR, Api, assert_error
+from emulator_helpers import Api, assert_error
+from tests.shared import AUTHOR
 
 from mesa_emulator.lfs import pointer_text
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.shared import AUTHOR
 
 from mesa_emulator.git.errors import RefLocked
 from mesa_emulator.git.refs import RefUpdate
@@ -23,7 +24,6 @@ from mesa_emulator.state import EmulatorState
 from mesa_emulator.store import IdempotentAnswer, MetadataStore, StoredAnswer
 
 API_KEY = "mesa_recovery_tests"
-AUTHOR = {"name": "Ada", "email": "ada@example.com"}
 ANSWER = StoredAnswer(200, {"content-type": "application/json"}, b'{"journalled":true}')
 
 

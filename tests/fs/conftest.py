@@ -16,6 +16,7 @@ import pytest
 from mesa_emulator.pytest_plugin import unique_org
 from mesa_emulator.server import Emulator
 from mesa_sdk import Mesa
+from tests.shared import AUTHOR
 
 
 def fuse_unavailable() -> str | None:
@@ -28,8 +29,6 @@ def fuse_unavailable() -> str | None:
         return "FUSE unavailable: libfuse.so.2 not found (install the `fuse` package)"
     return None
 
-
-AUTHOR = {"name": "Test", "email": "test@example.com"}
 
 FILES: dict[str, bytes] = {
     "README.md": b"# Demo\n\nTODO: write the docs\n",

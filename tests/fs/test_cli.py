@@ -106,3 +106,96 @@ def test_cli_writable_commits_on_exit_with_a_message(repo: Repo, tmp_path: Path)
         head = client.commits.list(repo=small.name, limit=1).result.commits[0]
         assert head.message.strip() == "From the CLI"
         assert client.content.get_raw(repo=small.name, path="b.txt", ref=head.sha) == b"b\n"
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without the Mesa variables a user may not have set."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MESA_API_KEY", "MESA_SERVER_URL", "MESA_ORG")
+    }
+
+
+def test_cli_takes_the_connection_from_options(repo: Repo, tmp_path: Path) -> None:
+    path = tmp_path / "mnt"
+    options = ["--api-key", repo.emulator.api_key, "--server-url", repo.emulator.url]
+    process = subprocess.Popen(
+        [*mesa_fs(), "mount", repo.name, str(path), "--org", repo.org, *options],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_mounted(process, path)
+        assert (path / "README.md").read_bytes() == repo.files["README.md"]
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
+    assert process.returncode == 0, stderr
+
+
+def test_cli_takes_the_organization_from_the_environment(repo: Repo, tmp_path: Path) -> None:
+    path = tmp_path / "mnt"
+    env = clean_env() | {
+        "MESA_API_KEY": repo.emulator.api_key,
+        "MESA_SERVER_URL": repo.emulator.url,
+        "MESA_ORG": repo.org,
+    }
+    process = subprocess.Popen(
+        [*mesa_fs(), "mount", repo.name, str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_mounted(process, path)
+        assert (path / "README.md").read_bytes() == repo.files["README.md"]
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
+    assert process.returncode == 0, stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["mount", "acme/app", "mnt"], "no API key: give --api-key KEY or set MESA_API_KEY"),
+        (
+            ["commit", "overlay", "--message", "m"],
+            "no API key: give --api-key KEY or set MESA_API_KEY",
+        ),
+        (
+            ["mount", "app", "mnt", "--api-key", "k"],
+            "no organization for 'app': give ORG/REPO, --org ORG or set MESA_ORG",
+        ),
+        (
+            ["mount", "acme/app", "mnt", "--api-key", "k", "--server-url", "ftp://example"],
+            "--server-url must be an http or https URL such as https://depot.mesa.dev/api/v1, "
+            "got 'ftp://example'",
+        ),
+        (
+            ["mount", "acme/app", "mnt", "--api-key", "k", "--server-url", "https://u:p@x/api"],
+            "--server-url: must not hold credentials (user:password@); give it with --api-key",
+        ),
+    ],
+    ids=["no key", "no key to commit", "no org", "bad url", "url with a password"],
+)
+def test_cli_errors_speak_the_command_line(tmp_path: Path, args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [*mesa_fs(), *args],
+        capture_output=True,
+        check=False,
+        env=clean_env(),
+        cwd=tmp_path,
+        timeout=30,
+    )
+    assert (result.returncode, result.stdout) == (2, b"")
+    assert result.stderr.decode() == f"mesa-fs: {message}\n"
+    assert not (tmp_path / "mnt").exists()

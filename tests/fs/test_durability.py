@@ -20,8 +20,9 @@ import pytest
 from mesa_emulator.server import Emulator
 from mesa_sdk import APIConnectionError, ConflictError
 from mesa_sdk.fs import MountError, PendingChange, commit_overlay, mount
+from tests.shared import AUTHOR
 
-from .conftest import AUTHOR, Repo, fuse_unavailable, make_repo, mounted_paths
+from .conftest import Repo, fuse_unavailable, make_repo, mounted_paths
 from .test_cli import mesa_fs
 from .test_write import BASE, commit_elsewhere, read_repo_file
 

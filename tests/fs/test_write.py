@@ -24,8 +24,9 @@ from mesa_sdk.fs import (
     mount,
 )
 from mesa_sdk.models import FileContent
+from tests.shared import AUTHOR
 
-from .conftest import AUTHOR, Repo, fuse_unavailable, make_repo, mounted_paths
+from .conftest import Repo, fuse_unavailable, make_repo, mounted_paths
 
 pytestmark = pytest.mark.skipif(fuse_unavailable() is not None, reason=str(fuse_unavailable()))
 

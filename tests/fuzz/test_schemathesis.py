@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from tests.shared import AUTHOR as SHARED_AUTHOR
 
 from mesa_emulator.server import Emulator
 
@@ -49,7 +50,7 @@ MAX_EXAMPLES = 12
 SEED = 20240601
 
 ORG, REPO = "my-org", "my-repo"
-AUTHOR = {"name": "Bot", "email": "bot@example.com", "date": "2024-01-02T03:04:05Z"}
+AUTHOR = {**SHARED_AUTHOR, "date": "2024-01-02T03:04:05Z"}  # a fixed date: a fixed sha
 # The seeded main head: fixed content and dates make the commit sha fixed (checked by `seeded`).
 SEEDED_MAIN = "9a7f8333931495de5a29650cc027cbee1196c8fb"
 LFS_DATA = b"test"  # the spec's LfsBatchRequest example is sha256("test"), 4 bytes

@@ -1,4 +1,5 @@
-"""Fixtures of the reliability tests, and the soak test's table in the terminal summary."""
+"""Fixtures of the reliability tests, and the soak test's table in the terminal summary of a
+verbose run (`pytest -v`): a green run prints nothing beyond pytest's own summary."""
 
 from __future__ import annotations
 
@@ -8,21 +9,8 @@ import pytest
 
 from mesa_emulator.server import Emulator
 
-# Filled by the soak test; printed at the end of every run that ran it.
+# Filled by the soak test; printed at the end of a verbose run that ran it.
 SUMMARY_LINES: list[str] = []
-
-
-@pytest.fixture
-def emu(mesa_emulator: Emulator) -> Iterator[Emulator]:
-    """The session emulator, with scripted faults and the rate limit cleared afterwards."""
-    yield mesa_emulator
-    mesa_emulator.clear_faults()
-    mesa_emulator.set_rate_limit(None)
-
-
-@pytest.fixture
-def org(mesa_org: str) -> str:
-    return mesa_org
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +21,7 @@ def own_emulator() -> Iterator[Emulator]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SUMMARY_LINES:
+    if SUMMARY_LINES and terminalreporter.config.get_verbosity() > 0:
         terminalreporter.section("reliability: fault soak")
         for line in SUMMARY_LINES:
             terminalreporter.write_line(line)

@@ -22,8 +22,6 @@ import pytest
 from mesa_emulator.server import Emulator
 from mesa_sdk import Mesa
 
-AUTHOR = {"name": "Reliability Bot", "email": "bot@example.com"}
-
 
 def fast_retries(
     *, max_elapsed_ms: int = 30_000, initial_ms: int = 10, max_interval_ms: int = 100
@@ -44,10 +42,6 @@ def sdk_client(emu: Emulator, org: str, **options: Any) -> Mesa:
     """A client of `emu` for `org`, with fast retries unless `retry_config` is given."""
     options.setdefault("retry_config", fast_retries())
     return Mesa(api_key=emu.api_key, server_url=emu.url, org=org, **options)
-
-
-def commit_body(message: str, edits: list[dict[str, Any]], branch: str = "main") -> dict[str, Any]:
-    return {"branch": branch, "message": message, "author": AUTHOR, "edits": edits}
 
 
 def script_for(emu: Emulator, script_id: str) -> dict[str, Any]:

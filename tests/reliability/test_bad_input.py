@@ -20,8 +20,9 @@ import pytest
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import InvalidRequestError, Mesa, ValidationError
+from tests.shared import AUTHOR, commit_body
 
-from .support import AUTHOR, HookRecorder, commit_body, sdk_client
+from .support import HookRecorder, sdk_client
 
 # -- client side: awkward names reach the right resource -----------------------------------
 

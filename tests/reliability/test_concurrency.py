@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from mesa_emulator.server import Emulator
+from tests.shared import commit_body
 
 from .support import (
     ConnectionSampler,
-    commit_body,
     established_connections_to,
     require_proc_net_tcp,
     sdk_client,

@@ -29,9 +29,10 @@ from mesa_emulator.server import Emulator
 from mesa_emulator.state import DataFolderInUse, EmulatorState
 from mesa_sdk import Mesa
 from mesa_sdk.errors import APIConnectionError, ConflictError, ServerError
+from tests.shared import AUTHOR, commit_body
 
 from .conftest import SUMMARY_LINES
-from .support import AUTHOR, HookRecorder, commit_body
+from .support import HookRecorder
 
 ORG = "acme"
 API_KEY = "mesa_crash_recovery_bootstrap"

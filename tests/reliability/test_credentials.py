@@ -1,6 +1,6 @@
 """The API key goes only where it should: never in a log line, an error or a repr (checked for
-the whole suite by tests/conftest.py; the first test here proves that check is armed), never
-to another host on a redirect, and only over verified TLS."""
+the whole suite by tests/plugins/secret_guard.py; the first test here proves that check is
+armed), never to another host on a redirect, and only over verified TLS."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ import pytest
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import APIConnectionError, AuthenticationError, Mesa
+from tests.shared import commit_body
 
 from .support import (
     QuietHTTPServer,
-    commit_body,
     fast_retries,
     loopback_http_server,
     refusing_port,
@@ -93,7 +93,7 @@ def test_the_secret_check_fails_a_leaking_test_loudly_without_showing_the_key(
             "-m",
             "pytest",
             "-p",
-            "tests.conftest",
+            "tests.plugins.secret_guard",
             "-p",
             "no:cacheprovider",
             "-q",

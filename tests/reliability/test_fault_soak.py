@@ -33,9 +33,10 @@ from typing import Any
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import Mesa
+from tests.shared import AUTHOR
 
 from . import conftest
-from .support import AUTHOR, HookRecorder, fast_retries
+from .support import HookRecorder, fast_retries
 
 SEED = 20_261_122
 OPERATIONS = 2_000

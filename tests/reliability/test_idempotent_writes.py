@@ -11,8 +11,9 @@ import pytest
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import Mesa
+from tests.shared import AUTHOR, commit_body
 
-from .support import AUTHOR, HookRecorder, commit_body, script_for, sdk_client
+from .support import HookRecorder, script_for, sdk_client
 
 
 @dataclass

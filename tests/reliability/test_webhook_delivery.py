@@ -19,8 +19,9 @@ from mesa_emulator.store import MetadataStore, WebhookRecord, utc_now
 from mesa_sdk import Mesa, NotFoundError
 from mesa_sdk.models import Webhook, WebhookCreated
 from mesa_sdk.webhooks import PushEvent, verify
+from tests.shared import AUTHOR
 
-from .support import AUTHOR, HookRecorder, refusing_port, script_for, sdk_client, wait_until
+from .support import HookRecorder, refusing_port, script_for, sdk_client, wait_until
 from .test_crash_recovery import EmulatorProcess, processes  # noqa: F401
 from .webhook_receiver import Received, webhook_receiver
 

@@ -195,3 +195,44 @@ async def test_async_stream_errors(router: respx.MockRouter) -> None:
     async with core.stream_async(GET_CONTENT, ARGS, None, accept=OCTETS) as stream:
         with pytest.raises(APITimeoutError):
             await stream.read()
+
+
+def test_stream_reports_its_size_and_what_was_read(router: respx.MockRouter) -> None:
+    router.get(url__startswith=CONTENT_URL).respond(
+        200, stream=Chunks([b"abc", b"defg"]), headers={"Content-Length": "7"}
+    )
+    seen = []
+    with make_core().stream(GET_CONTENT, ARGS, None, accept=OCTETS) as stream:
+        assert (stream.total_bytes, stream.bytes_read) == (7, 0)
+        for _ in stream.iter_bytes():
+            seen.append((stream.bytes_read, stream.total_bytes))
+    assert seen == [(3, 7), (7, 7)]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Content-Length": "7", "Content-Encoding": "gzip"}, {"Content-Length": "x"}],
+    ids=["no length", "compressed", "not a number"],
+)
+def test_stream_size_is_unknown_unless_the_server_says_it(
+    router: respx.MockRouter, headers: dict[str, str]
+) -> None:
+    router.get(url__startswith=CONTENT_URL).respond(200, stream=Chunks([b"ab"]), headers=headers)
+    with make_core().stream(GET_CONTENT, ARGS, None, accept=OCTETS) as stream:
+        assert stream.total_bytes is None
+
+
+async def test_async_stream_counts_bytes_read(router: respx.MockRouter) -> None:
+    router.get(url__startswith=CONTENT_URL).mock(
+        side_effect=[
+            httpx.Response(200, stream=Chunks([b"12", b"345"]), headers={"Content-Length": "5"}),
+            httpx.Response(200, stream=Chunks([b"12", b"345"])),
+        ]
+    )
+    core = make_core()
+    async with core.stream_async(GET_CONTENT, ARGS, None, accept=OCTETS) as stream:
+        counts = [stream.bytes_read async for _ in stream.iter_bytes()]
+        assert (counts, stream.total_bytes) == ([2, 5], 5)
+    async with core.stream_async(GET_CONTENT, ARGS, None, accept=OCTETS) as stream:
+        assert await stream.read() == b"12345"
+        assert (stream.bytes_read, stream.total_bytes) == (5, None)

@@ -10,7 +10,6 @@ from mesa_sdk import Mesa
 BASE = "https://depot.test/api/v1"
 KEY = "mesa_unit_secret_key_123"
 SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-AUTHOR = {"name": "Bot", "email": "bot@example.com"}
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from mesa_sdk import (
     ServerError,
     ValidationError,
 )
+from tests.shared import AUTHOR
 
-from .conftest import AUTHOR, KEY
+from .conftest import KEY
 
 
 def envelope(code: str, message: str, **details: object) -> dict[str, object]:

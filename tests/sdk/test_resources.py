@@ -24,8 +24,9 @@ from mesa_sdk.models import (
     SymlinkContent,
     UnknownContent,
 )
+from tests.shared import AUTHOR
 
-from .conftest import AUTHOR, KEY, SHA, repo_json
+from .conftest import KEY, SHA, repo_json
 
 
 def sent(route: respx.Route) -> httpx.Request:

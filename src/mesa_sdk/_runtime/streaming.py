@@ -1,4 +1,8 @@
-"""Response bodies read as they arrive, never held whole in memory unless asked."""
+"""Response bodies read as they arrive, never held whole in memory unless asked.
+
+A stream knows the body's size when the server says it (`total_bytes`, from
+`Content-Length`) and counts what was read so far (`bytes_read`), enough for a progress bar.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,22 @@ class _StreamBase:
     def __init__(self, response: httpx.Response, method_name: str) -> None:
         self._response = response
         self._method_name = method_name
+        self._bytes_read = 0
+
+    @property
+    def total_bytes(self) -> int | None:
+        """The body's size in bytes, from `Content-Length`; None when the server did not say,
+        or sent the body compressed (then the length is not that of the bytes you read)."""
+        encoding = self._response.headers.get("content-encoding", "identity").strip().lower()
+        length = self._response.headers.get("content-length", "").strip()
+        if encoding != "identity" or not length.isdigit():
+            return None
+        return int(length)
+
+    @property
+    def bytes_read(self) -> int:
+        """How many bytes of the body were read so far."""
+        return self._bytes_read
 
     @property
     def status_code(self) -> int:
@@ -47,16 +67,20 @@ class ByteStream(_StreamBase):
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
         """The body's bytes, as they arrive (in chunks of `chunk_size` when given)."""
         try:
-            yield from self._response.iter_bytes(chunk_size)
+            for chunk in self._response.iter_bytes(chunk_size):
+                self._bytes_read += len(chunk)
+                yield chunk
         except httpx.RequestError as failure:
             raise self._error(failure) from failure
 
     def read(self) -> bytes:
         """The whole body."""
         try:
-            return self._response.read()
+            body = self._response.read()
         except httpx.RequestError as failure:
             raise self._error(failure) from failure
+        self._bytes_read = len(body)
+        return body
 
     def close(self) -> None:
         self._response.close()
@@ -69,6 +93,7 @@ class AsyncByteStream(_StreamBase):
         """The body's bytes, as they arrive (in chunks of `chunk_size` when given)."""
         try:
             async for chunk in self._response.aiter_bytes(chunk_size):
+                self._bytes_read += len(chunk)
                 yield chunk
         except httpx.RequestError as failure:
             raise self._error(failure) from failure
@@ -76,9 +101,11 @@ class AsyncByteStream(_StreamBase):
     async def read(self) -> bytes:
         """The whole body."""
         try:
-            return await self._response.aread()
+            body = await self._response.aread()
         except httpx.RequestError as failure:
             raise self._error(failure) from failure
+        self._bytes_read = len(body)
+        return body
 
     async def aclose(self) -> None:
         await self._response.aclose()

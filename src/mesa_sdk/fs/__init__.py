@@ -35,6 +35,7 @@ from mesa_sdk.fs.errors import (
     UnsupportedChangeError,
 )
 from mesa_sdk.fs.mounting import DEFAULT_AUTHOR, Mount, mount
+from mesa_sdk.fs.progress import FetchStats
 from mesa_sdk.fs.shell import DEFAULT_EXEC_TIMEOUT, ExecResult, ExecTimeoutError
 
 UncommittedChangesError = PendingChangesError
@@ -45,6 +46,7 @@ __all__ = [
     "DEFAULT_EXEC_TIMEOUT",
     "ExecResult",
     "ExecTimeoutError",
+    "FetchStats",
     "FsError",
     "Mount",
     "MountError",

@@ -33,6 +33,7 @@ from mesa_sdk.fs.operations import operations_for
 from mesa_sdk.fs.overlay import Overlay, OverlayError, overlay_info
 from mesa_sdk.fs.paths import inside
 from mesa_sdk.fs.prefetch import Prefetcher
+from mesa_sdk.fs.progress import FetchStats
 from mesa_sdk.fs.remote import DEFAULT_READ_TIMEOUT, Remote, ResolvedRef
 from mesa_sdk.fs.shell import DEFAULT_EXEC_TIMEOUT, ExecResult, run
 from mesa_sdk.fs.snapshot import Snapshot
@@ -265,6 +266,12 @@ class Mount:
     def sha(self) -> str | None:
         """The commit the mount shows (moves with each `commit()`); None: empty repository."""
         return self._tree.snapshot.commit
+
+    @property
+    def fetched(self) -> FetchStats:
+        """What the mount fetched from the API so far: files, their bytes, folder listings
+        (a progress display reads it a few times a second)."""
+        return self._remote.fetched.stats()
 
     @property
     def overlay_path(self) -> Path | None:

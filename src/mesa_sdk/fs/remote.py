@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, urlsplit
 
 from mesa_sdk.fs.paths import join
+from mesa_sdk.fs.progress import FetchCounter
 
 if TYPE_CHECKING:
     import httpx
@@ -132,6 +133,8 @@ class Remote:
         self.repo = repo
         self._options = request_options
         self._read_options = bounded_options(request_options, read_timeout)
+        self.fetched = FetchCounter()
+        """What was fetched: files, their bytes, listings (for progress)."""
         self.read_timeout = read_timeout
         hooks = client.hooks
         if hooks not in _api_keys:
@@ -232,6 +235,7 @@ class Remote:
             return None
         if not isinstance(page, DirContent):
             return None
+        self.fetched.add_listing()
         entries: list[Entry] = []
         for item in page.entries:
             entry = self._entry(path, item.path, item.name, item.type, item)
@@ -273,12 +277,18 @@ class Remote:
         with self._client.content.get_stream(
             org=self.org, repo=self.repo, ref=commit, path=path, request_options=options
         ) as stream:
-            yield from stream.iter_bytes()
+            for chunk in stream.iter_bytes():
+                self.fetched.add_bytes(len(chunk))
+                yield chunk
+        self.fetched.add_file()
 
     def read_raw(self, commit: str, path: str) -> bytes:
-        return self._client.content.get_raw(
+        data = self._client.content.get_raw(
             org=self.org, repo=self.repo, ref=commit, path=path, request_options=self._read_options
         )
+        self.fetched.add_bytes(len(data))
+        self.fetched.add_file()
+        return data
 
     # ---- writing --------------------------------------------------------------------
 

@@ -315,8 +315,10 @@ class TreeFetcher:
         staged.mkdir()
         # Not every blob may have come: checkout-index writes the others and says so.
         self._git(git_dir, [f"--work-tree={staged}", "checkout-index", "--all"], env, b"")
-        cached = self._blobs.adopt_folder(staged)
-        return len(cached & wanted.keys())
+        arrived = self._blobs.adopt_folder(staged) & wanted.keys()
+        self._remote.fetched.add_bytes(sum(wanted[blob_id] for blob_id in arrived))
+        self._remote.fetched.add_file(len(arrived))
+        return len(arrived)
 
 
 def _last_line(stderr: bytes) -> str:

@@ -1,0 +1,27 @@
+"""Helpers every test folder may use: one commit author, and the bodies of commits and their
+edits as the API takes them (plain dicts, for the SDK and for raw HTTP alike)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+AUTHOR = {"name": "Bot", "email": "bot@example.com"}
+
+
+def commit_body(
+    message: str, edits: list[dict[str, Any]], branch: str = "main", **extra: Any
+) -> dict[str, Any]:
+    """A commit of `edits` on `branch` by AUTHOR; `extra` adds fields (`base_sha`...)."""
+    return {"branch": branch, "message": message, "author": AUTHOR, "edits": edits, **extra}
+
+
+def create(path: str, content: str, **extra: Any) -> dict[str, Any]:
+    return {"path": path, "action": "create", "content": content, **extra}
+
+
+def update(path: str, content: str, **extra: Any) -> dict[str, Any]:
+    return {"path": path, "action": "update", "content": content, **extra}
+
+
+def delete(path: str) -> dict[str, Any]:
+    return {"path": path, "action": "delete"}
