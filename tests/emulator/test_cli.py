@@ -6,6 +6,7 @@ credential in it), bad data folders, `run`'s banner on stderr and `--version`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -295,16 +296,34 @@ def test_a_key_file_without_a_key(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder")
+@contextlib.contextmanager
+def unwritable_folder(path: Path) -> Iterator[str]:
+    """`path` made a folder nobody may create entries in; yields the error text the system
+    gives. Root may write into any folder of mode 0555, so for root it is made immutable."""
+    if os.geteuid() != 0:
+        path.mkdir(mode=0o555)
+        yield "Permission denied"
+        return
+    path.mkdir()
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"root cannot make a folder unwritable here: chattr says {made.stderr!r}")
+    try:
+        yield "Operation not permitted"
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
 def test_an_unwritable_folder(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
-    locked.mkdir(mode=0o555)
-    result = run_serve("--data", str(locked / "d"))
+    with unwritable_folder(locked) as refusal:
+        result = run_serve("--data", str(locked / "d"))
     assert result.returncode == 2
     assert result.stderr == (
-        f"mesa-emulator: the data folder '{locked / 'd'}' cannot be used: Permission denied "
+        f"mesa-emulator: the data folder '{locked / 'd'}' cannot be used: {refusal} "
         f"({locked / 'd'})\n"
     )
+    assert list(locked.iterdir()) == []
 
 
 def test_run_reports_a_bad_data_folder_too(tmp_path: Path) -> None:
