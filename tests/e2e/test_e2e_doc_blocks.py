@@ -117,7 +117,7 @@ def test_every_python_block_is_collected_with_known_needs() -> None:
         assert len(_blocks(doc)) == doc.read_text(encoding="utf-8").count("```python\n"), doc
     assert {need for block in BLOCKS for need in block.needs} <= set(PRELUDES)
     # The blocks the generator writes are there (not silently lost to a format change).
-    assert sum(1 for block in BLOCKS if block.doc.parent.parent.name == "sdks") == 29
+    assert sum(1 for block in BLOCKS if block.doc.parent.parent.name == "sdks") == 32
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])

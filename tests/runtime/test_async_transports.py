@@ -30,6 +30,7 @@ REPO = {
     "head_sha": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
     "size_bytes": 1234,
     "created_at": "2026-11-22T08:00:00Z",
+    "upstream": None,
 }
 NO_RETRIES = {"strategy": "none"}
 
