@@ -4,8 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test install generate check lint typecheck unit fuse bench official-client \
-	third-party-specs clean
+.PHONY: demo test install generate check lint typecheck unit fuse bench official-client clean
 
 # The virtual environment, with the SDK, every extra (emulator, fs, codegen, aiohttp: the
 # async tests run on both transports) and the dev tools.
@@ -50,7 +49,7 @@ typecheck: $(INSTALLED)
 check: $(INSTALLED)
 	$(BIN)/python -m mesa_codegen --check
 
-unit: $(INSTALLED) fuse third-party-specs
+unit: $(INSTALLED) fuse
 	$(BIN)/pytest -q
 
 # The official client mesa-sdk==0.1.2 in its own environment under .cache/ (its import name
@@ -58,12 +57,6 @@ unit: $(INSTALLED) fuse third-party-specs
 # test makes it itself when missing, and skips saying why when PyPI cannot be reached.
 official-client: $(INSTALLED)
 	-$(BIN)/python tests/compat/official_venv.py
-
-# Public OpenAPI specs (openapi-python-client's end-to-end specs, the OAI Petstore examples)
-# at pinned commits and sha256 under .cache/, for tests/codegen/test_third_party_specs.py.
-# Needs raw.githubusercontent.com once; without it that test skips and says why.
-third-party-specs: $(INSTALLED)
-	-$(BIN)/python tests/codegen/third_party_specs.py
 
 bench: $(INSTALLED) official-client
 	$(BIN)/python benchmarks/run.py
