@@ -1,6 +1,6 @@
 """`python -m mesa_codegen generate` on public specs nobody here wrote: openapi-python-client's
-end-to-end specs and the OpenAPI Initiative's Petstore examples, fetched at pinned commits into
-`.cache/` by `third_party_specs.py` (never copied into this repository).
+end-to-end specs and the OpenAPI Initiative's Petstore examples, kept unchanged with their
+licences in `specs/third_party/` (see its README for where each comes from).
 
 Each is generated into a temporary folder, every module imported, all packages checked by one
 `mypy --strict`, and every operation called against a respx mock that answers a minimal body
@@ -28,15 +28,14 @@ from mesa_codegen.ir import OperationDef, SdkDef
 from mesa_codegen.settings import default_settings
 from mesa_codegen.spec import Spec, load_spec
 
-from .third_party_specs import third_party_specs
-
 URL = "https://api.example.test"
 MYPY_TIMEOUT_SECONDS = 600
 # Deeper than any required chain in these specs; stops a required self-reference.
 MAX_DEPTH = 8
 E2E = "openapi-python-client/end_to_end_tests"
-PETSTORE = "OpenAPI-Specification/_archive_/schemas/v3.0/pass"
-# package name -> spec path in the cache
+PETSTORE = "OpenAPI-Specification"
+THIRD_PARTY = Path(__file__).parent / "specs" / "third_party"
+# package name -> spec path under THIRD_PARTY
 SPECS = {
     "baseline_3_0": f"{E2E}/baseline_openapi_3.0.json",
     "baseline_3_1": f"{E2E}/baseline_openapi_3.1.yaml",
@@ -63,10 +62,7 @@ ERRORS = {
 
 @pytest.fixture(scope="module")
 def cache() -> Path:
-    folder, reason = third_party_specs()
-    if folder is None:
-        pytest.skip(f"the third-party specs are not in .cache/ and cannot be fetched: {reason}")
-    return folder
+    return THIRD_PARTY
 
 
 @pytest.fixture(scope="module")
