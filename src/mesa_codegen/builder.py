@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import date, datetime
 from typing import Any
 
 from mesa_sdk._runtime.bodies import body_kind
@@ -79,6 +81,32 @@ def fits_type(value: Any, kind: Any) -> bool:
     if isinstance(value, bool) and kind != "boolean":
         return False
     return isinstance(value, _JSON_TYPES[kind])
+
+
+# What a string of these formats must parse as; a default that does not would fail at runtime.
+_FORMAT_PARSERS: dict[str, Any] = {
+    "uuid": uuid.UUID,
+    "date": date.fromisoformat,
+    "date-time": lambda text: datetime.fromisoformat(text.replace("Z", "+00:00")),
+}
+
+
+def fits_format(value: Any, schema: dict[str, Any]) -> bool:
+    """Whether a string default parses as the schema's `format` (`uuid`, `date`, `date-time`).
+
+    A default of another type is left to `fits_type` where it matters (docs' examples)."""
+    parse = _FORMAT_PARSERS.get(str(schema.get("format")))
+    if parse is None or not isinstance(value, str):
+        return True
+    try:
+        parse(value)
+    except ValueError:
+        return False
+    return True
+
+
+# A response key: a status code, a range such as `4XX`, or `default`.
+_RESPONSE_KEY = re.compile(r"[1-5](\d\d|XX)|default", re.IGNORECASE)
 
 
 class Unsupported(SpecError):
@@ -238,6 +266,11 @@ class Builder:
                 problems += exc.problems
         if problems:
             raise Unsupported(problems)
+        for status in node.get("responses") or {}:
+            if not _RESPONSE_KEY.fullmatch(str(status)):
+                raise SpecError(
+                    f"responses.{status}: not a status code, a range such as 4XX, or default"
+                )
 
         body = self.request_body(node, hint, where)
         success = self.success_response(node, hint, where)
@@ -415,12 +448,16 @@ class Builder:
         if as_json:  # one JSON text: no style applies
             style, explode = DEFAULT_STYLES[param_in], style == "form"
         required = bool(param.get("required", False))
+        if param_in == "path" and not required:
+            raise SpecError(f"{where}: a path parameter must be `required: true`")
         client_default = param_in == "path" and name in self.settings.client.default_params
         param_hint = hint + class_name(wire_name)
         base = self.type_of(schema, strict=True, constraints=False, hint=param_hint, where=where)
         optional = (not required) or client_default
         signature = join([base, NONE]) if optional else base
         default = resolved.get("default")
+        if not fits_format(default, resolved):
+            raise SpecError(f"{where}: the default {default!r} is not a {resolved['format']}")
         return ParamDef(
             name=name,
             wire_name=wire_name,

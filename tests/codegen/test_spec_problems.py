@@ -180,3 +180,36 @@ def test_a_default_of_another_type_is_not_used_as_the_docs_example(
     assert code == 0, lines
     readme = (tmp_path / "out/docs/sdks/a/README.md").read_text()
     assert 'client.a.get_a(\n    code="string",\n)' in readme
+
+
+def test_a_bad_status_an_optional_path_parameter_and_a_bad_uuid_default_are_named(
+    generate: Generate,
+) -> None:
+    code, lines = generate(
+        HEAD
+        + """paths:
+  /a/{id}:
+    get:
+      operationId: getA
+      parameters:
+        - {name: id, in: path, schema: {type: string}}
+        - {name: since, in: query, schema: {type: string, format: uuid, default: notauuid}}
+      responses:
+        "200": {description: ok}
+    put:
+      operationId: putA
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+      responses:
+        "ok": {description: ok}
+""",
+    )
+    assert code == 2
+    assert [line for line in lines if "warning" not in line] == [
+        "mesa_codegen: paths./a/{id}.get: parameters.0 (path id): a path parameter must be"
+        " `required: true`",
+        "mesa_codegen: paths./a/{id}.get: parameters.1 (query since): the default 'notauuid'"
+        " is not a uuid",
+        "mesa_codegen: paths./a/{id}.put: responses.ok: not a status code, a range such as 4XX,"
+        " or default",
+    ]
