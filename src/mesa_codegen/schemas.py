@@ -341,7 +341,7 @@ class SchemaTypes:
                     name=attribute[str(wire_name)],
                     wire_name=str(wire_name),
                     dict_key=str(wire_name)
-                    if snake_case(str(wire_name)) == wire_name
+                    if snake_case(str(wire_name)) == str(wire_name)
                     else attribute[str(wire_name)],
                     type=field_type,
                     typed_dict_type=typed_dict_type,
