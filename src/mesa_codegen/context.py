@@ -232,6 +232,7 @@ class TemplateContext:
             "all_model_exports": self.all_model_exports,
             "field_annotation": self.field_annotation,
             "in_class": in_class,
+            "wire_alias": wire_alias,
             "body_annotation": self.body_annotation,
             "field_default": self.field_default,
             "example_call": self.example_call,
@@ -298,7 +299,7 @@ class TemplateContext:
             annotation = f.typed_dict_type.code
             if not f.required:
                 annotation = f"NotRequired[{annotation}]"
-            items.append(f"    {f.wire_name!r}: {annotation!r},")
+            items.append(f"    {f.dict_key!r}: {annotation!r},")
         body = "\n".join(items)
         return f"{name} = TypedDict(\n    {name!r},\n    {{\n{body}\n    }},\n)"
 
@@ -368,7 +369,7 @@ class TemplateContext:
     def field_default(f: FieldDef, schema: ModelDef) -> str:
         extras = []
         if f.name != f.wire_name:
-            extras.append(f"alias={f.wire_name!r}")
+            extras.append(wire_alias(f.wire_name))
         if f.secret:
             extras.append("repr=False")
         if f.deprecated:
@@ -479,8 +480,18 @@ def class_keys(schema: ModelDef) -> bool:
     import keyword
 
     return all(
-        f.wire_name.isidentifier() and not keyword.iskeyword(f.wire_name) for f in schema.fields
+        f.dict_key.isidentifier() and not keyword.iskeyword(f.dict_key) for f in schema.fields
     )
+
+
+def wire_alias(wire_name: str) -> str:
+    """The `Field` arguments that read and write a field under its wire name.
+
+    Not `alias=`: type checkers (through `dataclass_transform`) would then take only the wire
+    name as the constructor's keyword, and `Casing(total_lines=1)` would not type-check
+    without pydantic's mypy plugin. The models' `populate_by_name` accepts both at runtime.
+    """
+    return f"validation_alias={wire_name!r}, serialization_alias={wire_name!r}"
 
 
 def in_class(code: str, resource: ResourceDef) -> str:

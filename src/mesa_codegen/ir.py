@@ -20,9 +20,12 @@ class PyType:
 @dataclass(frozen=True)
 class FieldDef:
     name: str
-    """The attribute name in Python."""
+    """The attribute name in Python: snake_case, a valid identifier, unique in its model."""
     wire_name: str
-    """The property name in JSON; differs from `name` only for keywords and invalid identifiers."""
+    """The property name in JSON, the field's alias when it differs from `name`."""
+    dict_key: str
+    """The key in the TypedDict twin: the wire name when it is already snake_case (`from`,
+    `2fa`: a key need not be an identifier), else `name`."""
     type: PyType
     typed_dict_type: PyType
     required: bool

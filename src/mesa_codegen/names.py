@@ -74,8 +74,9 @@ def python_identifier(name: str, reserved: frozenset[str] = frozenset()) -> str:
 
 
 def field_identifier(name: str) -> str:
-    """A model field's attribute name: also clear of pydantic's own attributes."""
-    ident = python_identifier(name, frozenset({"self", "body", "request_options"}))
+    """A model field's attribute name, snake_case like any Python attribute (`totalLines` ->
+    `total_lines`, `_meta` -> `meta`); also clear of pydantic's own attributes."""
+    ident = python_identifier(snake_case(name), frozenset({"self", "body", "request_options"}))
     if ident in MODEL_ATTRIBUTES or ident.startswith("model_"):
         ident += "_"
     return ident

@@ -323,6 +323,11 @@ class SchemaTypes:
         # A field named like a name the class's annotations use (`datetime`, a model) would
         # hide it from them.
         used: set[str] = {n for t, _ in types.values() for n in t.models | t.symbols}
+        # A wire name that is already its own attribute name claims it before a converted one
+        # (`foo_bar` stays `foo_bar`, `fooBar` beside it becomes `foo_bar2`), whatever the order.
+        wire_names = [str(wire_name) for wire_name, _ in properties]
+        own_first = sorted(wire_names, key=lambda wire: field_identifier(wire) != wire)
+        attribute = {wire: unique(field_identifier(wire), used) for wire in own_first}
         fields = []
         for wire_name, prop in properties:
             prop_where = f"{where}.properties.{wire_name}"
@@ -333,8 +338,11 @@ class SchemaTypes:
             is_required = wire_name in required
             fields.append(
                 FieldDef(
-                    name=unique(field_identifier(str(wire_name)), used),
+                    name=attribute[str(wire_name)],
                     wire_name=str(wire_name),
+                    dict_key=str(wire_name)
+                    if snake_case(str(wire_name)) == str(wire_name)
+                    else attribute[str(wire_name)],
                     type=field_type,
                     typed_dict_type=typed_dict_type,
                     required=is_required,

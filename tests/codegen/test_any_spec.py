@@ -79,7 +79,22 @@ def client(out_dir: Path) -> Iterator[Any]:
         client.close()
 
 
+# How a user writes camelCase properties, checked by the same mypy run: snake_case keyword
+# arguments and TypedDict keys; a wire-name key is not a key of the TypedDict (the unused
+# `type: ignore` would fail under --strict if it were).
+SNAKE_CASE_USE = """
+from constructs31.models import CasedCat, Casing, CasingTypedDict
+
+cat: CasingTypedDict = {"total_lines": 1, "pet": {"pet_kind": "cat", "lives_left": 9}}
+body: CasingTypedDict = {"total_lines": 1, "meta": "m", "http_status": 200}
+wire: CasingTypedDict = {"total_lines": 1, "totalLines": 1}  # type: ignore[typeddict-unknown-key]
+model = Casing(total_lines=1, foo_bar2="a", pet=CasedCat(pet_kind="cat", lives_left=9))
+lines: int = model.total_lines
+"""
+
+
 def test_the_generated_packages_pass_mypy_strict(out_dir: Path) -> None:
+    (out_dir / "31" / "snake_case_use.py").write_text(SNAKE_CASE_USE)
     result = subprocess.run(
         [
             sys.executable,
@@ -89,6 +104,7 @@ def test_the_generated_packages_pass_mypy_strict(out_dir: Path) -> None:
             "--no-incremental",
             "31/constructs31",
             "30/constructs30",
+            "31/snake_case_use.py",
         ],
         cwd=out_dir,
         capture_output=True,
@@ -317,6 +333,62 @@ def test_names_that_are_keywords_digits_or_pydantic_attributes(client: Any) -> N
     assert route.calls.last.request.content == (
         b'{"from":"a","schema":"s","json":1,"2fa":true,"my-field":"m","_private":"p"}'
     )
+
+
+@respx.mock
+def test_camel_pascal_and_underscored_properties_get_snake_case_attributes(client: Any) -> None:
+    models = load("constructs31", "models")
+    wire = {
+        "totalLines": 3,
+        "HTTPStatus": 200,
+        "_meta": "m",
+        "fooBar": "a",
+        "foo_bar": "b",
+        "pet": {"petKind": "cat", "livesLeft": 9},
+    }
+    sent = (
+        b'{"totalLines":3,"HTTPStatus":200,"_meta":"m","fooBar":"a","foo_bar":"b",'
+        b'"pet":{"petKind":"cat","livesLeft":9}}'
+    )
+    route = respx.post(f"{URL}/casing").mock(return_value=httpx.Response(200, json=wire))
+    snake = {
+        "total_lines": 3,
+        "http_status": 200,
+        "meta": "m",
+        "foo_bar2": "a",
+        "foo_bar": "b",
+        "pet": {"pet_kind": "cat", "lives_left": 9},
+    }
+
+    echoed = client.casing.post_casing(body=snake)
+
+    # `foo_bar` is already its own name, so `fooBar` takes the next one, whatever the order.
+    assert list(models.Casing.model_fields) == [
+        "total_lines",
+        "http_status",
+        "meta",
+        "foo_bar2",
+        "foo_bar",
+        "pet",
+    ]
+    assert list(models.CasingTypedDict.__annotations__) == list(models.Casing.model_fields)
+    assert echoed == models.Casing(
+        total_lines=3,
+        http_status=200,
+        meta="m",
+        foo_bar2="a",
+        foo_bar="b",
+        pet=models.CasedCat(pet_kind="cat", lives_left=9),
+    )
+    assert echoed.total_lines == 3 and echoed.pet.pet_kind == "cat"
+    assert route.calls.last.request.content == sent
+    # The wire names are accepted too, in a dict body as in a model's constructor.
+    client.casing.post_casing(body=wire)
+    assert route.calls.last.request.content == sent
+    client.casing.post_casing(body=models.Casing(**wire))
+    assert route.calls.last.request.content == sent
+    unknown = models.Casing.model_validate({"totalLines": 1, "pet": {"petKind": "bird"}})
+    assert unknown.pet == models.UnknownCasedPet(pet_kind="bird")
 
 
 @respx.mock

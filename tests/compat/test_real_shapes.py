@@ -512,14 +512,14 @@ def test_agent_blame_real_answer(client: Mesa, api: respx.MockRouter) -> None:
         attributions={
             "src/a.ts": [
                 LineAttribution(
-                    lineNumber=3,
+                    line_number=3,
                     provider="cursor",
                     model="gpt-5",
                     confidence=0.95,
                     match_type="normalized_hash",
                 ),
                 LineAttribution(
-                    lineNumber=4, provider=None, model=None, confidence=1.0, match_type=None
+                    line_number=4, provider=None, model=None, confidence=1.0, match_type=None
                 ),
             ]
         },
@@ -575,20 +575,20 @@ def test_analytics_real_answers(client: Mesa, api: respx.MockRouter) -> None:
         analytics=Analytics(
             version=2,
             summary=AnalyticsSummary(
-                totalLines=120,
-                aiLines=30,
-                humanLines=90,
+                total_lines=120,
+                ai_lines=30,
+                human_lines=90,
                 providers={"claudeCode": 30},
                 models={"claude-sonnet-4": 30},
                 updated=WHEN,
             ),
             contributors={
                 "ada": AnalyticsContributor(
-                    totalLines=120,
-                    aiLines=30,
+                    total_lines=120,
+                    ai_lines=30,
                     providers={"claudeCode": 30},
                     models={"claude-sonnet-4": 30},
-                    commitCount=4,
+                    commit_count=4,
                 )
             },
             history=[
@@ -598,15 +598,15 @@ def test_analytics_real_answers(client: Mesa, api: respx.MockRouter) -> None:
                     author="ada",
                     added=120,
                     removed=7,
-                    aiLines=30,
+                    ai_lines=30,
                     providers={"claudeCode": 30},
                     models={"claude-sonnet-4": 30},
                 ),
                 AnalyticsHistoryEntry(
-                    date="2026-11-23", sha=SHA2, author="ada", added=0, removed=1, aiLines=0
+                    date="2026-11-23", sha=SHA2, author="ada", added=0, removed=1, ai_lines=0
                 ),
             ],
-            _meta=AnalyticsMeta(lastAttempt=WHEN, lastSuccess=WHEN, lastError=None),
+            meta=AnalyticsMeta(last_attempt=WHEN, last_success=WHEN, last_error=None),
         ),
         status="stale",
     )

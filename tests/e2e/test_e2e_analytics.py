@@ -114,7 +114,7 @@ def _entry(
         author=author,
         added=added,
         removed=removed,
-        aiLines=sum(providers.values()),
+        ai_lines=sum(providers.values()),
         message=f"change by {author}",
         providers=providers,
         models=models,
@@ -135,14 +135,14 @@ def _expected(
         for name, lines in (entry.models or {}).items():
             models[name] = models.get(name, 0) + lines
     total = sum(entry.added for entry in history)
-    ai = sum(entry.aiLines for entry in history)
+    ai = sum(entry.ai_lines for entry in history)
     return AnalyticsResult(
         analytics=Analytics(
             version=2,
             summary=AnalyticsSummary(
-                totalLines=total,
-                aiLines=ai,
-                humanLines=total - ai,
+                total_lines=total,
+                ai_lines=ai,
+                human_lines=total - ai,
                 providers=providers,
                 models=models,
                 updated=updated,
@@ -166,16 +166,20 @@ def test_analytics_count_each_period(client: Mesa, history: list[tuple[str, date
     )
     third = _entry(history[2], "Ada", 3, 1, providers={"claudeCode": 1}, models={SONNET: 1})
     bob = AnalyticsContributor(
-        totalLines=5,
-        aiLines=3,
+        total_lines=5,
+        ai_lines=3,
         providers={"claudeCode": 2, "cursor": 1},
         models={SONNET: 2},
-        commitCount=1,
+        commit_count=1,
     )
 
     everyone = {
         "Ada": AnalyticsContributor(
-            totalLines=7, aiLines=1, providers={"claudeCode": 1}, models={SONNET: 1}, commitCount=2
+            total_lines=7,
+            ai_lines=1,
+            providers={"claudeCode": 1},
+            models={SONNET: 1},
+            commit_count=2,
         ),
         "Bob": bob,
     }
@@ -189,7 +193,7 @@ def test_analytics_count_each_period(client: Mesa, history: list[tuple[str, date
         assert got == _expected(got, whole, **everyone)
 
     ada_recent = AnalyticsContributor(
-        totalLines=3, aiLines=1, providers={"claudeCode": 1}, models={SONNET: 1}, commitCount=1
+        total_lines=3, ai_lines=1, providers={"claudeCode": 1}, models={SONNET: 1}, commit_count=1
     )
     for period in ("1m", "1w"):
         got = client.analytics.get(repo="r", period=period)
@@ -205,7 +209,7 @@ def test_agent_blame_follows_lines_back_to_their_notes(
 
     def claude(line: int) -> LineAttribution:
         return LineAttribution(
-            lineNumber=line,
+            line_number=line,
             provider="claudeCode",
             model=SONNET,
             confidence=1.0,
@@ -218,7 +222,7 @@ def test_agent_blame_follows_lines_back_to_their_notes(
             "app.py": [claude(2), claude(3), claude(8)],
             "notes.md": [
                 LineAttribution(
-                    lineNumber=3,
+                    line_number=3,
                     provider="cursor",
                     model=None,
                     confidence=0.95,
@@ -245,7 +249,7 @@ def test_a_history_without_notes_is_all_human(client: Mesa) -> None:
     root = _commit(client, BOB, NOW, {"a.txt": "1\n2\n"})
     head = _commit(client, BOB, NOW, {"a.txt": "1\n2\n3\n"})
     got = client.analytics.get(repo="r", period="24h")
-    assert got.analytics is not None and got.analytics.summary.humanLines == 3
+    assert got.analytics is not None and got.analytics.summary.human_lines == 3
     assert client.agent_blame.get(repo="r", base=root, head=head) == AgentBlame(
         attributions={},
         stats=AgentBlameStats(total_lines=1, ai_lines=0, human_lines=1, ai_percentage=0.0),

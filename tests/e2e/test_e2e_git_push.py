@@ -59,7 +59,7 @@ def test_a_pushed_commit_and_its_agent_blame_note_read_back(
 
     def claude(line: int) -> LineAttribution:
         return LineAttribution(
-            lineNumber=line,
+            line_number=line,
             provider="claudeCode",
             model="claude-sonnet-4",
             confidence=1.0,

@@ -32,11 +32,11 @@ def _contributor(totals: LineTotals) -> AnalyticsContributor:
     from mesa_sdk.models import AnalyticsContributor
 
     return AnalyticsContributor(
-        totalLines=totals.total_lines,
-        aiLines=totals.ai_lines,
+        total_lines=totals.total_lines,
+        ai_lines=totals.ai_lines,
         providers=dict(totals.providers),
         models=dict(totals.models),
-        commitCount=totals.commit_count,
+        commit_count=totals.commit_count,
     )
 
 
@@ -57,9 +57,9 @@ def _result(found: Analytics | None, now: datetime) -> AnalyticsResult:
         analytics=AnalyticsModel(
             version=2,
             summary=AnalyticsSummary(
-                totalLines=summary.total_lines,
-                aiLines=summary.ai_lines,
-                humanLines=summary.total_lines - summary.ai_lines,
+                total_lines=summary.total_lines,
+                ai_lines=summary.ai_lines,
+                human_lines=summary.total_lines - summary.ai_lines,
                 providers=dict(summary.providers),
                 models=dict(summary.models),
                 updated=now.isoformat().replace("+00:00", "Z"),
@@ -72,7 +72,7 @@ def _result(found: Analytics | None, now: datetime) -> AnalyticsResult:
                     author=entry.author,
                     added=entry.added,
                     removed=entry.removed,
-                    aiLines=entry.ai_lines,
+                    ai_lines=entry.ai_lines,
                     message=entry.message,
                     providers=entry.providers,
                     models=entry.models,
@@ -121,7 +121,7 @@ def get_agent_blame(ctx: OperationContext) -> Response:
             attributions={
                 path: [
                     LineAttribution(
-                        lineNumber=line.line_number,
+                        line_number=line.line_number,
                         provider=line.provider,
                         model=line.model,
                         confidence=line.confidence,

@@ -41,12 +41,22 @@ UNKNOWN_VARIANT = "__unknown__"
 """The tag under which an open union keeps a variant this SDK does not know yet."""
 
 
-def open_discriminator(field_name: str, known: Collection[str]) -> Callable[[Any], str]:
-    """Picks a union variant by `field_name`, sending unknown values to the fallback variant."""
+def open_discriminator(
+    field_name: str, known: Collection[str], attribute: str | None = None
+) -> Callable[[Any], str]:
+    """Picks a union variant by `field_name`, sending unknown values to the fallback variant.
+
+    `attribute` is the field's Python name when it differs from the wire name: a model holds
+    the tag there, and a dict may give it under either name, as the models accept both.
+    """
     known_tags = frozenset(known)
+    python_name = attribute or field_name
 
     def discriminate(value: Any) -> str:
-        tag = value.get(field_name) if isinstance(value, dict) else getattr(value, field_name, None)
+        if isinstance(value, dict):
+            tag = value.get(field_name, value.get(python_name))
+        else:
+            tag = getattr(value, python_name, None)
         return tag if isinstance(tag, str) and tag in known_tags else UNKNOWN_VARIANT
 
     return discriminate

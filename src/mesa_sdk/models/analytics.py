@@ -33,7 +33,9 @@ class Analytics(ResponseModel):
     history: list[AnalyticsHistoryEntry]
     """The counted commits, oldest first."""
 
-    meta: AnalyticsMeta | None = Field(default=None, alias="_meta")
+    meta: AnalyticsMeta | None = Field(
+        default=None, validation_alias="_meta", serialization_alias="_meta"
+    )
 
 
 class _AnalyticsRequired(TypedDict):
@@ -49,4 +51,4 @@ class _AnalyticsRequired(TypedDict):
 class AnalyticsTypedDict(_AnalyticsRequired, total=False):
     """Analytics as a plain dict."""
 
-    _meta: AnalyticsMetaTypedDict
+    meta: AnalyticsMetaTypedDict

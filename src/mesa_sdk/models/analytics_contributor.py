@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from pydantic import Field
+
 from mesa_sdk._runtime.models import ResponseModel
 
 from .line_counts import LineCounts
@@ -17,22 +19,22 @@ class AnalyticsContributor(ResponseModel):
     Fields the server adds in newer API versions are kept in `model_extra`.
     """
 
-    totalLines: int
+    total_lines: int = Field(validation_alias="totalLines", serialization_alias="totalLines")
 
-    aiLines: int
+    ai_lines: int = Field(validation_alias="aiLines", serialization_alias="aiLines")
 
     providers: LineCounts
 
     models: LineCounts
 
-    commitCount: int
+    commit_count: int = Field(validation_alias="commitCount", serialization_alias="commitCount")
 
 
 class AnalyticsContributorTypedDict(TypedDict):
     """AnalyticsContributor as a plain dict."""
 
-    totalLines: int
-    aiLines: int
+    total_lines: int
+    ai_lines: int
     providers: LineCounts
     models: LineCounts
-    commitCount: int
+    commit_count: int

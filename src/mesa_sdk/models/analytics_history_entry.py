@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from pydantic import Field
+
 from mesa_sdk._runtime.models import ResponseModel
 
 from .line_counts import LineCounts
@@ -28,7 +30,7 @@ class AnalyticsHistoryEntry(ResponseModel):
 
     removed: int
 
-    aiLines: int
+    ai_lines: int = Field(validation_alias="aiLines", serialization_alias="aiLines")
 
     message: str | None = None
     """The first line of the commit message."""
@@ -45,7 +47,7 @@ class _AnalyticsHistoryEntryRequired(TypedDict):
     author: str
     added: int
     removed: int
-    aiLines: int
+    ai_lines: int
 
 
 class AnalyticsHistoryEntryTypedDict(_AnalyticsHistoryEntryRequired, total=False):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from pydantic import Field
+
 from mesa_sdk._runtime.models import ResponseModel
 
 
@@ -15,16 +17,18 @@ class AnalyticsMeta(ResponseModel):
     Fields the server adds in newer API versions are kept in `model_extra`.
     """
 
-    lastAttempt: str
+    last_attempt: str = Field(validation_alias="lastAttempt", serialization_alias="lastAttempt")
 
-    lastSuccess: str | None
+    last_success: str | None = Field(
+        validation_alias="lastSuccess", serialization_alias="lastSuccess"
+    )
 
-    lastError: str | None
+    last_error: str | None = Field(validation_alias="lastError", serialization_alias="lastError")
 
 
 class AnalyticsMetaTypedDict(TypedDict):
     """AnalyticsMeta as a plain dict."""
 
-    lastAttempt: str
-    lastSuccess: str | None
-    lastError: str | None
+    last_attempt: str
+    last_success: str | None
+    last_error: str | None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from pydantic import Field
+
 from mesa_sdk._runtime.models import ResponseModel
 
 from .line_counts import LineCounts
@@ -17,11 +19,11 @@ class AnalyticsSummary(ResponseModel):
     Fields the server adds in newer API versions are kept in `model_extra`.
     """
 
-    totalLines: int
+    total_lines: int = Field(validation_alias="totalLines", serialization_alias="totalLines")
 
-    aiLines: int
+    ai_lines: int = Field(validation_alias="aiLines", serialization_alias="aiLines")
 
-    humanLines: int
+    human_lines: int = Field(validation_alias="humanLines", serialization_alias="humanLines")
 
     providers: LineCounts
 
@@ -34,9 +36,9 @@ class AnalyticsSummary(ResponseModel):
 class AnalyticsSummaryTypedDict(TypedDict):
     """AnalyticsSummary as a plain dict."""
 
-    totalLines: int
-    aiLines: int
-    humanLines: int
+    total_lines: int
+    ai_lines: int
+    human_lines: int
     providers: LineCounts
     models: LineCounts
     updated: str

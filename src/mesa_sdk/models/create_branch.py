@@ -18,7 +18,7 @@ class CreateBranch(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=255)]
 
     from_: Annotated[Annotated[str, Field(min_length=1, max_length=255)] | None, NOT_NULL] = Field(
-        default=None, alias="from"
+        default=None, validation_alias="from", serialization_alias="from"
     )
     """The branch name or commit SHA the branch starts at (the real Depot form)."""
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from pydantic import Field
+
 from mesa_sdk._runtime.models import ResponseModel
 
 
@@ -15,7 +17,7 @@ class LineAttribution(ResponseModel):
     Fields the server adds in newer API versions are kept in `model_extra`.
     """
 
-    lineNumber: int
+    line_number: int = Field(validation_alias="lineNumber", serialization_alias="lineNumber")
     """The line's number at `head`."""
 
     provider: str | None
@@ -32,7 +34,7 @@ class LineAttribution(ResponseModel):
 class LineAttributionTypedDict(TypedDict):
     """LineAttribution as a plain dict."""
 
-    lineNumber: int
+    line_number: int
     """The line's number at `head`."""
     provider: str | None
     """The agent's tool: `claudeCode`, `cursor`, `opencode`..."""
