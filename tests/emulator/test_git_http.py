@@ -52,9 +52,11 @@ def published(emu: Emulator) -> Iterator[list[tuple[str, list[RefUpdate]]]]:
     state = emu.state
     original = state.publish_ref_updates
 
-    def record(repo_id: str, updates: Sequence[RefUpdate]) -> None:
+    def record(
+        repo_id: str, updates: Sequence[RefUpdate], *, journal_id: str | None = None
+    ) -> None:
         calls.append((repo_id, list(updates)))
-        original(repo_id, updates)
+        original(repo_id, updates, journal_id=journal_id)
 
     state.publish_ref_updates = record  # type: ignore[method-assign]
     try:
@@ -249,7 +251,8 @@ def test_a_push_is_visible_through_the_api_and_published(
 
     repo_id = _bare(emu, org).name.removesuffix(".git")
     assert published == [
-        (repo_id, [RefUpdate("feature/x", None, new), RefUpdate("main", old, new)])
+        (repo_id, [RefUpdate("feature/x", None, new)]),
+        (repo_id, [RefUpdate("main", old, new)]),
     ]
 
 
