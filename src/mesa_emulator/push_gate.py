@@ -157,11 +157,11 @@ def _branch_updates(commands: Sequence[PushCommand], before: dict[str, str]) -> 
 
 
 def _quarantine_folder(repo: Path, reported: str) -> Path | None:
-    """The push's quarantine folder if the hook reported one inside ``repo``'s objects."""
+    """The push's quarantine folder if the hook reported one inside ``repo``'s objects (named
+    as :func:`remove_push_leftovers` finds it)."""
     if not reported:
         return None
     folder = (repo / reported).resolve()  # relative to the bare repository, where hooks run
-    # git names it objects/tmp_objdir-incoming-XXXXXX (older versions: incoming-XXXXXX)
     inside = folder.parent == (repo / "objects").resolve() and "incoming-" in folder.name
     return folder if inside and folder.is_dir() else None
 
@@ -295,7 +295,8 @@ def remove_push_leftovers(path: Path) -> list[str]:
     quarantine folder and temporary packs; returns their paths relative to it.  Only while
     nothing writes to it."""
     objects = Path(path) / "objects"
-    found = [*objects.glob("incoming-*"), *objects.glob("pack/tmp_*")]
+    # The quarantine: objects/tmp_objdir-incoming-XXXXXX (git 2.39), incoming-XXXXXX (older).
+    found = [*objects.glob("*incoming-*"), *objects.glob("pack/tmp_*")]
     for leftover in found:
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)

@@ -439,11 +439,14 @@ def test_a_killed_pushs_leftovers_are_removed(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     (bare / "objects" / "incoming-AbC123" / "pack").mkdir(parents=True)
     (bare / "objects" / "incoming-AbC123" / "pack" / "tmp_pack_x").write_bytes(b"PACK")
+    # The name git 2.39 gives it.
+    (bare / "objects" / "tmp_objdir-incoming-XyZ789").mkdir()
     (bare / "objects" / "pack" / "tmp_pack_q1w2").write_bytes(b"PACK")
     (bare / "objects" / "pack" / "kept.pack").write_bytes(b"PACK")
     assert sorted(remove_push_leftovers(bare)) == [
         "objects/incoming-AbC123",
         "objects/pack/tmp_pack_q1w2",
+        "objects/tmp_objdir-incoming-XyZ789",
     ]
     assert sorted(p.name for p in (bare / "objects").iterdir()) == ["info", "pack"]
     assert [p.name for p in (bare / "objects" / "pack").iterdir()] == ["kept.pack"]
