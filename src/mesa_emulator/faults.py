@@ -19,7 +19,8 @@ Fault kinds (one object each; ``delay_ms`` may be combined with another kind):
   recovery: ``after_journal`` (its intent is journalled, no git ref has moved),
   ``before_publish`` (its refs moved; the webhook deliveries journalled with them are not yet
   handed to the delivery worker) or ``before_answer_kept`` (the write is done, its answer not
-  yet kept).  A request that does not reach the point runs normally.
+  yet kept).  A ``git push`` (``POST .../git-receive-pack``) stops at ``before_publish`` too.
+  A request that does not reach the point runs normally.
 """
 
 from __future__ import annotations

@@ -224,7 +224,8 @@ class GitHttp:
         service: str,
     ) -> None:
         env = self._cgi_env(scope, principal, repo_id, scope["path_params"]["service"])
-        gate = PushGate(self.state, repo_id) if service == _RECEIVE else None
+        crash_at = scope.get("state", {}).get("crash_at")  # a scripted fault's, if any
+        gate = PushGate(self.state, repo_id, crash_at) if service == _RECEIVE else None
         if gate is not None:
             env.update(gate.child_env())
         try:

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from mesa_emulator.git.refs import RefUpdate
 from mesa_emulator.store import HeldSecret, IdempotentAnswer, StoredAnswer
 
-__all__ = ["IdempotencyClaim", "parse_intent", "stored_answer"]
+__all__ = ["IdempotencyClaim", "crash_if", "parse_intent", "stored_answer"]
 
 # The headers of a response kept for idempotent replay (X-Request-Id is per request).
 _STORED_HEADERS = ("content-type", "location")
@@ -52,8 +52,13 @@ class IdempotencyClaim:
         return IdempotentAnswer(self.scope, self.key, stored_answer(response), secret)
 
     def crash_if(self, point: str) -> None:
-        if self.crash_at == point:
-            os._exit(_CRASH_EXIT_STATUS)
+        crash_if(self.crash_at, point)
+
+
+def crash_if(crash_at: str | None, point: str) -> None:
+    """Stop the process as a ``kill -9`` would if a scripted crash is at ``point``."""
+    if crash_at == point:
+        os._exit(_CRASH_EXIT_STATUS)
 
 
 def intent_text(repo_id: str, updates: Sequence[RefUpdate]) -> str:

@@ -8,12 +8,15 @@ it must hold that same lock while it does, or an API commit and a push could int
 The lock is not held while a pack uploads: receive-pack runs the emulator's ``pre-receive``
 hook once the pack is in (still in quarantine) and before any ref moves.  The hook hands the
 pushed commands (``<old> <new> <ref>`` lines) to a :class:`PushGate` thread in the emulator
-through a pipe it inherited; the gate checks them, takes the lock, reads every branch and
-answers ``ok`` (or why the push is refused, which the client prints as ``remote: ...``).  It
-holds the lock until every process of the push has exited (end of file on that pipe), reads
-the branches again and publishes what moved (:meth:`EmulatorState.publish_ref_updates`), in
-order with the API's writes.  Receive-pack checks each ref's old value under its own lock,
-so a push based on a tip that an API commit has since moved is refused, never lost.
+through a pipe it inherited, with the folder where the pushed objects wait (quarantine); the
+gate checks them, takes the lock, reads every branch, journals each branch update it may
+make with its webhook deliveries (:meth:`EmulatorState.journal_ref_updates`, as the API's
+writes do) and answers ``ok`` (or why the push is refused, which the client prints as
+``remote: ...``).  It holds the lock until every process of the push has exited (end of file
+on that pipe), reads the branches again and publishes the journalled updates that happened
+(:meth:`EmulatorState.publish_ref_updates`), in order with the API's writes; the others are
+withdrawn.  Receive-pack checks each ref's old value under its own lock, so a push based on
+a tip that an API commit has since moved is refused, never lost.
 
 What is accepted: branches (``refs/heads/<name>`` with a name the API accepts) and git notes
 (``refs/notes/...``, which Agent Blame writes); tags are not supported by the service.
@@ -21,10 +24,13 @@ Non-fast-forward updates and deletions are refused by receive-pack itself (see
 :mod:`mesa_emulator.git_http`).
 
 Crash safety: a kill -9 of the emulator closes the gate's end of the pipes, so a hook still
-waiting refuses the push (nothing moves).  Receive-pack removes its own lock files and
-quarantine when it is stopped by a signal; what a killed one leaves (a quarantine folder, a
-temporary pack) is removed at startup by :func:`remove_push_leftovers`, lock files by
-:func:`mesa_emulator.git.refs.remove_stale_locks`.
+waiting refuses the push (nothing moves).  A kill -9 after the hook was answered leaves
+journals that startup recovery settles as an API write's: each branch update is journalled
+alone (receive-pack may move some refs of a push and not others), so its deliveries are
+queued if its branch left its old target and dropped if not.  Receive-pack removes its own
+lock files and quarantine when it is stopped by a signal; what a killed one leaves (a
+quarantine folder, a temporary pack) is removed at startup by :func:`remove_push_leftovers`,
+lock files by :func:`mesa_emulator.git.refs.remove_stale_locks`.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from typing import TYPE_CHECKING
 
 from mesa_emulator.git.branch_names import is_valid_branch_name
 from mesa_emulator.git.refs import RefUpdate
+from mesa_emulator.idempotency import crash_if
 
 if TYPE_CHECKING:
     from mesa_emulator.state import EmulatorState
@@ -72,7 +79,8 @@ try:
 except (KeyError, ValueError):
     sys.exit("pushes are taken through the emulator's git endpoint only")
 try:
-    os.write(request, sys.stdin.buffer.read() + {_END!r})
+    quarantine = os.environ.get("GIT_QUARANTINE_PATH", "").encode("utf-8", "surrogateescape")
+    os.write(request, quarantine + b"\\n" + sys.stdin.buffer.read() + {_END!r})
     verdict = os.read(answer, 4096).decode("utf-8", "replace")
 except OSError:
     verdict = ""
@@ -107,14 +115,16 @@ class PushCommand:
     new: str | None
 
 
-def _parse_commands(text: bytes) -> list[PushCommand]:
+def _parse_request(text: bytes) -> tuple[str, list[PushCommand]]:
+    """The hook's quarantine folder ("" if none) and commands."""
+    quarantine, *lines = text.decode("utf-8", "surrogateescape").split("\n")
     commands = []
-    for line in text.decode("utf-8", "surrogateescape").splitlines():
+    for line in filter(None, lines):
         old, new, ref = line.split(" ", 2)
         commands.append(
             PushCommand(ref, None if set(old) == {"0"} else old, None if set(new) == {"0"} else new)
         )
-    return commands
+    return quarantine, commands
 
 
 def _refusal(commands: Sequence[PushCommand]) -> str | None:
@@ -132,12 +142,28 @@ def _refusal(commands: Sequence[PushCommand]) -> str | None:
     return None
 
 
-def _branch_updates(before: dict[str, str], after: dict[str, str]) -> list[RefUpdate]:
-    return [
-        RefUpdate(name, before.get(name), after.get(name))
-        for name in sorted(before.keys() | after.keys(), key=lambda n: n.encode())
-        if before.get(name) != after.get(name)
+def _branch_updates(commands: Sequence[PushCommand], before: dict[str, str]) -> list[RefUpdate]:
+    """The branch updates receive-pack may make: those whose old value is the branch's
+    (receive-pack refuses the others under its ref lock), in the order of their names."""
+    updates = [
+        RefUpdate(command.ref.removeprefix("refs/heads/"), command.old, command.new)
+        for command in commands
+        if command.ref.startswith("refs/heads/")
     ]
+    return sorted(
+        (update for update in updates if before.get(update.branch) == update.old),
+        key=lambda update: update.branch.encode(),
+    )
+
+
+def _quarantine_folder(repo: Path, reported: str) -> Path | None:
+    """The push's quarantine folder if the hook reported one inside ``repo``'s objects (named
+    as :func:`remove_push_leftovers` finds it)."""
+    if not reported:
+        return None
+    folder = (repo / reported).resolve()  # relative to the bare repository, where hooks run
+    inside = folder.parent == (repo / "objects").resolve() and "incoming-" in folder.name
+    return folder if inside and folder.is_dir() else None
 
 
 class PushGate:
@@ -148,9 +174,11 @@ class PushGate:
     exited: ``updates`` then holds the branch moves the push made, already published.
     """
 
-    def __init__(self, state: EmulatorState, repo_id: str) -> None:
+    def __init__(self, state: EmulatorState, repo_id: str, crash_at: str | None = None) -> None:
+        """``crash_at``: a crash point scripted for this push (see :mod:`mesa_emulator.faults`)."""
         self._state = state
         self._repo_id = repo_id
+        self._crash_at = crash_at
         self._request_read, self._request_write = os.pipe()
         self._answer_read, self._answer_write = os.pipe()
         self.updates: list[RefUpdate] = []
@@ -197,7 +225,7 @@ class PushGate:
         asked = _read_request(request)
         if asked is None:
             return  # the hook never ran: the push moved no ref
-        commands = _parse_commands(asked)
+        reported_quarantine, commands = _parse_request(asked)
         refusal = _refusal(commands)
         if refusal is not None:
             _say(answer, "no " + refusal)
@@ -208,16 +236,41 @@ class PushGate:
             _say(answer, "no the repository is busy; push again")
             return
         try:
-            before = dict(git.branches())
+            quarantine = _quarantine_folder(git.path, reported_quarantine)
+            journals = self._journal(_branch_updates(commands, dict(git.branches())), quarantine)
             _say(answer, "ok")
             answer.close()
             while request.read(4096):  # until every process of the push has exited
                 pass
-            self.updates = _branch_updates(before, dict(git.branches()))
-            if self.updates:
-                self._state.publish_ref_updates(self._repo_id, self.updates)
+            after = dict(git.branches())
+            crash_if(self._crash_at, "before_publish")
+            for journal_id, update in journals:
+                if after.get(update.branch) == update.new:
+                    self.updates.append(update)
+                    self._state.publish_ref_updates(self._repo_id, [update], journal_id=journal_id)
+                elif journal_id is not None:
+                    self._state.store.withdraw_ref_move(None, journal_id)
         finally:
             lock.release()
+
+    def _journal(
+        self, updates: Sequence[RefUpdate], quarantine: Path | None
+    ) -> list[tuple[str | None, RefUpdate]]:
+        """Journal each update alone (with its journal id; None: no webhook to send).  If one
+        cannot be, the push is refused: withdraw those already journalled."""
+        journals: list[tuple[str | None, RefUpdate]] = []
+        try:
+            for update in updates:
+                journal_id = self._state.journal_ref_updates(
+                    self._repo_id, [update], quarantine=quarantine
+                )
+                journals.append((journal_id, update))
+        except BaseException:
+            for journal_id, _ in journals:
+                if journal_id is not None:
+                    self._state.store.withdraw_ref_move(None, journal_id)
+            raise
+        return journals
 
 
 def _read_request(request: FileIO) -> bytes | None:
@@ -242,7 +295,8 @@ def remove_push_leftovers(path: Path) -> list[str]:
     quarantine folder and temporary packs; returns their paths relative to it.  Only while
     nothing writes to it."""
     objects = Path(path) / "objects"
-    found = [*objects.glob("incoming-*"), *objects.glob("pack/tmp_*")]
+    # The quarantine: objects/tmp_objdir-incoming-XXXXXX (git 2.39), incoming-XXXXXX (older).
+    found = [*objects.glob("*incoming-*"), *objects.glob("pack/tmp_*")]
     for leftover in found:
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)

@@ -12,8 +12,9 @@ any more and whatever a killed process left can be settled from what is on disk:
 * a journalled ref-moving write (idempotency state ``prepared``) happened if its first ref is
   no longer at its old target: its journalled answer is kept, and any later ref of the same
   write is moved too; otherwise the journal is dropped so the retry makes the write, once;
-* webhook deliveries journalled with a ref move (state ``prepared``) are handed to the
-  delivery worker if that move happened (same test as above), dropped otherwise;
+* webhook deliveries journalled with a ref move (an API write's, or one branch update of a
+  ``git push``; state ``prepared``) are handed to the delivery worker if that move happened
+  (same test as above), dropped otherwise;
 * a request still ``running`` wrote nothing: its ``Idempotency-Key`` is freed;
 * a key secret whose replay window closed while the emulator was down is dropped.
 """

@@ -172,22 +172,24 @@ class EmulatorState:
     def repo_path(self, repo_id: str) -> Path:
         return self.repos_dir / f"{repo_id}.git"
 
-    def git(self, repo_id: str) -> GitRepository:
-        return GitRepository(self.repo_path(repo_id))
+    def git(self, repo_id: str, quarantine: Path | None = None) -> GitRepository:
+        return GitRepository(self.repo_path(repo_id), quarantine)
 
     def journal_ref_updates(
         self,
         repo_id: str,
         updates: Sequence[RefUpdate],
         answer: IdempotentAnswer | None = None,
+        quarantine: Path | None = None,
     ) -> str | None:
         """Journal, before moving them, that ``updates`` are about to be made to the refs of
         ``repo_id`` (their new commits written), with the webhook deliveries they make and the
         ``answer`` to keep for the request's ``Idempotency-Key``, in one transaction.  Returns
         the id to give :meth:`publish_ref_updates` once the refs moved (None: nothing to
         journal).  A crash in between is settled at startup: the deliveries are sent if the
-        first ref moved, dropped if not."""
-        deliveries = push_deliveries(self, repo_id, updates, utc_now())
+        first ref moved, dropped if not.  ``quarantine``: where a push's new commits wait
+        (see :class:`GitRepository`)."""
+        deliveries = push_deliveries(self, repo_id, updates, utc_now(), quarantine)
         if answer is None and not deliveries:
             return None
         journal_id = "jnl_" + secrets.token_hex(8)

@@ -32,6 +32,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mesa_emulator.faults import glob_pattern
@@ -106,14 +107,16 @@ def push_deliveries(
     repo_id: str,
     updates: Sequence[RefUpdate],
     pushed_at: datetime,
+    quarantine: Path | None = None,
 ) -> list[NewDelivery]:
     """One delivery per branch move of ``updates`` and webhook of ``repo_id`` it reaches (the
-    new commits must exist in the repository; the refs need not have moved yet)."""
+    new commits must exist in the repository, or in a push's ``quarantine``; the refs need
+    not have moved yet)."""
     hooks = state.store.list_webhooks(repo_id)
     record = state.store.get_repo_by_id(repo_id) if hooks else None
     if record is None:
         return []
-    git = state.git(repo_id)
+    git = state.git(repo_id, quarantine)
     base = state.public_url or ""
     repository = {
         "id": record.id,

@@ -52,9 +52,11 @@ def published(emu: Emulator) -> Iterator[list[tuple[str, list[RefUpdate]]]]:
     state = emu.state
     original = state.publish_ref_updates
 
-    def record(repo_id: str, updates: Sequence[RefUpdate]) -> None:
+    def record(
+        repo_id: str, updates: Sequence[RefUpdate], *, journal_id: str | None = None
+    ) -> None:
         calls.append((repo_id, list(updates)))
-        original(repo_id, updates)
+        original(repo_id, updates, journal_id=journal_id)
 
     state.publish_ref_updates = record  # type: ignore[method-assign]
     try:
@@ -249,7 +251,8 @@ def test_a_push_is_visible_through_the_api_and_published(
 
     repo_id = _bare(emu, org).name.removesuffix(".git")
     assert published == [
-        (repo_id, [RefUpdate("feature/x", None, new), RefUpdate("main", old, new)])
+        (repo_id, [RefUpdate("feature/x", None, new)]),
+        (repo_id, [RefUpdate("main", old, new)]),
     ]
 
 
@@ -436,11 +439,14 @@ def test_a_killed_pushs_leftovers_are_removed(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     (bare / "objects" / "incoming-AbC123" / "pack").mkdir(parents=True)
     (bare / "objects" / "incoming-AbC123" / "pack" / "tmp_pack_x").write_bytes(b"PACK")
+    # The name git 2.39 gives it.
+    (bare / "objects" / "tmp_objdir-incoming-XyZ789").mkdir()
     (bare / "objects" / "pack" / "tmp_pack_q1w2").write_bytes(b"PACK")
     (bare / "objects" / "pack" / "kept.pack").write_bytes(b"PACK")
     assert sorted(remove_push_leftovers(bare)) == [
         "objects/incoming-AbC123",
         "objects/pack/tmp_pack_q1w2",
+        "objects/tmp_objdir-incoming-XyZ789",
     ]
     assert sorted(p.name for p in (bare / "objects").iterdir()) == ["info", "pack"]
     assert [p.name for p in (bare / "objects" / "pack").iterdir()] == ["kept.pack"]

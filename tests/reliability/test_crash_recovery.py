@@ -70,11 +70,21 @@ class EmulatorProcess:
     def client(self) -> Mesa:
         return Mesa(api_key=API_KEY, server_url=self.url, org=ORG, retry_config=NO_RETRIES)
 
-    def script_crash(self, method: str, path: str, point: str) -> None:
-        control = self.url.removesuffix("/api/v1") + "/_emulator/faults"
+    @property
+    def root_url(self) -> str:
+        """The server's root (the git endpoint's base), without the API's prefix."""
+        return self.url.removesuffix("/api/v1")
+
+    def script_crash(self, method: str, path: str, point: str, *, in_api: bool = True) -> None:
+        """Crash at `point` the next request to `path`: under the organization's API root,
+        or (not `in_api`) under the server's root."""
         answer = httpx.post(
-            control,
-            json={"method": method, "path": f"/api/v1/{ORG}{path}", "faults": [{"crash": point}]},
+            self.root_url + "/_emulator/faults",
+            json={
+                "method": method,
+                "path": f"/api/v1/{ORG}{path}" if in_api else path,
+                "faults": [{"crash": point}],
+            },
             timeout=10,
         )
         assert answer.status_code == 201, answer.text

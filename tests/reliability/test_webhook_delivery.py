@@ -19,10 +19,11 @@ from mesa_emulator.store import MetadataStore, WebhookRecord, utc_now
 from mesa_sdk import Mesa, NotFoundError
 from mesa_sdk.models import Webhook, WebhookCreated
 from mesa_sdk.webhooks import PushEvent, verify
+from tests.git_cli import commit_file, git_url, run_git
 from tests.shared import AUTHOR
 
 from .support import HookRecorder, refusing_port, script_for, sdk_client, wait_until
-from .test_crash_recovery import EmulatorProcess, processes  # noqa: F401
+from .test_crash_recovery import API_KEY, ORG, EmulatorProcess, processes  # noqa: F401
 from .webhook_receiver import Received, webhook_receiver
 
 ZERO = "0" * 40
@@ -422,3 +423,49 @@ def test_a_kill_9_between_the_move_and_its_delivery_loses_no_event(
             assert [c.message for c in event.commits] == ["survives"]
             time.sleep(1)
             assert len(receiver.received) == 1
+
+
+def test_a_kill_9_after_a_pushs_refs_moved_loses_no_event_and_a_refused_push_sends_none(
+    processes: Callable[[], EmulatorProcess],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The emulator is killed once `git push` moved main and before it published the move
+    (`before_publish`): restarted, it sends exactly one event for that push.  Then a push of
+    a rewritten main (refused by git after the emulator's hook said yes) and a new branch
+    sends the new branch's event only."""
+    checkout = tmp_path / "c"
+    with webhook_receiver() as receiver:
+        first = processes()
+        with first.client() as client:
+            client.repos.create(body={"name": "r"})
+            client.webhooks.create(repo="r", body={"url": receiver.url, "secret": SECRET})
+        run_git("clone", "-q", git_url(first.root_url, ORG, "r", API_KEY), str(checkout))
+        pushed_sha = commit_file(checkout, "a.txt", b"one\n", "pushed")
+        first.script_crash("POST", f"/{ORG}/r.git/git-receive-pack", "before_publish", in_api=False)
+        run_git("push", "origin", "main", cwd=checkout, check=False)
+        assert first.wait_for_exit() == 137
+        assert receiver.received == []
+
+        second = processes()
+        (delivery,) = receiver.wait_for(1)
+        event = verify(delivery.body, delivery.headers, SECRET)
+        assert isinstance(event, PushEvent)
+        assert (event.branch, event.before, event.after) == ("main", ZERO, pushed_sha)
+        assert [(c.sha, c.message) for c in event.commits] == [(pushed_sha, "pushed\n")]
+        remote = git_url(second.root_url, ORG, "r", API_KEY)
+        heads = run_git("ls-remote", "--heads", remote).stdout
+        assert heads == f"{pushed_sha}\trefs/heads/main\n"
+
+        run_git("commit", "-q", "--amend", "-m", "rewritten", cwd=checkout)
+        run_git("branch", "feature", cwd=checkout)
+        feature_sha = run_git("rev-parse", "feature", cwd=checkout).stdout.strip()
+        refused = run_git("push", "--force", remote, "main", "feature", cwd=checkout, check=False)
+        assert "! [remote rejected] main -> main" in refused.stderr
+        assert run_git("ls-remote", "--heads", remote).stdout == (
+            f"{feature_sha}\trefs/heads/feature\n{pushed_sha}\trefs/heads/main\n"
+        )
+        _, later = receiver.wait_for(2)
+        event = verify(later.body, later.headers, SECRET)
+        assert (event.branch, event.before, event.after) == ("feature", ZERO, feature_sha)
+        time.sleep(1)
+        assert len(receiver.received) == 2

@@ -56,8 +56,11 @@ def init_repository(path: Path, default_branch: str) -> GitRepository:
 class GitRepository:
     """Git operations on one (bare) repository.  Safe to share across threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, quarantine: Path | None = None) -> None:
+        """``quarantine``: the folder where ``git receive-pack`` holds a push's objects until
+        its ``pre-receive`` hook accepts them, to read them before the refs move."""
         self.path = Path(path)
+        self._quarantine = quarantine
         self._lock = repo_lock(self.path)
 
     def __repr__(self) -> str:
@@ -73,6 +76,8 @@ class GitRepository:
     def _open(self) -> Iterator[pygit2.Repository]:
         # A fresh libgit2 handle per call: pygit2 objects are not thread-safe.
         repo = pygit2.Repository(str(self.path), RepositoryOpenFlag.NO_SEARCH)
+        if self._quarantine is not None:
+            repo.odb.add_disk_alternate(str(self._quarantine))
         try:
             yield repo
         finally:
