@@ -235,6 +235,24 @@ def test_stat_after_listing_and_second_read_make_no_requests(repo: Repo) -> None
             assert log.count() == listed + 1
 
 
+def test_a_cold_first_read_of_a_deep_file_makes_six_requests(repo: Repo) -> None:
+    """The path to a first byte (mount(), then one file three folders down, empty cache):
+    the ref, each folder on the way once, the file once; nothing else waits on the API."""
+    with repo.client() as client:
+        log = RequestLog(client)
+        with mount(client, org=repo.org, repo=repo.name, ref="main", prefetch=False) as m:
+            with open(os.path.join(m.path, "src/app/util/helpers.py"), "rb") as f:
+                assert f.read() == repo.files["src/app/util/helpers.py"]
+            assert [r.url.path.rsplit("/", 1)[-1] for r in log.requests] == [
+                "commits",
+                *["content"] * 5,
+            ]
+            assert log.content_paths() == Counter(
+                ["", "src", "src/app", "src/app/util", "src/app/util/helpers.py"]
+            )
+            assert log.count() == 6
+
+
 @pytest.mark.skipif(not kernel_skips_open(), reason="needs Linux 5.1 (FUSE no-opendir)")
 @pytest.mark.skipif(not _lowlevel.lowlevel_supported(), reason="no low-level adapter here")
 def test_a_warm_mount_answers_without_entering_python(

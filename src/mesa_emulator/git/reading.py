@@ -177,18 +177,19 @@ def last_commit_times(
     on the first-parent chain that changed it (git log --first-parent semantics).
 
     Each step is a tree diff between a commit and its parent, which libgit2 prunes at
-    every unchanged folder, so a step costs what the commit changed, not the tree's size."""
+    every unchanged folder, so a step costs what the commit changed, not the tree's size.
+    The root commit added every path still pending that it holds: no diff there, which
+    would cost the whole tree."""
     pending = set(paths)
     found: dict[str, datetime] = {}
     commit: pygit2.Commit | None = lookup_commit(repo, commit_sha)
     while pending and commit is not None:
-        parent = commit.parents[0] if commit.parent_ids else None
-        diff = (
-            parent.tree.diff_to_tree(commit.tree)
-            if parent is not None
-            else commit.tree.diff_to_tree(swap=True)
-        )
         when = from_git_signature(commit.committer).time
+        if not commit.parent_ids:
+            found.update({path: when for path in pending if path in commit.tree})
+            break
+        parent = commit.parents[0]
+        diff = parent.tree.diff_to_tree(commit.tree)
         for delta in diff.deltas:
             for path in (delta.new_file.path, delta.old_file.path):
                 if path in pending:

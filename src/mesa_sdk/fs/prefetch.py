@@ -3,10 +3,12 @@ follow in the background (a few at a time), since tools that read one file of a 
 (`grep -r`, a build, an editor's project scan) usually read the others next.
 
 Bounded: files up to `max_size`, at most `per_folder` of them, `workers` downloads at once,
-each folder once per commit. A prefetched file goes through the same blob cache and the same
-per-blob de-duplication as a read, so a reader arriving mid-download waits for that download
-instead of starting another. Failures are only logged (at debug): the read that needs the
-file will try again and report.
+each folder once per commit. Downloads start `grace` seconds after the read that queued them:
+that reader, often in this same process, gets its bytes (and the GIL) first; busy read-ahead
+threads made it wait out the interpreter's 5 ms switch interval. A prefetched file goes
+through the same blob cache and the same per-blob de-duplication as a read, so a reader
+arriving mid-download waits for that download instead of starting another. Failures are only
+logged (at debug): the read that needs the file will try again and report.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -27,8 +30,15 @@ log = logging.getLogger("mesa_sdk.fs")
 
 
 class Prefetcher:
-    def __init__(self, workers: int = 4, max_size: int = 1 << 20, per_folder: int = 256) -> None:
+    def __init__(
+        self,
+        workers: int = 4,
+        max_size: int = 1 << 20,
+        per_folder: int = 256,
+        grace: float = 0.01,
+    ) -> None:
         self.workers = workers
+        self.grace = grace
         self.max_size = max_size
         self.per_folder = per_folder
         self._lock = threading.Lock()
@@ -58,6 +68,7 @@ class Prefetcher:
         ][: self.per_folder]
         if not wanted:
             return
+        start = time.monotonic() + self.grace
         with self._lock:
             if self._closed:
                 return
@@ -66,9 +77,10 @@ class Prefetcher:
                     max_workers=self.workers, thread_name_prefix="mesa-fs-prefetch"
                 )
             for entry in wanted:
-                self._executor.submit(self._fetch, snapshot, entry)
+                self._executor.submit(self._fetch, snapshot, entry, start)
 
-    def _fetch(self, snapshot: Snapshot, entry: Entry) -> None:
+    def _fetch(self, snapshot: Snapshot, entry: Entry, start: float) -> None:
+        time.sleep(max(0.0, start - time.monotonic()))
         if self._closed:
             return
         try:

@@ -218,6 +218,14 @@ class Snapshot:
     def blob_file(self, entry: Entry, prefetch: bool = True) -> str:
         """The local file holding `entry`'s bytes (downloaded once, into the blob cache); a
         download also starts the prefetch of its folder's other small files."""
+        found, fetched = self.fetch_blob(entry)
+        if prefetch and fetched:
+            self.read_ahead(entry)
+        return found
+
+    def fetch_blob(self, entry: Entry) -> tuple[str, bool]:
+        """The local file holding `entry`'s bytes, and whether it was not in the cache yet
+        (then `read_ahead` is due, once the caller has what it needs)."""
         commit = self.commit
         assert commit is not None
         cached = os.path.exists(self.blobs.path(entry.sha))
@@ -232,9 +240,12 @@ class Snapshot:
         found = self.blobs.get(
             entry.sha, entry.size, lambda: self.remote.stream(commit, entry.path, left)
         )
-        if prefetch and not cached and self.prefetcher is not None and entry.size > 0:
+        return found, not cached
+
+    def read_ahead(self, entry: Entry) -> None:
+        """Starts the prefetch of the other small files of `entry`'s folder."""
+        if self.prefetcher is not None and entry.size > 0:
             self.prefetcher.folder(self, parent_of(entry.path))
-        return found
 
     def readlink(self, entry: Entry) -> str:
         with self._lock:
