@@ -107,6 +107,15 @@ def _log_to_stderr(log_level: str, quiet: bool) -> None:
     ACCESS_LOGGER.setLevel(logging.INFO)
 
 
+def _refuse_data_folder(exc: Exception) -> int:
+    """One line for a data folder the emulator cannot use; exit 1 when another emulator holds
+    it (worth a retry), else `BAD_DATA_FOLDER`."""
+    from mesa_emulator.state import DataFolderInUse
+
+    print(f"mesa-emulator: {exc}", file=sys.stderr)
+    return 1 if isinstance(exc, DataFolderInUse) else BAD_DATA_FOLDER
+
+
 def run(data: Path | None, api_key: str | None, quiet: bool, command_line: list[str]) -> int:
     import os
     import subprocess
@@ -122,12 +131,8 @@ def run(data: Path | None, api_key: str | None, quiet: bool, command_line: list[
     _log_to_stderr("warning", quiet)
     try:
         emulator = Emulator(data_dir=data, api_key=api_key).start()
-    except DataFolderUnusable as exc:
-        print(f"mesa-emulator: {exc}", file=sys.stderr)
-        return BAD_DATA_FOLDER
-    except DataFolderInUse as exc:
-        print(f"mesa-emulator: {exc}", file=sys.stderr)
-        return 1
+    except (DataFolderUnusable, DataFolderInUse) as exc:
+        return _refuse_data_folder(exc)
     try:
         print(f"Mesa emulator listening on {emulator.url}", file=sys.stderr, flush=True)
         env = {**os.environ, "MESA_SERVER_URL": emulator.url, "MESA_API_KEY": emulator.api_key}
@@ -160,12 +165,8 @@ def serve(
             state = EmulatorState(
                 data_dir, resolve_api_key(api_key), autosync_period=autosync_period
             )
-        except DataFolderUnusable as exc:
-            print(f"mesa-emulator: {exc}", file=sys.stderr)
-            return BAD_DATA_FOLDER
-        except DataFolderInUse as exc:
-            print(f"mesa-emulator: {exc}", file=sys.stderr)
-            return 1
+        except (DataFolderUnusable, DataFolderInUse) as exc:
+            return _refuse_data_folder(exc)
         try:
             return _serve_state(state, host, port, log_level, owned)
         finally:
