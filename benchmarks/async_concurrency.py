@@ -31,14 +31,13 @@ import asyncio
 import json
 import statistics
 import subprocess
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 
 import httpx
 
-from benchmarks.sdk_overhead import OFFICIAL_PYTHON, REPO, official_available
+from benchmarks.sdk_overhead import OFFICIAL_PYTHON, loopback_server, official_available
 from benchmarks.table import print_table
 
 CONCURRENCY = (1, 10, 50)
@@ -106,20 +105,6 @@ asyncio.run(main())
 Call = Callable[[], Awaitable[object]]
 Measurement = tuple[float, float]
 """Calls per second and client CPU microseconds per call."""
-
-
-@contextmanager
-def loopback_server() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, json.dumps(REPO)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline())
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait()
 
 
 async def measure(call: Call, concurrency: int, calls: int = CALLS) -> Measurement:
@@ -218,7 +203,7 @@ RATIOS = [
 async def run(rounds: int) -> dict[str, dict[int, list[Measurement]]]:
     """Every row's measurements at each concurrency, one per round."""
     results: dict[str, dict[int, list[Measurement]]] = {}
-    with loopback_server() as url:
+    with loopback_server(SERVER) as url:
         official = OfficialDriver(url) if official_available() else None
         try:
             async with AsyncExitStack() as stack:

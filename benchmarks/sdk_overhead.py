@@ -130,9 +130,10 @@ def import_rows(runs: int = 21) -> list[list[object]]:
 
 
 @contextmanager
-def loopback_server() -> Iterator[str]:
+def loopback_server(server_code: str = SERVER) -> Iterator[str]:
+    """`server_code` (a script that prints its port, then serves REPO) in its own process."""
     process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, json.dumps(REPO)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", server_code, json.dumps(REPO)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None
