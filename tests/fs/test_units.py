@@ -395,3 +395,36 @@ def test_a_failed_journal_write_leaves_no_half_line(
     second = Overlay(root, OVERLAY_INFO)
     assert list(second.describe()) == ["one.txt", "three.txt", "two.txt"]
     second.close()
+
+
+def test_a_cache_opened_again_removes_what_a_killed_process_left_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    # A process killed with SIGKILL while it fetched a tree or downloaded a blob.
+    killed = subprocess.Popen(["sleep", "30"])
+    killed.kill()
+    killed.wait()
+    dead, alive = killed.pid, os.getpid()
+    cache = BlobCache(tmp_path)
+    (tmp_path / f"trees-{dead}-x1" / "ab").mkdir(parents=True)
+    (tmp_path / f"trees-{dead}-x1" / "ab" / "cdef").write_bytes(b"half a tree")
+    (tmp_path / "incoming" / f"{dead}-y1").write_bytes(b"half a blob")
+    (tmp_path / "incoming" / "tmpold").write_bytes(b"from before names had a pid")
+    # A live mount sharing the folder, and the cache's own blobs.
+    (tmp_path / f"trees-{alive}-x2").mkdir()
+    (tmp_path / "incoming" / f"{alive}-y2").write_bytes(b"on its way")
+    cached = Path(cache.path("ab" + "0" * 38))
+    cached.parent.mkdir()
+    cached.write_bytes(b"blob")
+
+    BlobCache(tmp_path)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ab", "incoming", f"trees-{alive}-x2"]
+    assert sorted(p.name for p in (tmp_path / "incoming").iterdir()) == [f"{alive}-y2"]
+    assert cached.read_bytes() == b"blob"
+
+
+def test_a_cache_names_its_temporaries_for_its_process(tmp_path: Path) -> None:
+    folder = BlobCache(tmp_path).temporary_folder("trees")
+    assert folder.parent == tmp_path
+    assert folder.name.startswith(f"trees-{os.getpid()}-")

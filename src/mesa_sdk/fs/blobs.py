@@ -71,6 +71,21 @@ def git_blob_id_of_file(fd: int, like: str | None = None) -> str:
     return hasher.hexdigest()
 
 
+def _owner_alive(name: str) -> bool:
+    """Whether the process whose id starts `name` (`<pid>-...`) still runs; a name of no
+    process (from an older version) counts as dead."""
+    pid_text, _, _ = name.partition("-")
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
 class BlobCache:
     """Blobs by object id under `root` (`root/ab/cdef...`), downloaded on first use."""
 
@@ -81,6 +96,25 @@ class BlobCache:
         self._flight: SingleFlight[str] = SingleFlight()
         self._lock = threading.Lock()
         self._closed = False
+        self._remove_dead_leftovers()
+
+    def temporary_folder(self, kind: str) -> Path:
+        """A new folder under the cache root, on its file system (so its files can be renamed
+        in), named for this process: a process killed while using it leaves it to the next
+        cache opened on this root to remove."""
+        return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=self.root))
+
+    def _remove_dead_leftovers(self) -> None:
+        # Several mounts may share a cache folder: only what a dead process left is removed.
+        places = [(self.root, "trees-"), (self._incoming, "")]
+        for folder, prefix in places:
+            for entry in os.scandir(folder):
+                if entry.name.startswith(prefix) and not _owner_alive(entry.name[len(prefix) :]):
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path)
 
     def close(self) -> None:
         """No file is added after this (a download still under way is dropped, none starts),
@@ -119,7 +153,7 @@ class BlobCache:
         with self._lock:
             if self._closed:
                 raise OSError(errno.ESHUTDOWN, "the mount is closed")
-            fd, incoming = tempfile.mkstemp(dir=self._incoming)
+            fd, incoming = tempfile.mkstemp(prefix=f"{os.getpid()}-", dir=self._incoming)
         try:
             received = 0
             chunks: Iterator[bytes] = iter(()) if size == 0 else fetch()  # no request for b""
@@ -191,7 +225,7 @@ class BlobCache:
         except OSError as error:
             if error.errno != errno.EXDEV:
                 raise
-            fd, incoming = tempfile.mkstemp(dir=self._incoming)
+            fd, incoming = tempfile.mkstemp(prefix=f"{os.getpid()}-", dir=self._incoming)
             os.close(fd)
             shutil.copyfile(source, incoming)
             self._place(incoming, target)

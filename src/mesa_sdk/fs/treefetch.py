@@ -32,7 +32,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -210,7 +209,7 @@ class TreeFetcher:
         try:
             with self._fetch_lock:
                 # A repository per fetch, gone after it: the blob cache keeps the blobs.
-                git_dir = Path(tempfile.mkdtemp(prefix="trees-", dir=self._blobs.root))
+                git_dir = self._blobs.temporary_folder("trees")
                 try:
                     self._git_fetch(git_dir, list(mine))
                     return self._copy_into_cache(git_dir, mine)
