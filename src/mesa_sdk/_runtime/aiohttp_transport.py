@@ -33,6 +33,7 @@ from httpx_aiohttp import AiohttpTransport
 
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 _CHUNK_BYTES = 64 * 1024
+_SMALL_BODY = 64 * 1024
 
 # The httpx error for each aiohttp error: the first class that matches, so subclasses first;
 # the last catches every other.
@@ -142,17 +143,35 @@ class _Transport(AiohttpTransport):
                 proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
                 proxy_headers=proxy.headers if proxy else None,
             )
+            length = response.content_length
+            # A small body is read at once, as one piece: reading it through httpx's stream
+            # layers costs more than the rest of the transport.
+            body = await response.read() if length is not None and length <= _SMALL_BODY else None
         except aiohttp.ClientError as error:
             raise _httpx_error(error, request) from error
+        extensions = {
+            "http_version": b"HTTP/1.1",
+            "reason_phrase": (response.reason or "").encode("latin-1"),
+        }
+        if body is not None:
+            whole = httpx.Response(
+                status_code=response.status,
+                headers=response.raw_headers,
+                stream=httpx.ByteStream(body),
+                request=request,
+                extensions=extensions,
+            )
+            # Marked as read: httpx's reading of a body it holds already costs as much as the
+            # rest of the transport. Were httpx to keep its body elsewhere, it would read the
+            # stream instead, as it does for any response.
+            whole._content = body
+            return whole
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
             stream=_ResponseStream(response, request),
             request=request,
-            extensions={
-                "http_version": b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode("latin-1"),
-            },
+            extensions=extensions,
         )
 
 
