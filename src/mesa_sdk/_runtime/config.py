@@ -307,12 +307,13 @@ class CallOptions:
 
 
 _REQUEST_OPTION_KEYS = tuple(RequestOptions.__annotations__)
+_NO_OPTIONS = CallOptions()
 
 
 def parse_request_options(options: object) -> CallOptions:
     """Checks a call's `request_options`, reporting every malformed key at once."""
     if options is None:
-        return CallOptions()
+        return _NO_OPTIONS
     if not isinstance(options, Mapping):
         raise InvalidOptionsError(f"request_options: expected a dict, got {type(options).__name__}")
     problems: list[str] = []

@@ -8,6 +8,7 @@ one costs tens of milliseconds that a client which never sends should not pay.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import httpx
 
 from mesa_sdk._runtime.clock import Clock, SystemClock
-from mesa_sdk._runtime.errors import InvalidOptionsError, ResponseValidationError
+from mesa_sdk._runtime.errors import InvalidOptionsError
 from mesa_sdk._runtime.hooks import Hooks
 from mesa_sdk._runtime.settings import resolve_settings
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from mesa_sdk._runtime.pipeline import CallAttempts
     from mesa_sdk._runtime.raw_response import RawResponse
     from mesa_sdk._runtime.request_builder import PreparedCall
+    from mesa_sdk._runtime.sending import CredentialStripper
     from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
 
 JSON = "application/json"
@@ -46,9 +48,6 @@ ResultT = TypeVar("ResultT")
 RawResult = Literal["parsed", "bytes", "text", "headers"]
 """What a raw call's `.parse()` gives: the parsed model (or page), the body as it came, or the
 headers (of a HEAD)."""
-
-# Errors in a ResponseValidationError message; the rest are on `.cause`.
-_ERRORS_IN_MESSAGE = 3
 
 
 def _system_random() -> float:
@@ -322,16 +321,16 @@ class ClientCore:
         *,
         for_async: bool = False,
     ) -> PreparedCall:
-        from mesa_sdk._runtime.request_builder import prepare_call
+        from mesa_sdk._runtime import request_builder
 
-        return prepare_call(
+        return request_builder.prepare_call(
             self.settings, op, args, body, options, accept=accept, for_async=for_async
         )
 
     def _attempts(self, call: PreparedCall) -> CallAttempts:
-        from mesa_sdk._runtime.pipeline import CallAttempts
+        from mesa_sdk._runtime import pipeline
 
-        return CallAttempts(
+        return pipeline.CallAttempts(
             call,
             auth=self.settings.auth,
             hooks=self.hooks,
@@ -345,12 +344,18 @@ class ClientCore:
 
         With `stream`, the body of the returned response is not read yet.
         """
+        from mesa_sdk._runtime import sending
+
         client = self._http_client()
+        fast = not stream and client is self._own_http_client
         attempts = self._attempts(call)
         while True:
             context, request = attempts.start(client)
             try:
-                response = client.send(request, stream=stream)
+                if fast:
+                    response = sending.send(client, request, self._credential_stripper)
+                else:
+                    response = client.send(request, stream=stream)
                 if stream and not response.is_success:
                     try:
                         response.read()  # the error body is small and names the problem
@@ -373,12 +378,18 @@ class ClientCore:
 
         With `stream`, the body of the returned response is not read yet.
         """
+        from mesa_sdk._runtime import sending
+
         client = self._async_http_client()
+        fast = not stream and self._given_async_http_client is None
         attempts = self._attempts(call)
         while True:
             context, request = attempts.start(client)
             try:
-                response = await client.send(request, stream=stream)
+                if fast:
+                    response = await sending.send_async(client, request, self._credential_stripper)
+                else:
+                    response = await client.send(request, stream=stream)
                 if stream and not response.is_success:
                     try:
                         await response.aread()  # the error body is small and names the problem
@@ -397,23 +408,17 @@ class ClientCore:
             await self.clock.async_sleep(delay)
 
     def _parse(self, call: PreparedCall, response: httpx.Response) -> Any:
-        response_type = call.operation.response_type
-        if response_type is None or (not response.content and _allows_none(response_type)):
-            return None
-        from pydantic import ValidationError
+        from mesa_sdk._runtime import parsing
 
-        from mesa_sdk._runtime.models import ResponseModel
-        from mesa_sdk._runtime.type_adapters import type_adapter
-
-        try:
-            parsed = type_adapter(response_type).validate_json(response.content)
-        except ValidationError as error:
-            raise _response_validation_error(call, response, response_type, error) from error
-        if isinstance(parsed, ResponseModel):
-            parsed._request_id = response.headers.get("x-request-id")
-        return parsed
+        return parsing.parse_response(call, response)
 
     # -- connection pools ---------------------------------------------------------------
+
+    @functools.cached_property
+    def _credential_stripper(self) -> CredentialStripper:
+        from mesa_sdk._runtime.sending import CredentialStripper
+
+        return CredentialStripper(self.server_url)
 
     @property
     def _timeout_seconds(self) -> float:
@@ -430,7 +435,7 @@ class ClientCore:
                     from mesa_sdk._runtime.http_clients import close_with_owner, new_http_client
 
                     client = self._own_http_client = new_http_client(
-                        self._timeout_seconds, self.server_url
+                        self._timeout_seconds, self._credential_stripper
                     )
                     close_with_owner(self, client, self.settings.client_name)
         return client
@@ -451,7 +456,9 @@ class ClientCore:
 
                     def new_client() -> httpx.AsyncClient:
                         client = new_async_http_client(
-                            self._timeout_seconds, self.server_url, self.settings.async_transport
+                            self._timeout_seconds,
+                            self._credential_stripper,
+                            self.settings.async_transport,
                         )
                         close_with_owner(self, client, self.settings.client_name)
                         return client
@@ -472,42 +479,9 @@ def _raw_parser(
     return lambda response: core._parse(call, response)
 
 
-def _allows_none(response_type: Any) -> bool:
-    """Whether `Pet | None` (an operation answering 200 with a body or 204 without one)."""
-    from typing import get_args
-
-    return type(None) in get_args(response_type)
-
-
 def _check_paginated(op: Operation) -> None:
     if op.pagination is None:
         raise TypeError(f"{op.method_name} is not paginated")
-
-
-def _response_validation_error(
-    call: PreparedCall, response: httpx.Response, response_type: Any, error: Any
-) -> ResponseValidationError:
-    details = error.errors(include_url=False, include_input=False)
-    shown = "; ".join(
-        f"{'.'.join(str(part) for part in detail['loc']) or '(body)'}: {detail['msg']}"
-        for detail in details[:_ERRORS_IN_MESSAGE]
-    )
-    more = (
-        f"; and {len(details) - _ERRORS_IN_MESSAGE} more"
-        if len(details) > _ERRORS_IN_MESSAGE
-        else ""
-    )
-    request_id = response.headers.get("x-request-id")
-    type_name = getattr(response_type, "__name__", None) or repr(response_type)
-    return ResponseValidationError(
-        f"{call.operation.method_name}: the {response.status_code} response does not match "
-        f"{type_name}: {shown}{more}" + (f" (request id {request_id})" if request_id else ""),
-        cause=error,
-        status_code=response.status_code,
-        body=response.text,
-        request_id=request_id,
-        response=response,
-    )
 
 
 class _StreamContext(AbstractContextManager["ByteStream"]):

@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from mesa_sdk._runtime.credentials import is_credential_header
-
 if TYPE_CHECKING:
     import asyncio
 
     from mesa_sdk._runtime.config import AsyncTransport
+    from mesa_sdk._runtime.sending import CredentialStripper
 
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 _ssl_context: ssl.SSLContext | None = None
@@ -47,35 +46,14 @@ def _client_settings(timeout_seconds: float) -> dict[str, Any]:
     }
 
 
-def _credential_stripper(server_url: str) -> Callable[[httpx.Request], None]:
-    """A request hook that drops every credential header from a request leaving the server.
-
-    httpx drops `Authorization` when a redirect leaves the origin, but keeps any other header,
-    so a credential passed as `headers={"X-Api-Key": ...}` would follow a redirect elsewhere.
-    httpx runs request hooks on each request of a redirect chain.
-    """
-    origin = httpx.URL(server_url)
-    server = (origin.scheme, origin.host, origin.port)
-
-    def strip(request: httpx.Request) -> None:
-        if (request.url.scheme, request.url.host, request.url.port) == server:
-            return
-        for name in [name for name in request.headers if is_credential_header(name)]:
-            del request.headers[name]
-
-    return strip
-
-
-def new_http_client(timeout_seconds: float, server_url: str) -> httpx.Client:
-    strip = _credential_stripper(server_url)
+def new_http_client(timeout_seconds: float, strip: CredentialStripper) -> httpx.Client:
+    # The hook serves streamed responses, which go through `send` (see `sending`).
     return httpx.Client(**_client_settings(timeout_seconds), event_hooks={"request": [strip]})
 
 
 def new_async_http_client(
-    timeout_seconds: float, server_url: str, transport: AsyncTransport
+    timeout_seconds: float, strip: CredentialStripper, transport: AsyncTransport
 ) -> httpx.AsyncClient:
-    strip = _credential_stripper(server_url)
-
     async def strip_async(request: httpx.Request) -> None:
         strip(request)
 

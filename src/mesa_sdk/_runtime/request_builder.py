@@ -38,9 +38,10 @@ _COOKIE_SAFE = "!#$&'()*+-./:<=>?@[]^_`{|}~"
 _NO_RETRIES = RetryConfig(strategy="none")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PreparedCall:
-    """A call ready to be sent, as many times as its retries need."""
+    """A call ready to be sent, as many times as its retries need. Never changed once built
+    (not frozen only because a frozen dataclass costs a microsecond more to build)."""
 
     operation: Operation
     url: httpx.URL
@@ -172,6 +173,27 @@ def _missing_message(settings: ClientSettings, param: Param) -> str:
 
 
 def _validated_plain(param: Param, value: object, errors: list[FieldError]) -> object:
+    if type(value) is str:
+        known = _valid_texts.get((id(param), value))
+        if known is not None and known[0] is param:
+            return known[1]
+    plain = _validate(param, value, errors)
+    if type(value) is str and plain is not None:
+        if len(_valid_texts) >= _MAX_VALID_TEXTS:
+            _valid_texts.clear()
+        _valid_texts[(id(param), value)] = (param, plain)
+    return plain
+
+
+# Each parameter's valid string arguments, in their JSON form: validating one costs more than
+# the rest of building a request, and a script passes the same org and repo on every call.
+# Keyed by id(): a parameter's annotation may not be hashable; the entry keeps the parameter,
+# so that its id is never reused while the entry lives.
+_valid_texts: dict[tuple[int, str], tuple[Param, object]] = {}
+_MAX_VALID_TEXTS = 4096
+
+
+def _validate(param: Param, value: object, errors: list[FieldError]) -> object:
     from pydantic import ValidationError
 
     adapter = type_adapter(param.annotation)
@@ -241,7 +263,7 @@ def _path_text(param: Param, plain: object) -> str:
     """A path parameter, percent-encoded, in its style: `simple` (`1,2`), `label` (`.1,2`) or
     `matrix` (`;id=1,2`). Each value is encoded whole (`/` too), so it stays in its segment."""
     if type(plain) is str and param.style is None:
-        return quote(plain, safe="")
+        return _path_segment(plain)
     explode = bool(param.explode)
     if isinstance(plain, list):
         items = [quote(_text(item), safe="") for item in plain]
@@ -262,6 +284,12 @@ def _path_text(param: Param, plain: object) -> str:
             return "".join(f";{param.wire_name}={item}" for item in items)
         return f";{param.wire_name}=" + ",".join(items)
     return ",".join(items)
+
+
+@lru_cache(maxsize=4096)
+def _path_segment(text: str) -> str:
+    """`text` percent-encoded whole, `/` too: the same org and repo come on every call."""
+    return quote(text, safe="")
 
 
 def _expand_path(template: str, values: Mapping[str, str]) -> str:

@@ -48,6 +48,14 @@ def backoff_delay(backoff: BackoffStrategy, retries_taken: int, random_fraction:
     return capped * (1 - backoff.jitter * random_fraction)
 
 
+def call_deadline(config: RetryConfig, started_at: float) -> float | None:
+    """When a call started at `started_at` must be over (monotonic seconds), or None without
+    retries."""
+    if config.strategy != "backoff" or config.backoff is None:
+        return None
+    return started_at + config.backoff.max_elapsed_time / 1000
+
+
 @dataclass(frozen=True, slots=True)
 class RetryDecision:
     """Whether to try again: `delay` is the wait in seconds, or None to give up.
@@ -81,18 +89,10 @@ class RetrySchedule:
         self._method = operation.http_method
         self._random_fraction = random_fraction
         self.retries_taken = 0
-        self.deadline = (
-            started_at + self._backoff.max_elapsed_time / 1000
-            if self._backoff is not None
-            else None
-        )
+        self.deadline = call_deadline(config, started_at)
         """When the call must be over (monotonic seconds), or None without retries."""
         # When the current run of failures to reach the server began, if one is running.
         self._unreachable_since: float | None = None
-
-    def time_left(self, now: float) -> float | None:
-        """Seconds until the deadline (0 or less once it passed), or None without one."""
-        return None if self.deadline is None else self.deadline - now
 
     def after_status(
         self, status_code: int, code: str | None, retry_after: float | None, now: float
