@@ -5,8 +5,11 @@ process of its own, answering from memory on a bare asyncio protocol so that the
 never what limits a row. Rows:
 
 - raw `httpx.AsyncClient` GET + `json.loads`, and raw `aiohttp` GET + `json.loads`: the floors;
-- raw `httpx.AsyncClient` on the SDK's aiohttp transport: what any call through httpx's
-  client costs on aiohttp, before the SDK adds anything;
+- raw `httpx.AsyncClient` on the SDK's aiohttp transport: what a call through httpx's
+  client costs on aiohttp;
+- an `httpx.Request` handed straight to the SDK's aiohttp transport (no client), read with
+  `json.loads`: the floor of anything speaking httpx's transport interface on aiohttp, which
+  the SDK's own clients do (`mesa_sdk/_runtime/sending.py`);
 - our SDK's `repos.get_async` (parsed `Repo`) on its default transport and on
   `async_transport="aiohttp"`;
 - the official `mesa-sdk==0.1.2` `repos.get_async`, in the interpreter of its own environment
@@ -175,10 +178,22 @@ async def clients(url: str, stack: AsyncExitStack) -> dict[str, Call]:
         )
         for transport in ("httpx", "aiohttp")
     }
+    on_aiohttp = await stack.enter_async_context(AiohttpClient())
+    transport = on_aiohttp._transport_for_url(httpx.URL(repo_url))
+    timeout = httpx.Timeout(60).as_dict()
+
+    async def transport_call() -> object:
+        request = httpx.Request("GET", repo_url, headers=HEADERS, extensions={"timeout": timeout})
+        response = await transport.handle_async_request(request)
+        await response.aread()
+        response.raise_for_status()
+        return json.loads(response.content)
+
     return {
         RAW_HTTPX: httpx_call(await stack.enter_async_context(httpx.AsyncClient())),
         RAW_AIOHTTP: raw_aiohttp_call,
-        HTTPX_ON_AIOHTTP: httpx_call(await stack.enter_async_context(AiohttpClient())),
+        HTTPX_ON_AIOHTTP: httpx_call(on_aiohttp),
+        TRANSPORT_FLOOR: transport_call,
         OURS: lambda: ours["httpx"].repos.get_async(repo="widgets"),
         OURS_ON_AIOHTTP: lambda: ours["aiohttp"].repos.get_async(repo="widgets"),
     }
@@ -187,6 +202,7 @@ async def clients(url: str, stack: AsyncExitStack) -> dict[str, Call]:
 RAW_HTTPX = "raw httpx.AsyncClient"
 RAW_AIOHTTP = "raw aiohttp"
 HTTPX_ON_AIOHTTP = "raw httpx.AsyncClient on our aiohttp transport"
+TRANSPORT_FLOOR = "an httpx.Request straight to our aiohttp transport"
 OURS = "our SDK, default"
 OURS_ON_AIOHTTP = 'our SDK, async_transport="aiohttp"'
 OFFICIAL = "official mesa-sdk 0.1.2"
@@ -195,6 +211,8 @@ RATIOS = [
     (OURS, RAW_HTTPX, {1: 0.95, 10: 0.95, 50: 0.95}),
     (OURS_ON_AIOHTTP, RAW_AIOHTTP, {50: 0.7}),
     (OURS_ON_AIOHTTP, HTTPX_ON_AIOHTTP, {}),
+    (OURS_ON_AIOHTTP, TRANSPORT_FLOOR, {}),
+    (TRANSPORT_FLOOR, RAW_AIOHTTP, {}),
     (OURS_ON_AIOHTTP, OURS, {}),
     (OFFICIAL, RAW_HTTPX, {}),
 ]

@@ -97,9 +97,9 @@ class Mesa(BaseClient):
     `follow_redirects`, event hooks, auth, cookies, query parameters and headers all apply.
     The SDK's own headers win over the client's: `Authorization` (from `api_key`),
     `User-Agent`, `Accept`, `Content-Type` and the idempotency key; pass `headers` to add
-    more. The SDK adds nothing to such a client: in particular not the event hook that strips
-    credential headers (other than `Authorization`, which httpx drops itself) from a redirect
-    to another host, which the clients the SDK opens have.
+    more. The SDK adds nothing to such a client, and sends with its own `send`: in particular
+    it does not strip credential headers (other than `Authorization`, which httpx drops
+    itself) from a redirect to another host, as the clients the SDK opens do.
     """
 
     def __init__(
