@@ -197,10 +197,9 @@ def test_a_closed_client_refuses_as_httpx_does() -> None:
     client = httpx.Client(transport=httpx.MockTransport(ok()))
     request = client.build_request("GET", f"{SERVER}/ok")
     client.close()
-    with pytest.raises(
-        RuntimeError, match="^Cannot send a request, as the client has been closed.$"
-    ):
+    with pytest.raises(RuntimeError) as raised:
         sending.send(client, request, STRIP)
+    assert str(raised.value) == "Cannot send a request, as the client has been closed."
 
 
 def test_httpx_s_own_log_line_is_written(caplog: pytest.LogCaptureFixture) -> None:
