@@ -120,7 +120,11 @@ async def test_a_hundred_concurrent_async_calls_share_one_client(
             await asyncio.gather(*(one(batch * CONCURRENT + n) for n in range(CONCURRENT)))
             # Between batches the pool keeps at most its keep-alive connections.
             assert established_connections_to(port) <= KEPT_ALIVE[async_transport]
-    assert 1 <= sampler.peak <= POOL_MAX, sampler.peak
+    # A pooled connection the server closed is replaced at once, while asyncio closes the old
+    # socket only on a later turn of the loop: under load, each of the pool's connections may
+    # briefly have two sockets (seen: 115). A call that leaked its connection would still pass
+    # this bound within the batches' 300 calls.
+    assert 1 <= sampler.peak <= 2 * POOL_MAX, sampler.peak
 
     names = {repo.name async for repo in await client.repos.list_async(limit=100)}
     assert names == {"r"} | {f"repo-{n}" for n in range(0, BATCHES * CONCURRENT, 5)}
@@ -142,8 +146,9 @@ def test_closing_a_client_in_a_with_block_closes_its_connections(
 
 def test_the_sdk_pool_limits_are_the_ones_these_tests_assume() -> None:
     from mesa_sdk._runtime import http_clients
+    from mesa_sdk._runtime.sending import CredentialStripper
 
-    client = http_clients.new_http_client(1.0, "http://127.0.0.1:1/api/v1")
+    client = http_clients.new_http_client(1.0, CredentialStripper("http://127.0.0.1:1/api/v1"))
     try:
         pool = client._transport._pool  # type: ignore[attr-defined]
         assert (pool._max_connections, pool._max_keepalive_connections) == (
