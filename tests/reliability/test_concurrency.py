@@ -120,7 +120,7 @@ async def test_a_hundred_concurrent_async_calls_share_one_client(
             await asyncio.gather(*(one(batch * CONCURRENT + n) for n in range(CONCURRENT)))
             # Between batches the pool keeps at most its keep-alive connections.
             assert established_connections_to(port) <= KEPT_ALIVE[async_transport]
-    # A pooled connection the server closed is replaced at once, while asyncio closes the old
+    # A pooled connection that expired is replaced at once, while asyncio closes the old
     # socket only on a later turn of the loop: under load, each of the pool's connections may
     # briefly have two sockets (seen: 115). A call that leaked its connection would still pass
     # this bound within the batches' 300 calls.
