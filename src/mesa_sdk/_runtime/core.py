@@ -347,7 +347,8 @@ class ClientCore:
         from mesa_sdk._runtime import sending
 
         client = self._http_client()
-        fast = not stream and client is self._own_http_client
+        # The SDK's own clients skip `Client.send` (see `sending`); a user's keeps its own.
+        fast = not stream and self._given_http_client is None
         attempts = self._attempts(call)
         while True:
             context, request = attempts.start(client)
