@@ -649,6 +649,28 @@ def test_head_and_options_operations(client: Any) -> None:
     assert head.call_count == options.call_count == 1
 
 
+async def test_raw_response_of_a_head_and_of_an_empty_deprecated_answer(
+    client: Any, respx_mocker: str
+) -> None:
+    path = f"{URL}/styles/.a/;matrix=k,v/;exploded=1"
+    args = {"label": ["a"], "matrix": {"k": "v"}, "exploded": [1]}
+    raw = client.styles.with_raw_response
+    with respx.mock(using=respx_mocker) as router:
+        router.head(path).mock(return_value=httpx.Response(200, headers={"x-count": "7"}))
+        router.delete(f"{URL}/pets/{PET_ID}").mock(return_value=httpx.Response(204))
+
+        # The raw twin of a HEAD parses to its headers; of a 204, to None, warning as the
+        # method does.
+        assert raw.check_styled(**args).parse()["X-Count"] == "7"
+        assert (await raw.check_styled_async(**args)).parse()["X-Count"] == "7"
+        with pytest.warns(DeprecationWarning, match="delete_pet is deprecated"):
+            deleted = client.pet_store.with_raw_response.delete_pet(pet_id=UUID(PET_ID))
+        assert (deleted.status_code, deleted.parse()) == (204, None)
+        with pytest.warns(DeprecationWarning, match="delete_pet is deprecated"):
+            deleted = await client.pet_store.with_raw_response.delete_pet_async(pet_id=UUID(PET_ID))
+        assert (deleted.status_code, deleted.parse()) == (204, None)
+
+
 KEY = "constructs-key-0123456789"
 PASSWORD = "constructs-password-0123"
 BASIC = "Basic " + base64.b64encode(f"ann:{PASSWORD}".encode()).decode()

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -37,17 +37,12 @@ if TYPE_CHECKING:
     from mesa_sdk._runtime.operation import Operation
     from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
     from mesa_sdk._runtime.pipeline import CallAttempts
-    from mesa_sdk._runtime.raw_response import RawResponse
     from mesa_sdk._runtime.request_builder import PreparedCall
     from mesa_sdk._runtime.sending import CredentialStripper
     from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
 
 JSON = "application/json"
 ResultT = TypeVar("ResultT")
-
-RawResult = Literal["parsed", "bytes", "text", "headers"]
-"""What a raw call's `.parse()` gives: the parsed model (or page), the body as it came, or the
-headers (of a HEAD)."""
 
 
 def _system_random() -> float:
@@ -137,7 +132,7 @@ class ClientCore:
         self, op: Operation[ResultT], args: Mapping[str, object], options: RequestOptions | None
     ) -> SyncPage[ResultT, Any]:
         """Sends a paginated operation; returns its first page."""
-        _check_paginated(op)
+        check_paginated(op)
         from mesa_sdk._runtime.pagination import SyncPage
 
         return SyncPage(self, op, dict(args), options, self.call(op, args, None, options))
@@ -185,28 +180,6 @@ class ClientCore:
         sent (with retries) when the block is entered."""
         return _StreamContext(self, self._prepare(op, args, None, options, accept))
 
-    def call_raw(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        body: object,
-        options: RequestOptions | None,
-        *,
-        accept: str = JSON,
-        result: RawResult = "parsed",
-    ) -> RawResponse[Any]:
-        """Sends the operation; returns the response with its metadata, parsed on demand."""
-        from mesa_sdk._runtime.pagination import SyncPage
-        from mesa_sdk._runtime.raw_response import RawResponse
-
-        call = self._prepare(op, args, body, options, accept)
-        response = self._send(call, stream=False)
-        if result == "parsed" and op.pagination is not None:
-            return RawResponse(
-                response, lambda r: SyncPage(self, op, dict(args), options, self._parse(call, r))
-            )
-        return RawResponse(response, _raw_parser(self, call, result))
-
     def close(self) -> None:
         """Closes the sync connection pool the SDK opened; a client passed in stays open."""
         with self._lock:
@@ -232,7 +205,7 @@ class ClientCore:
         self, op: Operation[ResultT], args: Mapping[str, object], options: RequestOptions | None
     ) -> AsyncPage[ResultT, Any]:
         """Sends a paginated operation; returns its first page."""
-        _check_paginated(op)
+        check_paginated(op)
         from mesa_sdk._runtime.pagination import AsyncPage
 
         result = await self.call_async(op, args, None, options)
@@ -280,28 +253,6 @@ class ClientCore:
         """An `async with` block over the body as it arrives. Inputs are checked now; the
         request is sent (with retries) when the block is entered."""
         return _AsyncStreamContext(self, self._prepare(op, args, None, options, accept))
-
-    async def call_raw_async(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        body: object,
-        options: RequestOptions | None,
-        *,
-        accept: str = JSON,
-        result: RawResult = "parsed",
-    ) -> RawResponse[Any]:
-        """Sends the operation; returns the response with its metadata, parsed on demand."""
-        from mesa_sdk._runtime.pagination import AsyncPage
-        from mesa_sdk._runtime.raw_response import RawResponse
-
-        call = self._prepare(op, args, body, options, accept, for_async=True)
-        response = await self._send_async(call, stream=False)
-        if result == "parsed" and op.pagination is not None:
-            return RawResponse(
-                response, lambda r: AsyncPage(self, op, dict(args), options, self._parse(call, r))
-            )
-        return RawResponse(response, _raw_parser(self, call, result))
 
     async def aclose(self) -> None:
         """Closes every connection pool the SDK opened; clients passed in stay open."""
@@ -468,19 +419,7 @@ class ClientCore:
         return pools.get()
 
 
-def _raw_parser(
-    core: ClientCore, call: PreparedCall, result: RawResult
-) -> Callable[[httpx.Response], Any]:
-    if result == "bytes":
-        return lambda response: response.content
-    if result == "text":
-        return lambda response: response.text
-    if result == "headers":
-        return lambda response: response.headers
-    return lambda response: core._parse(call, response)
-
-
-def _check_paginated(op: Operation) -> None:
+def check_paginated(op: Operation) -> None:
     if op.pagination is None:
         raise TypeError(f"{op.method_name} is not paginated")
 

@@ -11,8 +11,9 @@ from pydantic import Field
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.operation import Operation, Param
-from mesa_sdk._runtime.raw_response import RawResponse
+from mesa_sdk._runtime.raw_calls import bound_to_raw_core, returning_raw, returning_raw_async
 
 from ..models.api_key_created import ApiKeyCreated
 from ..models.api_key_list import ApiKeyList
@@ -270,106 +271,15 @@ class Admin(BaseResource):
 
 
 class AdminWithRawResponse(BaseResource):
-    """`client.admin`'s methods, each returning a `RawResponse` of its result."""
+    """`client.admin`'s methods, each returning a `RawResponse` of its result: the same
+    methods, bound to a core whose calls return the response with its metadata."""
 
-    def list_api_keys(
-        self,
-        *,
-        org: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[ApiKeyList]:
-        """`list_api_keys`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _LIST_API_KEYS,
-            {
-                "org": org,
-            },
-            None,
-            request_options,
-        )
-
-    async def list_api_keys_async(
-        self,
-        *,
-        org: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[ApiKeyList]:
-        """`list_api_keys_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _LIST_API_KEYS,
-            {
-                "org": org,
-            },
-            None,
-            request_options,
-        )
-
-    def create_api_key(
-        self,
-        *,
-        org: str | None = None,
-        body: CreateApiKey | CreateApiKeyTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[ApiKeyCreated]:
-        """`create_api_key`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _CREATE_API_KEY,
-            {
-                "org": org,
-            },
-            body,
-            request_options,
-        )
-
-    async def create_api_key_async(
-        self,
-        *,
-        org: str | None = None,
-        body: CreateApiKey | CreateApiKeyTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[ApiKeyCreated]:
-        """`create_api_key_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _CREATE_API_KEY,
-            {
-                "org": org,
-            },
-            body,
-            request_options,
-        )
-
-    def revoke_api_key(
-        self,
-        *,
-        org: str | None = None,
-        id: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Success]:
-        """`revoke_api_key`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _REVOKE_API_KEY,
-            {
-                "org": org,
-                "id": id,
-            },
-            None,
-            request_options,
-        )
-
-    async def revoke_api_key_async(
-        self,
-        *,
-        org: str | None = None,
-        id: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Success]:
-        """`revoke_api_key_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _REVOKE_API_KEY,
-            {
-                "org": org,
-                "id": id,
-            },
-            None,
-            request_options,
-        )
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        methods = bound_to_raw_core(Admin, core)
+        self.list_api_keys = returning_raw(methods.list_api_keys)
+        self.list_api_keys_async = returning_raw_async(methods.list_api_keys_async)
+        self.create_api_key = returning_raw(methods.create_api_key)
+        self.create_api_key_async = returning_raw_async(methods.create_api_key_async)
+        self.revoke_api_key = returning_raw(methods.revoke_api_key)
+        self.revoke_api_key_async = returning_raw_async(methods.revoke_api_key_async)

@@ -8,8 +8,9 @@ from functools import cached_property
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.operation import Operation, Param
-from mesa_sdk._runtime.raw_response import RawResponse
+from mesa_sdk._runtime.raw_calls import bound_to_raw_core, returning_raw, returning_raw_async
 
 from ..models.analytics_period import AnalyticsPeriod
 from ..models.analytics_result import AnalyticsResult
@@ -205,80 +206,13 @@ class AnalyticsResource(BaseResource):
 
 
 class AnalyticsResourceWithRawResponse(BaseResource):
-    """`client.analytics`'s methods, each returning a `RawResponse` of its result."""
+    """`client.analytics`'s methods, each returning a `RawResponse` of its result: the same
+    methods, bound to a core whose calls return the response with its metadata."""
 
-    def get(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        period: AnalyticsPeriod | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[AnalyticsResult]:
-        """`get`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "period": period,
-            },
-            None,
-            request_options,
-        )
-
-    async def get_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        period: AnalyticsPeriod | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[AnalyticsResult]:
-        """`get_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "period": period,
-            },
-            None,
-            request_options,
-        )
-
-    def refresh(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[AnalyticsResult]:
-        """`refresh`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _REFRESH,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
-
-    async def refresh_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[AnalyticsResult]:
-        """`refresh_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _REFRESH,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        methods = bound_to_raw_core(AnalyticsResource, core)
+        self.get = returning_raw(methods.get)
+        self.get_async = returning_raw_async(methods.get_async)
+        self.refresh = returning_raw(methods.refresh)
+        self.refresh_async = returning_raw_async(methods.refresh_async)

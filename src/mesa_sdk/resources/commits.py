@@ -11,9 +11,10 @@ from pydantic import Field
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.operation import Operation, Pagination, Param
 from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
-from mesa_sdk._runtime.raw_response import RawResponse
+from mesa_sdk._runtime.raw_calls import bound_to_raw_core, returning_raw, returning_raw_async
 
 from ..models.commit import Commit
 from ..models.commit_list import CommitList
@@ -311,130 +312,15 @@ class Commits(BaseResource):
 
 
 class CommitsWithRawResponse(BaseResource):
-    """`client.commits`'s methods, each returning a `RawResponse` of its result."""
+    """`client.commits`'s methods, each returning a `RawResponse` of its result: the same
+    methods, bound to a core whose calls return the response with its metadata."""
 
-    def list(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        ref: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[SyncPage[CommitList, Commit]]:
-        """`list`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _LIST,
-            {
-                "org": org,
-                "repo": repo,
-                "ref": ref,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            None,
-            request_options,
-        )
-
-    async def list_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        ref: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[AsyncPage[CommitList, Commit]]:
-        """`list_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _LIST,
-            {
-                "org": org,
-                "repo": repo,
-                "ref": ref,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            None,
-            request_options,
-        )
-
-    def create(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        body: CreateCommit | CreateCommitTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[CommitResult]:
-        """`create`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _CREATE,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            body,
-            request_options,
-        )
-
-    async def create_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        body: CreateCommit | CreateCommitTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[CommitResult]:
-        """`create_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _CREATE,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            body,
-            request_options,
-        )
-
-    def get(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        sha: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Commit]:
-        """`get`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "sha": sha,
-            },
-            None,
-            request_options,
-        )
-
-    async def get_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        sha: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Commit]:
-        """`get_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "sha": sha,
-            },
-            None,
-            request_options,
-        )
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        methods = bound_to_raw_core(Commits, core)
+        self.list = returning_raw(methods.list)
+        self.list_async = returning_raw_async(methods.list_async)
+        self.create = returning_raw(methods.create)
+        self.create_async = returning_raw_async(methods.create_async)
+        self.get = returning_raw(methods.get)
+        self.get_async = returning_raw_async(methods.get_async)

@@ -12,8 +12,9 @@ from pydantic import Field
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.operation import Operation, Param
-from mesa_sdk._runtime.raw_response import RawResponse
+from mesa_sdk._runtime.raw_calls import bound_to_raw_core, returning_raw, returning_raw_async
 from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
 
 from ..models.content import Content
@@ -299,120 +300,13 @@ class ContentResource(BaseResource):
 
 
 class ContentResourceWithRawResponse(BaseResource):
-    """`client.content`'s methods, each returning a `RawResponse` of its result."""
+    """`client.content`'s methods, each returning a `RawResponse` of its result: the same
+    methods, bound to a core whose calls return the response with its metadata."""
 
-    def get(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        ref: str | None = None,
-        path: str | None = None,
-        depth: int | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Content]:
-        """`get`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "ref": ref,
-                "path": path,
-                "depth": depth,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            None,
-            request_options,
-        )
-
-    async def get_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        ref: str | None = None,
-        path: str | None = None,
-        depth: int | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Content]:
-        """`get_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "ref": ref,
-                "path": path,
-                "depth": depth,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            None,
-            request_options,
-        )
-
-    def get_raw(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        ref: str | None = None,
-        path: str | None = None,
-        depth: int | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[bytes]:
-        """`get_raw`, with the response's metadata; `.parse()` gives the body."""
-        return self._core.call_raw(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "ref": ref,
-                "path": path,
-                "depth": depth,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            None,
-            request_options,
-            accept="application/octet-stream",
-            result="bytes",
-        )
-
-    async def get_raw_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        ref: str | None = None,
-        path: str | None = None,
-        depth: int | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[bytes]:
-        """`get_raw_async`, with the response's metadata; `.parse()` gives the body."""
-        return await self._core.call_raw_async(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "ref": ref,
-                "path": path,
-                "depth": depth,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            None,
-            request_options,
-            accept="application/octet-stream",
-            result="bytes",
-        )
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        methods = bound_to_raw_core(ContentResource, core)
+        self.get = returning_raw(methods.get)
+        self.get_async = returning_raw_async(methods.get_async)
+        self.get_raw = returning_raw(methods.get_raw)
+        self.get_raw_async = returning_raw_async(methods.get_raw_async)

@@ -11,8 +11,9 @@ from pydantic import Field
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.operation import Operation, Param
-from mesa_sdk._runtime.raw_response import RawResponse
+from mesa_sdk._runtime.raw_calls import bound_to_raw_core, returning_raw, returning_raw_async
 
 from ..models.diff import Diff
 from ._parameters import ORG, REPO
@@ -187,96 +188,13 @@ class Diffs(BaseResource):
 
 
 class DiffsWithRawResponse(BaseResource):
-    """`client.diffs`'s methods, each returning a `RawResponse` of its result."""
+    """`client.diffs`'s methods, each returning a `RawResponse` of its result: the same
+    methods, bound to a core whose calls return the response with its metadata."""
 
-    def get(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        base: str,
-        head: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Diff]:
-        """`get`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "base": base,
-                "head": head,
-            },
-            None,
-            request_options,
-        )
-
-    async def get_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        base: str,
-        head: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Diff]:
-        """`get_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "base": base,
-                "head": head,
-            },
-            None,
-            request_options,
-        )
-
-    def get_text(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        base: str,
-        head: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[str]:
-        """`get_text`, with the response's metadata; `.parse()` gives the body."""
-        return self._core.call_raw(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "base": base,
-                "head": head,
-            },
-            None,
-            request_options,
-            accept="text/plain",
-            result="text",
-        )
-
-    async def get_text_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        base: str,
-        head: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[str]:
-        """`get_text_async`, with the response's metadata; `.parse()` gives the body."""
-        return await self._core.call_raw_async(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-                "base": base,
-                "head": head,
-            },
-            None,
-            request_options,
-            accept="text/plain",
-            result="text",
-        )
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        methods = bound_to_raw_core(Diffs, core)
+        self.get = returning_raw(methods.get)
+        self.get_async = returning_raw_async(methods.get_async)
+        self.get_text = returning_raw(methods.get_text)
+        self.get_text_async = returning_raw_async(methods.get_text_async)

@@ -8,8 +8,9 @@ from functools import cached_property
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.operation import Operation
-from mesa_sdk._runtime.raw_response import RawResponse
+from mesa_sdk._runtime.raw_calls import bound_to_raw_core, returning_raw, returning_raw_async
 
 from ..models.lfs_batch_request import LfsBatchRequest, LfsBatchRequestTypedDict
 from ..models.lfs_batch_response import LfsBatchResponse
@@ -206,80 +207,13 @@ class Lfs(BaseResource):
 
 
 class LfsWithRawResponse(BaseResource):
-    """`client.lfs`'s methods, each returning a `RawResponse` of its result."""
+    """`client.lfs`'s methods, each returning a `RawResponse` of its result: the same
+    methods, bound to a core whose calls return the response with its metadata."""
 
-    def upload(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        body: LfsBatchRequest | LfsBatchRequestTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[LfsBatchResponse]:
-        """`upload`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _UPLOAD,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            body,
-            request_options,
-        )
-
-    async def upload_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        body: LfsBatchRequest | LfsBatchRequestTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[LfsBatchResponse]:
-        """`upload_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _UPLOAD,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            body,
-            request_options,
-        )
-
-    def download(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        body: LfsBatchRequest | LfsBatchRequestTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[LfsBatchResponse]:
-        """`download`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _DOWNLOAD,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            body,
-            request_options,
-        )
-
-    async def download_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        body: LfsBatchRequest | LfsBatchRequestTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[LfsBatchResponse]:
-        """`download_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _DOWNLOAD,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            body,
-            request_options,
-        )
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        methods = bound_to_raw_core(Lfs, core)
+        self.upload = returning_raw(methods.upload)
+        self.upload_async = returning_raw_async(methods.upload_async)
+        self.download = returning_raw(methods.download)
+        self.download_async = returning_raw_async(methods.download_async)

@@ -11,8 +11,9 @@ from pydantic import Field
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.operation import Operation, Param
-from mesa_sdk._runtime.raw_response import RawResponse
+from mesa_sdk._runtime.raw_calls import bound_to_raw_core, returning_raw, returning_raw_async
 
 from ..models.merge_request import MergeRequest, MergeRequestTypedDict
 from ..models.merge_result import MergeResult
@@ -143,46 +144,11 @@ class Merge(BaseResource):
 
 
 class MergeWithRawResponse(BaseResource):
-    """`client.merge`'s methods, each returning a `RawResponse` of its result."""
+    """`client.merge`'s methods, each returning a `RawResponse` of its result: the same
+    methods, bound to a core whose calls return the response with its metadata."""
 
-    def perform(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        base: str,
-        body: MergeRequest | MergeRequestTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[MergeResult]:
-        """`perform`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _PERFORM,
-            {
-                "org": org,
-                "repo": repo,
-                "base": base,
-            },
-            body,
-            request_options,
-        )
-
-    async def perform_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        base: str,
-        body: MergeRequest | MergeRequestTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[MergeResult]:
-        """`perform_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _PERFORM,
-            {
-                "org": org,
-                "repo": repo,
-                "base": base,
-            },
-            body,
-            request_options,
-        )
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        methods = bound_to_raw_core(Merge, core)
+        self.perform = returning_raw(methods.perform)
+        self.perform_async = returning_raw_async(methods.perform_async)

@@ -8,8 +8,9 @@ from functools import cached_property
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.operation import Operation
-from mesa_sdk._runtime.raw_response import RawResponse
+from mesa_sdk._runtime.raw_calls import bound_to_raw_core, returning_raw, returning_raw_async
 
 from ..models.org import Org
 from ._parameters import ORG
@@ -109,36 +110,11 @@ class OrgResource(BaseResource):
 
 
 class OrgResourceWithRawResponse(BaseResource):
-    """`client.org`'s methods, each returning a `RawResponse` of its result."""
+    """`client.org`'s methods, each returning a `RawResponse` of its result: the same
+    methods, bound to a core whose calls return the response with its metadata."""
 
-    def get(
-        self,
-        *,
-        org: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Org]:
-        """`get`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _GET,
-            {
-                "org": org,
-            },
-            None,
-            request_options,
-        )
-
-    async def get_async(
-        self,
-        *,
-        org: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Org]:
-        """`get_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _GET,
-            {
-                "org": org,
-            },
-            None,
-            request_options,
-        )
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        methods = bound_to_raw_core(OrgResource, core)
+        self.get = returning_raw(methods.get)
+        self.get_async = returning_raw_async(methods.get_async)

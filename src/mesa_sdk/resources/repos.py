@@ -8,9 +8,10 @@ from functools import cached_property
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.operation import Operation, Pagination
 from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
-from mesa_sdk._runtime.raw_response import RawResponse
+from mesa_sdk._runtime.raw_calls import bound_to_raw_core, returning_raw, returning_raw_async
 
 from ..models.create_repo import CreateRepo, CreateRepoTypedDict
 from ..models.repo import Repo
@@ -599,260 +600,23 @@ class Repos(BaseResource):
 
 
 class ReposWithRawResponse(BaseResource):
-    """`client.repos`'s methods, each returning a `RawResponse` of its result."""
+    """`client.repos`'s methods, each returning a `RawResponse` of its result: the same
+    methods, bound to a core whose calls return the response with its metadata."""
 
-    def list(
-        self,
-        *,
-        org: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[SyncPage[RepoList, Repo]]:
-        """`list`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _LIST,
-            {
-                "org": org,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            None,
-            request_options,
-        )
-
-    async def list_async(
-        self,
-        *,
-        org: str | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[AsyncPage[RepoList, Repo]]:
-        """`list_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _LIST,
-            {
-                "org": org,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            None,
-            request_options,
-        )
-
-    def create(
-        self,
-        *,
-        org: str | None = None,
-        body: CreateRepo | CreateRepoTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Repo]:
-        """`create`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _CREATE,
-            {
-                "org": org,
-            },
-            body,
-            request_options,
-        )
-
-    async def create_async(
-        self,
-        *,
-        org: str | None = None,
-        body: CreateRepo | CreateRepoTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Repo]:
-        """`create_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _CREATE,
-            {
-                "org": org,
-            },
-            body,
-            request_options,
-        )
-
-    def get(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Repo]:
-        """`get`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
-
-    async def get_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Repo]:
-        """`get_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _GET,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
-
-    def update(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        body: UpdateRepo | UpdateRepoTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Repo]:
-        """`update`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _UPDATE,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            body,
-            request_options,
-        )
-
-    async def update_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        body: UpdateRepo | UpdateRepoTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Repo]:
-        """`update_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _UPDATE,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            body,
-            request_options,
-        )
-
-    def delete(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Success]:
-        """`delete`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _DELETE,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
-
-    async def delete_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Success]:
-        """`delete_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _DELETE,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
-
-    def get_sync_status(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[SyncStatus]:
-        """`get_sync_status`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _GET_SYNC_STATUS,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
-
-    async def get_sync_status_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[SyncStatus]:
-        """`get_sync_status_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _GET_SYNC_STATUS,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
-
-    def sync(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Success]:
-        """`sync`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _SYNC,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
-
-    async def sync_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Success]:
-        """`sync_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _SYNC,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        methods = bound_to_raw_core(Repos, core)
+        self.list = returning_raw(methods.list)
+        self.list_async = returning_raw_async(methods.list_async)
+        self.create = returning_raw(methods.create)
+        self.create_async = returning_raw_async(methods.create_async)
+        self.get = returning_raw(methods.get)
+        self.get_async = returning_raw_async(methods.get_async)
+        self.update = returning_raw(methods.update)
+        self.update_async = returning_raw_async(methods.update_async)
+        self.delete = returning_raw(methods.delete)
+        self.delete_async = returning_raw_async(methods.delete_async)
+        self.get_sync_status = returning_raw(methods.get_sync_status)
+        self.get_sync_status_async = returning_raw_async(methods.get_sync_status_async)
+        self.sync = returning_raw(methods.sync)
+        self.sync_async = returning_raw_async(methods.sync_async)

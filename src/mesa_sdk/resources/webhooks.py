@@ -11,8 +11,9 @@ from pydantic import Field
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.operation import Operation, Param
-from mesa_sdk._runtime.raw_response import RawResponse
+from mesa_sdk._runtime.raw_calls import bound_to_raw_core, returning_raw, returning_raw_async
 
 from ..models.create_webhook import CreateWebhook, CreateWebhookTypedDict
 from ..models.success import Success
@@ -298,118 +299,15 @@ class Webhooks(BaseResource):
 
 
 class WebhooksWithRawResponse(BaseResource):
-    """`client.webhooks`'s methods, each returning a `RawResponse` of its result."""
+    """`client.webhooks`'s methods, each returning a `RawResponse` of its result: the same
+    methods, bound to a core whose calls return the response with its metadata."""
 
-    def list(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[WebhookList]:
-        """`list`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _LIST,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
-
-    async def list_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[WebhookList]:
-        """`list_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _LIST,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            None,
-            request_options,
-        )
-
-    def create(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        body: CreateWebhook | CreateWebhookTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[WebhookCreated]:
-        """`create`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _CREATE,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            body,
-            request_options,
-        )
-
-    async def create_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        body: CreateWebhook | CreateWebhookTypedDict,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[WebhookCreated]:
-        """`create_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _CREATE,
-            {
-                "org": org,
-                "repo": repo,
-            },
-            body,
-            request_options,
-        )
-
-    def delete(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        webhook_id: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Success]:
-        """`delete`, with the response's metadata; `.parse()` gives its result."""
-        return self._core.call_raw(
-            _DELETE,
-            {
-                "org": org,
-                "repo": repo,
-                "webhook_id": webhook_id,
-            },
-            None,
-            request_options,
-        )
-
-    async def delete_async(
-        self,
-        *,
-        org: str | None = None,
-        repo: str,
-        webhook_id: str,
-        request_options: RequestOptions | None = None,
-    ) -> RawResponse[Success]:
-        """`delete_async`, with the response's metadata; `.parse()` gives its result."""
-        return await self._core.call_raw_async(
-            _DELETE,
-            {
-                "org": org,
-                "repo": repo,
-                "webhook_id": webhook_id,
-            },
-            None,
-            request_options,
-        )
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        methods = bound_to_raw_core(Webhooks, core)
+        self.list = returning_raw(methods.list)
+        self.list_async = returning_raw_async(methods.list_async)
+        self.create = returning_raw(methods.create)
+        self.create_async = returning_raw_async(methods.create_async)
+        self.delete = returning_raw(methods.delete)
+        self.delete_async = returning_raw_async(methods.delete_async)
