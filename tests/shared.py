@@ -3,6 +3,9 @@ edits as the API takes them (plain dicts, for the SDK and for raw HTTP alike).""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 AUTHOR = {"name": "Bot", "email": "bot@example.com"}
@@ -25,3 +28,20 @@ def update(path: str, content: str, **extra: Any) -> dict[str, Any]:
 
 def delete(path: str) -> dict[str, Any]:
     return {"path": path, "action": "delete"}
+
+
+MYPY_TIMEOUT_SECONDS = 600
+
+
+def assert_mypy_strict_passes(*targets: str, cwd: Path, options: tuple[str, ...] = ()) -> None:
+    """Runs `mypy --strict` on `targets` (paths relative to `cwd`) and fails with its output
+    unless it finds nothing."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", *options, *targets],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=MYPY_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -10,7 +10,6 @@ import base64
 import importlib
 import io
 import logging
-import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
@@ -25,11 +24,11 @@ import pytest
 import respx
 
 from mesa_codegen.__main__ import main
+from tests.shared import assert_mypy_strict_passes
 
 SPECS = Path(__file__).parent / "specs"
 URL = "https://api.example.test/v1"
 PET_ID = "00000000-0000-0000-0000-00000000000a"
-MYPY_TIMEOUT_SECONDS = 600
 
 
 def generate(spec: Path, out: Path, package: str, client_class: str = "Client") -> None:
@@ -95,24 +94,13 @@ lines: int = model.total_lines
 
 def test_the_generated_packages_pass_mypy_strict(out_dir: Path) -> None:
     (out_dir / "31" / "snake_case_use.py").write_text(SNAKE_CASE_USE)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-incremental",
-            "31/constructs31",
-            "30/constructs30",
-            "31/snake_case_use.py",
-        ],
+    assert_mypy_strict_passes(
+        "31/constructs31",
+        "30/constructs30",
+        "31/snake_case_use.py",
         cwd=out_dir,
-        capture_output=True,
-        text=True,
-        timeout=MYPY_TIMEOUT_SECONDS,
-        check=False,
+        options=("--no-incremental",),
     )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_generated_module_imports(out_dir: Path) -> None:

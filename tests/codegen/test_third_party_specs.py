@@ -11,7 +11,6 @@ must stop the generator with exit code 2 and one located line per problem.
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,9 +26,9 @@ from mesa_codegen.builder import build_sdk, is_json
 from mesa_codegen.ir import OperationDef, SdkDef
 from mesa_codegen.settings import default_settings
 from mesa_codegen.spec import Spec, load_spec
+from tests.shared import assert_mypy_strict_passes
 
 URL = "https://api.example.test"
-MYPY_TIMEOUT_SECONDS = 600
 # Deeper than any required chain in these specs; stops a required self-reference.
 MAX_DEPTH = 8
 E2E = "openapi-python-client/end_to_end_tests"
@@ -91,16 +90,9 @@ def test_every_generated_module_imports(out_dir: Path) -> None:
 
 
 def test_the_generated_packages_pass_mypy_strict(out_dir: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental"]
-        + [f"{package}/{package}" for package in SPECS],
-        cwd=out_dir,
-        capture_output=True,
-        text=True,
-        timeout=MYPY_TIMEOUT_SECONDS,
-        check=False,
+    assert_mypy_strict_passes(
+        *[f"{package}/{package}" for package in SPECS], cwd=out_dir, options=("--no-incremental",)
     )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 class Values:

@@ -7,12 +7,11 @@ A wrong argument must be an error: each `type: ignore[code]` below would itself 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.shared import assert_mypy_strict_passes
+
 ROOT = Path(__file__).resolve().parents[2]
-MYPY_TIMEOUT_SECONDS = 600
 
 USE = """
 from typing_extensions import assert_type
@@ -48,22 +47,13 @@ def test_raw_methods_keep_the_methods_arguments_and_return_a_raw_response_of_the
 ) -> None:
     use = tmp_path / "raw_response_use.py"
     use.write_text(USE)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
+    assert_mypy_strict_passes(
+        str(use),
+        cwd=ROOT,
+        options=(
             "--config-file",
             str(ROOT / "pyproject.toml"),
             "--cache-dir",
             str(tmp_path / "mypy_cache"),
-            str(use),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=MYPY_TIMEOUT_SECONDS,
-        check=False,
+        ),
     )
-    assert result.returncode == 0, result.stdout + result.stderr
