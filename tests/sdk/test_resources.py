@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
+import pickle
 from datetime import datetime, timezone
 
 import httpx
@@ -395,6 +397,26 @@ def test_responses_keep_fields_and_values_the_sdk_does_not_know(
     assert repo.model_extra == {"visibility": "private"}
     merge = client.merge.perform(repo="widgets", base="main", body={"head": "f", "author": AUTHOR})
     assert merge.merge_type == "rebase"
+
+
+def test_the_request_id_stays_on_the_returned_model_through_copies_and_pickles(
+    client: Mesa, api: respx.MockRouter
+) -> None:
+    pages = {"repos": [repo_json("a")], "next_cursor": None, "has_more": False}
+    api.get("/acme/repos").respond(200, json=pages, headers={"X-Request-Id": "req_page"})
+    api.get("/acme/widgets").respond(200, json=repo_json(), headers={"X-Request-Id": "req_1"})
+    repo = client.repos.get(repo="widgets")
+    assert repo._request_id == "req_1"
+    assert copy.copy(repo)._request_id == "req_1"
+    assert copy.deepcopy(repo)._request_id == "req_1"
+    assert repo.model_copy()._request_id == "req_1"
+    assert pickle.loads(pickle.dumps(repo))._request_id == "req_1"
+    assert "req_1" not in repr(repo) and "_request_id" not in repo.model_dump()
+    # Only the model a call returns carries it: not one built by hand, nor a nested one.
+    assert Repo.model_validate(repo_json())._request_id is None
+    page = client.repos.list()
+    assert page.result._request_id == "req_page"
+    assert page.result.repos[0]._request_id is None
 
 
 async def test_async_twins(api: respx.MockRouter) -> None:

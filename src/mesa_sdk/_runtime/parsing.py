@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, get_args
 from pydantic import ValidationError
 
 from mesa_sdk._runtime.errors import ResponseValidationError
-from mesa_sdk._runtime.models import ResponseModel
+from mesa_sdk._runtime.models import ResponseModel, set_request_id
 from mesa_sdk._runtime.type_adapters import type_adapter
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def parse_response(call: PreparedCall, response: httpx.Response) -> Any:
     except ValidationError as error:
         raise _validation_error(call, response, response_type, error) from error
     if isinstance(parsed, ResponseModel):
-        parsed._request_id = response.headers.get("x-request-id")
+        set_request_id(parsed, response.headers.get("x-request-id"))
     return parsed
 
 
