@@ -177,15 +177,13 @@ def serve(
 
 
 def _serve_state(state: EmulatorState, host: str, port: int, log_level: str, owned: bool) -> int:
-    from mesa_emulator.server import _url_host, bind_socket, make_server
+    from mesa_emulator.server import listen, make_server
 
     try:
-        sock = bind_socket(host, port)
+        sock = listen(state, host, port)
     except OSError as exc:
         print(f"mesa-emulator: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
-    real_port = int(sock.getsockname()[1])
-    state.public_url = f"http://{_url_host(host)}:{real_port}"
     server = make_server(state, log_level)
 
     # Until the server installs its own handlers, a signal asks it to stop cleanly.
@@ -194,7 +192,7 @@ def _serve_state(state: EmulatorState, host: str, port: int, log_level: str, own
 
     previous = {sig: signal.signal(sig, stop_early) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(f"Mesa emulator listening on http://{_url_host(host)}:{real_port}/api/v1")
+        print(f"Mesa emulator listening on {state.public_url}/api/v1")
         print(f"API key: {state.api_key}")
         print(f"Data: {state.data_dir}{' (temporary)' if owned else ''}", flush=True)
         server.run(sockets=[sock])

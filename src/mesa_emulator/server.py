@@ -61,6 +61,20 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def listen(state: EmulatorState, host: str, port: int) -> socket.socket:
+    """A socket listening on `host`:`port` (0 picks a free port), and `state.public_url` set to
+    the root URL clients reach it at (webhook payloads carry it)."""
+    sock = bind_socket(host, port)
+    state.public_url = root_url(host, int(sock.getsockname()[1]))
+    return sock
+
+
+def root_url(host: str, port: int) -> str:
+    """``http://HOST:PORT`` for a server listening on `host`, as a client on this machine
+    reaches it (``0.0.0.0`` through 127.0.0.1)."""
+    return f"http://{_url_host(host)}:{port}"
+
+
 def _url_host(host: str) -> str:
     if host in ("0.0.0.0", ""):  # noqa: S104 - the URL clients should use
         return "127.0.0.1"
@@ -151,9 +165,8 @@ class Emulator:
                 autosync_period=self._autosync_period,
             )
             self._api_key = self._state.api_key
-            sock = bind_socket(self.host, self._requested_port)
+            sock = listen(self._state, self.host, self._requested_port)
             self.port = int(sock.getsockname()[1])
-            self._state.public_url = f"http://{_url_host(self.host)}:{self.port}"
             server = make_server(self._state, self._log_level)
             self._server = server
             self._thread = threading.Thread(
@@ -222,7 +235,7 @@ class Emulator:
     @property
     def base_url(self) -> str:
         """``http://HOST:PORT``, the server's root."""
-        return f"http://{_url_host(self.host)}:{self.port}"
+        return root_url(self.host, self.port)
 
     @property
     def url(self) -> str:
