@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import httpx
 import pytest
 import respx
 
@@ -231,6 +232,23 @@ def test_call_headers_win_over_client_headers_which_win_over_sdk_headers(
     assert headers["X-Only"] == "c"
     assert headers["X-Request-Id"] == "mine-1"
     assert headers.get_list("X-Team") == ["call"]
+
+
+def test_a_change_to_a_given_clients_headers_reaches_the_next_call(
+    router: respx.MockRouter,
+) -> None:
+    route = router.get(f"{SERVER}/acme/r").respond(200, json=repo_json())
+    with httpx.Client(headers={"X-Team": "one"}) as client:
+        core = make_core(http_client=client)
+        core.call(GET_REPO, {"org": "acme", "repo": "r"}, None, None)
+        client.headers["X-Team"] = "two"
+        core.call(GET_REPO, {"org": "acme", "repo": "r"}, None, None)
+        client.headers = httpx.Headers({"X-Other": "three"})
+        core.call(GET_REPO, {"org": "acme", "repo": "r"}, None, None)
+    sent = [call.request.headers for call in route.calls]
+    assert [headers.get("X-Team") for headers in sent] == ["one", "two", None]
+    assert [headers.get("X-Other") for headers in sent] == [None, None, "three"]
+    assert all(headers["Authorization"] == f"Bearer {API_KEY}" for headers in sent)
 
 
 def test_an_explicit_authorization_header_is_respected(router: respx.MockRouter) -> None:
