@@ -97,3 +97,9 @@ class Operation(Generic[ResultT]):
     """The operation's own security requirements; None for the API's (`SdkDefaults.security`)."""
     scopes: tuple[str, ...] = ()
     """The OAuth scopes the operation needs; a 403 answer's message names them."""
+    param_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    """The Python names of `params`: the arguments a call may pass (worked out once, not on
+    every call)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "param_names", frozenset(param.name for param in self.params))

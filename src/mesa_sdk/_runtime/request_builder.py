@@ -145,8 +145,9 @@ def _wire_values(
     errors: list[FieldError],
 ) -> list[tuple[Param, object]]:
     """Each given parameter, validated against its annotation, in its JSON form."""
-    known = {param.name for param in operation.params}
-    errors.extend(FieldError(name, "unexpected argument") for name in args if name not in known)
+    known = operation.param_names
+    if not known.issuperset(args):
+        errors.extend(FieldError(name, "unexpected argument") for name in args if name not in known)
     values: list[tuple[Param, object]] = []
     for param in operation.params:
         value = args.get(param.name)
