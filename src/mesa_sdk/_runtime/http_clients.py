@@ -93,6 +93,11 @@ class AsyncPools:
         import asyncio
 
         loop = asyncio.get_running_loop()
+        # Looked up without the lock, which only keeps two threads from both creating the
+        # loop's client: a dict lookup is atomic.
+        entry = self._closers.get(loop)
+        if entry is not None:
+            return entry[0]
         with self._lock:
             entry = self._closers.get(loop)
             if entry is None:

@@ -75,15 +75,13 @@ class CallAttempts:
         """The next attempt's request, after the before-request hooks."""
         timeout = self._attempt_timeout(client)
         self._attempt += 1
+        call, operation = self._call, self._call.operation
         context = HookContext(
-            operation_id=self._call.operation.operation_id,
-            method_name=self._call.operation.method_name,
-            attempt=self._attempt,
-            idempotency_key=self._call.idempotency_key,
+            operation.operation_id, operation.method_name, self._attempt, call.idempotency_key
         )
-        request = _build_request(client, self._call, self._call.headers)
+        request = _build_request(client, call, call.headers)
         if self._auth is not None:
-            self._auth.apply(request, self._call.operation, self._call.headers)
+            self._auth.apply(request, operation, call.headers)
         request = self._hooks.run_before_request(context, request)
         # Set after the hooks, so that a replacement request keeps the call's timeout.
         request.extensions["timeout"] = timeout
@@ -106,7 +104,7 @@ class CallAttempts:
                 seconds = left
             return {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
         limits = client.timeout.as_dict()
-        if left is None:
+        if left is None or all(limit is not None and limit <= left for limit in limits.values()):
             return limits
         return {
             phase: left if limit is None else min(limit, left) for phase, limit in limits.items()
