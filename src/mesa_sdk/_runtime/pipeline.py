@@ -215,7 +215,9 @@ def _build_request(
         headers=_request_headers(client, call, content, headers),
         stream=httpx.ByteStream(content or b""),
     )
-    request.read()
+    # Marked as read, as `Request(content=...)` leaves it: `read()` first looks for a missing
+    # attribute, then joins the one-piece stream into a copy of the body.
+    request._content = content or b""
     return request
 
 
