@@ -251,6 +251,24 @@ def test_a_change_to_a_given_clients_headers_reaches_the_next_call(
     assert all(headers["Authorization"] == f"Bearer {API_KEY}" for headers in sent)
 
 
+def test_headers_a_call_adds_are_sent_once_and_never_kept(router: respx.MockRouter) -> None:
+    from mesa_sdk._runtime import pipeline
+
+    route = router.get(f"{SERVER}/acme/r").respond(200, json=repo_json())
+    with httpx.Client() as client:
+        core = make_core(http_client=client)
+        for token in ("first-secret", "second-secret"):
+            options = {"headers": {"X-Api-Token": token}}
+            core.call(GET_REPO, {"org": "acme", "repo": "r"}, None, options)
+        core.call(GET_REPO, {"org": "acme", "repo": "r"}, None, None)
+        kept = pipeline._client_headers_seen[client].built.values()
+    sent = [call.request.headers.get("X-Api-Token") for call in route.calls]
+    assert sent == ["first-secret", "second-secret", None]
+    # Only the plain call's headers are kept for the next call; no caller's token is.
+    assert len(kept) == 1
+    assert not any("secret" in value for headers in kept for value in headers.values())
+
+
 def test_an_explicit_authorization_header_is_respected(router: respx.MockRouter) -> None:
     route = router.get(f"{SERVER}/acme/r").respond(200, json=repo_json())
     make_core().call(

@@ -231,9 +231,10 @@ def _request_headers(
     with what `httpx.Request(content=...)` adds (`Host` first, as httpx puts it, and the
     `Content-Length`).
 
-    Built once for each set of headers a client sends: httpx normalizes every entry of a dict
-    it is given, and copies those of an `httpx.Headers` as they are, which costs a fifth as
-    much. Calls carrying a fresh idempotency key are built each time; nothing else repeats.
+    Built once for each operation's headers on a client: httpx normalizes every entry of a
+    dict it is given, and copies those of an `httpx.Headers` as they are, which costs a fifth
+    as much. Headers that may differ from call to call, or hold a secret the caller passed
+    (`PreparedCall.headers_repeat`), are built each time and never kept.
     """
     url = call.url
     if content:
@@ -243,14 +244,14 @@ def _request_headers(
     else:
         length = None
     known = _client_headers(client)
-    key = (url.netloc, length, *headers.items())
-    built = known.built.get(key)
+    key = (url.netloc, length, *headers.items()) if call.headers_repeat else None
+    built = known.built.get(key) if key is not None else None
     if built is None:
         merged = {"host": url.netloc.decode("ascii"), **known.lowered, **headers}
         if length is not None:
             merged.setdefault("content-length", length)
         built = httpx.Headers(merged)
-        if call.idempotency_key is None:
+        if key is not None:
             if len(known.built) >= _MAX_BUILT_HEADERS:
                 known.built.clear()
             known.built[key] = built

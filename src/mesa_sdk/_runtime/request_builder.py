@@ -51,6 +51,10 @@ class PreparedCall:
     """
     headers: dict[str, str]
     """Every header but the credentials, which are added for each attempt."""
+    headers_repeat: bool
+    """Whether `headers` are only the client's own (the SDK's and those the client was given),
+    the same on every call of the operation: no header parameter, no per-call header and no
+    idempotency key, any of which may be a secret or unique to the call."""
     content: bytes | Iterable[bytes] | AsyncIterator[bytes] | None
     """The body: bytes, or a stream for a raw body given as an iterable or a file."""
     idempotency_key: str | None
@@ -115,6 +119,7 @@ def prepare_call(
         operation=operation,
         url=_url(settings.server_url + _expand_path(operation.path, path_values), tuple(query)),
         headers=headers,
+        headers_repeat=not (header_params or call_options.headers or idempotency_key),
         content=content,
         idempotency_key=idempotency_key,
         timeout_seconds=_timeout_seconds(call_options.timeout_ms or settings.timeout_ms),
