@@ -270,12 +270,19 @@ def test_a_warm_mount_answers_without_entering_python(
     with mount(client, org=repo.org, repo=repo.name) as m:
         first = subprocess.run(grep, cwd=m.path, capture_output=True, check=True).stdout
         assert calls["readdir"] > 0 and calls["read"] > 0
-        calls.clear()
+        find = ["find", ".", "-printf", "%p %s %M\\n"]  # every name, its size and mode
         # The kernel keeps listings, names, attributes and pages: nothing reaches Python.
         # (Following a symlink does: libfuse 2 cannot let the kernel keep link targets.)
-        assert subprocess.run(grep, cwd=m.path, capture_output=True, check=True).stdout == first
-        find = ["find", ".", "-printf", "%p %s %M\\n"]  # every name, its size and mode
-        assert subprocess.run(find, cwd=m.path, capture_output=True, check=True).stdout
+        # Memory pressure makes the kernel drop what it kept (after `echo 3 >
+        # /proc/sys/vm/drop_caches`, a pass reads every file again), so a pass that reached
+        # Python is run again, twice at most, once the kernel has kept it anew.
+        for _ in range(3):
+            calls.clear()
+            again = subprocess.run(grep, cwd=m.path, capture_output=True, check=True).stdout
+            assert again == first
+            assert subprocess.run(find, cwd=m.path, capture_output=True, check=True).stdout
+            if not calls:
+                break
         assert calls == Counter()
         # Inode numbers are stable and distinct, as `find -inum` and `ls -i` expect.
         inodes = {os.lstat(os.path.join(m.path, p)).st_ino for p in all_files(repo)}
