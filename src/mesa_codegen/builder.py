@@ -246,6 +246,7 @@ class Builder:
 
         params: list[ParamDef] = []
         idempotency_header = None
+        idempotency_key_type = None
         by_key: dict[tuple[str, str], tuple[Any, str | None, str]] = {}
         for index, raw in enumerate([*shared, *node.get("parameters", [])]):
             param = self.spec.resolve(raw)
@@ -259,6 +260,14 @@ class Builder:
         for (param_in, wire_name), (param, component, param_where) in by_key.items():
             if param_in == "header" and wire_name.lower() == "idempotency-key":
                 idempotency_header = wire_name
+                idempotency_key_type = self.type_of(
+                    # A header's value is text: a key described by no schema is any str.
+                    param.get("schema") or {"type": "string"},
+                    strict=True,
+                    constraints=True,
+                    hint=hint + class_name(wire_name),
+                    where=param_where,
+                )
                 continue
             try:
                 params.append(self.build_param(param, component, hint, names, param_where))
@@ -298,6 +307,7 @@ class Builder:
             description=str(node.get("description", "")).strip(),
             params=ordered_params,
             idempotency_header=idempotency_header,
+            idempotency_key_type=idempotency_key_type,
             body=body,
             success_status=success.status,
             response_model=success.type.code if success.type else None,

@@ -311,6 +311,8 @@ class TemplateContext:
             names |= op.response_models
             if op.pagination:
                 names.add(op.pagination.item_type)
+            if op.idempotency_key_type:
+                names |= op.idempotency_key_type.models
             for p in op.params:
                 names |= p.signature_type.models | p.validator_type.models
         return self.grouped(names)

@@ -233,6 +233,8 @@ class OperationDef:
     description: str
     params: tuple[ParamDef, ...]
     idempotency_header: str | None
+    idempotency_key_type: PyType | None
+    """The idempotency header's value type, with the spec's constraints."""
     body: BodyDef | None
     success_status: int
     response_model: str | None

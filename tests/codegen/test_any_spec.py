@@ -24,6 +24,7 @@ import pytest
 import respx
 
 from mesa_codegen.__main__ import main
+from mesa_sdk._runtime.errors import InvalidOptionsError
 from tests.shared import assert_mypy_strict_passes
 
 SPECS = Path(__file__).parent / "specs"
@@ -234,6 +235,40 @@ def test_a_deprecated_operation_warns_and_an_empty_answer_is_none(client: Any) -
     respx.delete(f"{URL}/pets/{PET_ID}").mock(return_value=httpx.Response(204))
     with pytest.warns(DeprecationWarning, match="delete_pet is deprecated"):
         assert client.pet_store.delete_pet(pet_id=UUID(PET_ID)) is None
+
+
+@respx.mock
+def test_an_idempotency_key_is_checked_against_the_specs_own_rule_before_sending(
+    client: Any,
+) -> None:
+    route = respx.post(f"{URL}/orders").mock(return_value=httpx.Response(204))
+    for key, problem in (
+        ("0123abcd9", "String should have at most 8 characters"),
+        ("0123abc", "String should have at least 8 characters"),
+        ("0123ABCD", "String should match pattern '^[0-9a-f]+$'"),
+    ):
+        with pytest.raises(InvalidOptionsError) as caught:
+            client.bodies.place_order(request_options={"idempotency_key": key})
+        assert str(caught.value) == (
+            f"request_options.idempotency_key: {problem}"
+            " (the Idempotency-Key header of bodies.place_order)"
+        )
+    assert not route.calls
+
+    client.bodies.place_order(request_options={"idempotency_key": "0123abcd"})
+
+    sent = route.calls.last.request.headers.raw
+    assert [value for name, value in sent if name.lower() == b"idempotency-key"] == [b"0123abcd"]
+
+
+@respx.mock
+def test_an_idempotency_header_without_constraints_takes_any_str_key(client: Any) -> None:
+    assert load("constructs31", "resources.bodies")._CANCEL_ORDERS.idempotency_key_annotation is str
+    route = respx.delete(f"{URL}/orders").mock(return_value=httpx.Response(204))
+
+    client.bodies.cancel_orders(request_options={"idempotency_key": "any key, any length"})
+
+    assert route.calls.last.request.headers["Idempotency-Key"] == "any key, any length"
 
 
 @respx.mock

@@ -9,6 +9,7 @@ import httpx
 import pytest
 import respx
 
+from mesa_sdk import Mesa
 from mesa_sdk._runtime.errors import InvalidOptionsError, InvalidRequestError
 
 from .support import (
@@ -295,6 +296,36 @@ def test_idempotency_key_on_an_operation_without_one() -> None:
     assert (
         str(caught.value) == "request_options.idempotency_key: repos.get takes no idempotency key"
     )
+
+
+def test_our_specs_idempotency_key_rule_is_checked_before_sending(
+    router: respx.MockRouter,
+) -> None:
+    """openapi.yaml: 1 to 255 visible ASCII characters; the generated SDK carries the rule."""
+    route = router.delete(f"{SERVER}/acme/r").respond(200, json=OK)
+    refusals = {
+        "k" * 256: "String should have at most 255 characters",
+        "": "String should have at least 1 character",
+        "has space": "String should match pattern '^[\\x21-\\x7e]+$'",
+        "caf\u00e9": "String should match pattern '^[\\x21-\\x7e]+$'",
+    }
+    with Mesa(api_key=API_KEY, server_url=SERVER, org="acme") as client:
+        for key, problem in refusals.items():
+            with pytest.raises(InvalidOptionsError) as caught:
+                client.repos.delete(repo="r", request_options={"idempotency_key": key})
+            assert str(caught.value) == (
+                f"request_options.idempotency_key: {problem}"
+                " (the Idempotency-Key header of repos.delete)"
+            )
+        assert not route.calls
+
+        longest = "!" + "~" * 254
+        client.repos.delete(repo="r", request_options={"idempotency_key": longest})
+
+    sent = route.calls.last.request.headers.raw
+    assert [value for name, value in sent if name.lower() == b"idempotency-key"] == [
+        longest.encode()
+    ]
 
 
 def test_call_without_a_response_type_returns_none(router: respx.MockRouter) -> None:

@@ -57,7 +57,8 @@ class RequestOptions(TypedDict, total=False):
     headers: Mapping[str, str]
     """Extra headers; they win over every header the SDK sets."""
     idempotency_key: str
-    """The key sent in the operation's idempotency header, on every attempt."""
+    """The key sent in the operation's idempotency header, on every attempt; it must follow
+    the spec's rule for that header's value."""
 
 
 # Problems are (key path below the checked object, message) pairs.
@@ -341,11 +342,9 @@ def parse_request_options(options: object) -> CallOptions:
 
 
 def check_idempotency_key(value: object, where: str) -> str:
-    """An idempotency key: 1 to 255 visible ASCII characters."""
+    """An idempotency key is a str; the operation's spec rule is checked when the call is made."""
     if not isinstance(value, str):
         raise InvalidOptionsError(f"{where}: expected a str, got {type(value).__name__}")
-    if not 1 <= len(value) <= 255 or not all("!" <= char <= "~" for char in value):
-        raise InvalidOptionsError(f"{where}: must be 1 to 255 visible ASCII characters")
     return value
 
 

@@ -88,6 +88,9 @@ class Operation(Generic[ResultT]):
     is None when the type allows None (`Pet | None` for an operation answering 200 or 204)."""
     idempotency_header: str | None = None
     """The header that makes a retry safe, when the operation accepts one."""
+    idempotency_key_annotation: Any = str
+    """The type `request_options["idempotency_key"]` is validated against, with the spec's
+    constraints on the header's value."""
     retry_status_codes: frozenset[int] = field(default_factory=frozenset)
     """Statuses that are retried, from the spec's `x-speakeasy-retries`."""
     retry_error_codes: frozenset[str] = field(default_factory=frozenset)

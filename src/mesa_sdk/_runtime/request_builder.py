@@ -80,10 +80,8 @@ def prepare_call(
     for invalid arguments or body.
     """
     call_options = parse_request_options(options)
-    if call_options.idempotency_key is not None and operation.idempotency_header is None:
-        raise InvalidOptionsError(
-            f"request_options.idempotency_key: {operation.method_name} takes no idempotency key"
-        )
+    if call_options.idempotency_key is not None:
+        _check_idempotency_key(operation, call_options.idempotency_key)
     errors: list[FieldError] = []
     wire_values = _wire_values(settings, operation, args, errors)
     content, content_type = _encode_body(operation, body, errors, for_async=for_async)
@@ -125,6 +123,28 @@ def prepare_call(
         timeout_seconds=_timeout_seconds(call_options.timeout_ms or settings.timeout_ms),
         retry_config=retry_config,
     )
+
+
+def _check_idempotency_key(operation: Operation, key: str) -> None:
+    """Refuses a key the operation takes none of, or one that breaks the spec's rule for it."""
+    where = "request_options.idempotency_key"
+    if operation.idempotency_header is None:
+        raise InvalidOptionsError(f"{where}: {operation.method_name} takes no idempotency key")
+    if operation.idempotency_key_annotation is str:
+        return
+    from pydantic import ValidationError
+
+    try:
+        type_adapter(operation.idempotency_key_annotation).validate_python(key)
+    except ValidationError as error:
+        # pydantic's words for the broken rule; the key itself is not repeated.
+        problems = "; ".join(
+            detail["msg"] for detail in error.errors(include_url=False, include_input=False)
+        )
+        raise InvalidOptionsError(
+            f"{where}: {problems} (the {operation.idempotency_header} header of"
+            f" {operation.method_name})"
+        ) from None
 
 
 @lru_cache(maxsize=1024)

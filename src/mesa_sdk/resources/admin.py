@@ -48,6 +48,9 @@ _CREATE_API_KEY: Operation[ApiKeyCreated] = Operation(
     body_model=CreateApiKey,
     response_type=ApiKeyCreated,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("admin",),
@@ -64,6 +67,9 @@ _REVOKE_API_KEY: Operation[Success] = Operation(
     ),
     response_type=Success,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("admin",),

@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Annotated
+
+from pydantic import Field
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
@@ -49,6 +52,9 @@ _REFRESH: Operation[AnalyticsResult] = Operation(
     ),
     response_type=AnalyticsResult,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("git:read",),

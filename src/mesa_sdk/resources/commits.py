@@ -63,6 +63,9 @@ _CREATE: Operation[CommitResult] = Operation(
     body_model=CreateCommit,
     response_type=CommitResult,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("git:write",),

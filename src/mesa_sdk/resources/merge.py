@@ -38,6 +38,9 @@ _PERFORM: Operation[MergeResult] = Operation(
     body_model=MergeRequest,
     response_type=MergeResult,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("git:write",),

@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Annotated
+
+from pydantic import Field
 
 from mesa_sdk._runtime.client import BaseResource
 from mesa_sdk._runtime.config import RequestOptions
@@ -57,6 +60,9 @@ _CREATE: Operation[Repo] = Operation(
     body_model=CreateRepo,
     response_type=Repo,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("repo:create",),
@@ -89,6 +95,9 @@ _UPDATE: Operation[Repo] = Operation(
     body_model=UpdateRepo,
     response_type=Repo,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("repo:create",),
@@ -105,6 +114,9 @@ _DELETE: Operation[Success] = Operation(
     ),
     response_type=Success,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("repo:delete",),
@@ -136,6 +148,9 @@ _SYNC: Operation[Success] = Operation(
     ),
     response_type=Success,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("git:write",),

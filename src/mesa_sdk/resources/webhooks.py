@@ -54,6 +54,9 @@ _CREATE: Operation[WebhookCreated] = Operation(
     body_model=CreateWebhook,
     response_type=WebhookCreated,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("webhook:write",),
@@ -77,6 +80,9 @@ _DELETE: Operation[Success] = Operation(
     ),
     response_type=Success,
     idempotency_header="Idempotency-Key",
+    idempotency_key_annotation=Annotated[
+        str, Field(min_length=1, max_length=255, pattern="^[\\x21-\\x7e]+$")
+    ],
     retry_status_codes=_RETRY_STATUS_CODES,
     retry_error_codes=_RETRY_ERROR_CODES,
     scopes=("webhook:write",),
