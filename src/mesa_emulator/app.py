@@ -50,6 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mesa_emulator.access_log import log_request
 from mesa_emulator.auth import authenticate, authorize
+from mesa_emulator.contract import idempotency_key_rule
 from mesa_emulator.control import ControlPlane
 from mesa_emulator.errors import ApiError, code_for_status
 from mesa_emulator.faults import Fault
@@ -322,10 +323,10 @@ async def _api(request: Request) -> Response:
     idempotency_key: str | None = None
     if route.accepts_idempotency_key:
         idempotency_key = header(request, "idempotency-key")
-        if idempotency_key is not None and not is_visible_ascii(idempotency_key, 255):
+        key_rule = idempotency_key_rule(route.operation_id)
+        if idempotency_key is not None and not key_rule.admits(idempotency_key):
             raise ApiError.invalid_parameter(
-                "Idempotency-Key",
-                "'Idempotency-Key' must be 1 to 255 visible ASCII characters.",
+                key_rule.name, f"'{key_rule.name}' must {key_rule.describe()}."
             )
     body = b""
     if request.method in ("POST", "PATCH", "PUT"):

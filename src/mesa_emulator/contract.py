@@ -17,7 +17,14 @@ import mesa_sdk.resources
 from mesa_sdk._runtime.operation import Operation, Param
 from mesa_sdk.models.scope import Scope
 
-__all__ = ["ALL_SCOPES", "ParamRule", "operation", "param_rule", "scope_of"]
+__all__ = [
+    "ALL_SCOPES",
+    "ParamRule",
+    "idempotency_key_rule",
+    "operation",
+    "param_rule",
+    "scope_of",
+]
 
 ALL_SCOPES: tuple[str, ...] = get_args(Scope)
 
@@ -87,10 +94,19 @@ def _integer(bound: object) -> int:
 
 
 def _rule(param: Param) -> ParamRule:
+    low, high, pattern = _limits(param.annotation)
+    choices = get_args(param.annotation) if get_origin(param.annotation) is Literal else None
+    return ParamRule(
+        param.wire_name, param.required, param.server_default, low, high, pattern, choices
+    )
+
+
+def _limits(annotation: Any) -> tuple[int | None, int | None, str | None]:
+    """The low and high bounds and the pattern of an `Annotated[..., Field(...)]`."""
     low: int | None = None
     high: int | None = None
     pattern: str | None = None
-    for field_info in get_args(param.annotation)[1:]:
+    for field_info in get_args(annotation)[1:]:
         for rule in getattr(field_info, "metadata", ()):
             if isinstance(rule, Ge):
                 low = _integer(rule.ge)
@@ -102,10 +118,7 @@ def _rule(param: Param) -> ParamRule:
                 high = rule.max_length
             elif getattr(rule, "pattern", None) is not None:
                 pattern = str(rule.pattern)
-    choices = get_args(param.annotation) if get_origin(param.annotation) is Literal else None
-    return ParamRule(
-        param.wire_name, param.required, param.server_default, low, high, pattern, choices
-    )
+    return low, high, pattern
 
 
 @cache
@@ -115,3 +128,13 @@ def param_rule(operation_id: str, name: str) -> ParamRule:
         if param.location in ("path", "query") and param.wire_name == name:
             return _rule(param)
     raise KeyError(f"{operation_id} has no parameter {name!r}")
+
+
+@cache
+def idempotency_key_rule(operation_id: str) -> ParamRule:
+    """The rule for the value of ``operation_id``'s idempotency header."""
+    found = operation(operation_id)
+    if found.idempotency_header is None:
+        raise KeyError(f"{operation_id} takes no idempotency key")
+    low, high, pattern = _limits(found.idempotency_key_annotation)
+    return ParamRule(found.idempotency_header, False, None, low, high, pattern)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from mesa_emulator.contract import param_rule
+from mesa_emulator.contract import idempotency_key_rule, param_rule
 from mesa_emulator.routes import ROUTES, match_route
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
@@ -52,6 +52,22 @@ def test_spec_idempotency_header_where_the_emulator_takes_one() -> None:
         refs = [p.get("$ref", "") for p in operation.get("parameters", [])]
         has_key = "#/components/parameters/IdempotencyKey" in refs
         assert has_key == route.accepts_idempotency_key, route.operation_id
+
+
+def test_the_idempotency_key_rule_is_the_specs() -> None:
+    """The emulator's check of an `Idempotency-Key` value reads its limits from the contract."""
+    schema = yaml.safe_load(SPEC.read_text())["components"]["parameters"]["IdempotencyKey"]
+    schema = schema["schema"]
+    for route in (route for route in ROUTES if route.accepts_idempotency_key):
+        rule = idempotency_key_rule(route.operation_id)
+        assert (rule.name, rule.low, rule.high, rule.pattern) == (
+            "Idempotency-Key",
+            schema["minLength"],
+            schema["maxLength"],
+            schema["pattern"],
+        ), route.operation_id
+    assert rule.admits("!" + "~" * 254)
+    assert not any(rule.admits(key) for key in ("", "k" * 256, "has space", "caf\u00e9"))
 
 
 def test_query_limits_and_defaults_are_the_specs() -> None:

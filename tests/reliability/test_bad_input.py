@@ -734,7 +734,7 @@ EXACT: list[tuple[str, str, str, dict[str, Any], int, str, str]] = [
         {"json": {}, "headers": {"Idempotency-Key": "k" * 20_000}},
         400,
         "INVALID_PARAMETER",
-        "'Idempotency-Key' must be 1 to 255 visible ASCII characters.",
+        "'Idempotency-Key' must match ^[\\x21-\\x7e]+$ and have 1 to 255 characters.",
     ),
 ]
 
