@@ -3,10 +3,14 @@ edits as the API takes them (plain dicts, for the SDK and for raw HTTP alike).""
 
 from __future__ import annotations
 
+import contextlib
+import socketserver
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 AUTHOR = {"name": "Bot", "email": "bot@example.com"}
 
@@ -45,3 +49,22 @@ def assert_mypy_strict_passes(*targets: str, cwd: Path, options: tuple[str, ...]
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+ServerT = TypeVar("ServerT", bound=socketserver.BaseServer)
+
+
+@contextlib.contextmanager
+def serving(server: ServerT) -> Iterator[ServerT]:
+    """`server` answering in a thread of its own until the block ends, then shut down and
+    closed."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.shared import serving
+
 GIT_TIMEOUT_S = 60
 GATE_TIMEOUT_S = 30
 
@@ -133,13 +135,8 @@ def gated_git_server(upstream: GitUpstream, *, open_gate: bool = False) -> Itera
     server = GatedGitServer(upstream.bare)
     if open_gate:
         server.gate.set()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.gate.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(server):
+        try:
+            yield server
+        finally:
+            server.gate.set()

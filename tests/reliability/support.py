@@ -21,6 +21,7 @@ import pytest
 
 from mesa_emulator.server import Emulator
 from mesa_sdk import Mesa
+from tests.shared import serving
 
 
 def fast_retries(
@@ -187,16 +188,8 @@ def loopback_http_server(
     ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[QuietHTTPServer]:
     """A threaded HTTP(S) server on 127.0.0.1 and a free port, stopped on exit."""
-    server = QuietHTTPServer(("127.0.0.1", 0), handler, ssl_context=ssl_context)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with serving(QuietHTTPServer(("127.0.0.1", 0), handler, ssl_context=ssl_context)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,7 @@ import respx
 
 from mesa_sdk._runtime.client import BaseClient, BaseResource
 from mesa_sdk._runtime.core import ClientCore
+from tests.shared import serving
 
 from .support import GET_REPO, SERVER, make_core, repo_json
 
@@ -132,14 +132,8 @@ class _RepoHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def loopback_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RepoHandler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _RepoHandler)) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}/api/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize("async_transport", ["httpx", "aiohttp"], indirect=True)
