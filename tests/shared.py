@@ -13,6 +13,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 AUTHOR = {"name": "Bot", "email": "bot@example.com"}
+SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+def repo_json(name: str = "widgets", **overrides: object) -> dict[str, object]:
+    """A repository as the real service answers it (the official client requires every key)."""
+    return {
+        "id": "repo_1",
+        "org": "acme",
+        "name": name,
+        "default_branch": "main",
+        "head_sha": SHA,
+        "size_bytes": 1234,
+        "created_at": "2026-11-22T08:00:00Z",
+        "upstream": None,
+        **overrides,
+    }
 
 
 def commit_body(

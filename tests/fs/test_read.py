@@ -20,7 +20,7 @@ from mesa_sdk import HookContext, Mesa, NotFoundError
 from mesa_sdk.fs import ExecTimeoutError, Mount, MountError, _lowlevel, mount
 from mesa_sdk.fs.operations import ReadOperations, kernel_skips_open
 
-from .conftest import Repo, fuse_unavailable, make_repo, mounted_paths
+from .conftest import Repo, fuse_unavailable, grep_todo, make_repo, mounted_paths
 
 pytestmark = pytest.mark.skipif(fuse_unavailable() is not None, reason=str(fuse_unavailable()))
 
@@ -98,17 +98,8 @@ def test_stat_sizes_modes_and_symlinks(mounted: Mount, repo: Repo) -> None:
 
 
 def test_grep_returns_what_a_checkout_returns(mounted: Mount, repo: Repo) -> None:
-    def grep(folder: str) -> list[str]:
-        result = subprocess.run(
-            ["grep", "-rn", "--exclude-dir=.git", "TODO", "."],
-            cwd=folder,
-            capture_output=True,
-            check=True,
-        )
-        return sorted(result.stdout.decode().splitlines())
-
-    lines = grep(mounted.path)
-    assert lines == grep(str(repo.checkout))
+    lines = grep_todo(mounted.path)
+    assert lines == grep_todo(str(repo.checkout))
     assert "./README.md:3:TODO: write the docs" in lines
 
 

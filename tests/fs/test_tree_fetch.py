@@ -17,7 +17,7 @@ from mesa_sdk.fs import MountError, mount
 from mesa_sdk.fs import treefetch as treefetch_module
 from tests.git_cli import commit_file, git_url, run_git
 
-from .conftest import Repo, fuse_unavailable, make_repo
+from .conftest import Repo, fuse_unavailable, grep_todo, make_repo
 from .test_read import RequestLog
 
 pytestmark = pytest.mark.skipif(fuse_unavailable() is not None, reason=str(fuse_unavailable()))
@@ -49,22 +49,11 @@ def file_reads(log: RequestLog) -> int:
     )
 
 
-def grep(folder: str) -> list[str]:
-    result = subprocess.run(
-        ["grep", "-rn", "--exclude-dir=.git", "TODO", "."],
-        cwd=folder,
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return sorted(result.stdout.decode().splitlines())
-
-
 def test_a_walk_reads_every_file_from_one_fetch(tree_repo: Repo) -> None:
     with tree_repo.client() as client:
         log = RequestLog(client)
         with mount(client, org=tree_repo.org, repo=tree_repo.name) as m:
-            assert grep(m.path) == grep(str(tree_repo.checkout))
+            assert grep_todo(m.path) == grep_todo(str(tree_repo.checkout))
             assert file_reads(log) == 0
 
 
@@ -87,7 +76,7 @@ def test_without_a_git_endpoint_files_are_read_one_by_one(tree_repo: Repo) -> No
         with mount(client, org=tree_repo.org, repo=tree_repo.name, vcs_url=closed_port) as m:
             with pytest.raises(MountError, match=r"the tree fetch failed: .*127\.0\.0\.1"):
                 m.prefetch()
-            assert grep(m.path) == grep(str(tree_repo.checkout))
+            assert grep_todo(m.path) == grep_todo(str(tree_repo.checkout))
             assert file_reads(log) == len(FILES) - 1  # every file but the empty one
 
 

@@ -18,20 +18,11 @@ import pytest
 
 from mesa_sdk import Mesa
 from mesa_sdk._runtime.errors import APIConnectionError, APITimeoutError, InvalidOptionsError
+from tests.shared import repo_json
 
 from .support import API_KEY, GET_REPO, make_core
 
 REPO_ARGS = {"org": "acme", "repo": "r"}
-REPO = {
-    "id": "repo_1",
-    "org": "acme",
-    "name": "widgets",
-    "default_branch": "main",
-    "head_sha": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
-    "size_bytes": 1234,
-    "created_at": "2026-11-22T08:00:00Z",
-    "upstream": None,
-}
 NO_RETRIES = {"strategy": "none"}
 
 
@@ -73,7 +64,7 @@ def loopback_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
 
 
 def repo_answer(connection: socket.socket) -> None:
-    body = json.dumps(REPO).encode()
+    body = json.dumps(repo_json()).encode()
     connection.sendall(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
