@@ -8,7 +8,7 @@ import socketserver
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,3 +84,18 @@ def serving(server: ServerT) -> Iterator[ServerT]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def importable(folders: Collection[Path], packages: Collection[str]) -> Iterator[None]:
+    """Packages generated into `folders` importable until the block ends; then the folders
+    leave `sys.path` and the packages `sys.modules`, so that the next test imports afresh."""
+    added = [str(folder) for folder in folders]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for folder in added:
+            sys.path.remove(folder)
+        for name in [name for name in sys.modules if name.split(".")[0] in packages]:
+            del sys.modules[name]

@@ -10,7 +10,6 @@ import base64
 import importlib
 import io
 import logging
-import sys
 import warnings
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
@@ -25,7 +24,7 @@ import respx
 
 from mesa_codegen.__main__ import main
 from mesa_sdk._runtime.errors import InvalidOptionsError
-from tests.shared import assert_mypy_strict_passes
+from tests.shared import assert_mypy_strict_passes, importable
 
 SPECS = Path(__file__).parent / "specs"
 URL = "https://api.example.test/v1"
@@ -55,15 +54,8 @@ def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("generated")
     generate(SPECS / "constructs_3_1.yaml", out / "31", "constructs31", "Constructs")
     generate(SPECS / "constructs_3_0.yaml", out / "30", "constructs30", "Constructs")
-    folders = [str(out / "31"), str(out / "30")]
-    sys.path[:0] = folders
-    try:
+    with importable([out / "31", out / "30"], {"constructs31", "constructs30"}):
         yield out
-    finally:
-        for folder in folders:
-            sys.path.remove(folder)
-        for name in [n for n in sys.modules if n.startswith(("constructs31", "constructs30"))]:
-            del sys.modules[name]
 
 
 def load(package: str, module: str = "") -> ModuleType:
@@ -902,8 +894,7 @@ components:
 """
     )
     generate(spec, tmp_path / "out", "basiconly", "Basic")
-    sys.path.insert(0, str(tmp_path / "out"))
-    try:
+    with importable([tmp_path / "out"], {"basiconly"}):
         package = importlib.import_module("basiconly")
         with pytest.raises(TypeError, match="api_key"):
             package.Basic(api_key=KEY)
@@ -914,7 +905,3 @@ components:
         with package.Basic(username="ann", password=PASSWORD) as client:
             client.me.me()
         assert route.calls.last.request.headers["authorization"] == BASIC
-    finally:
-        sys.path.remove(str(tmp_path / "out"))
-        for name in [n for n in sys.modules if n.startswith("basiconly")]:
-            del sys.modules[name]

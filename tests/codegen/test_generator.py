@@ -20,6 +20,7 @@ from mesa_codegen.builder import build_sdk
 from mesa_codegen.render import render
 from mesa_codegen.settings import SettingsError, load_settings
 from mesa_codegen.spec import SpecError, load_spec
+from tests.shared import importable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,13 +160,8 @@ def widgets_sdk(tmp_path: Path) -> Iterator[Any]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    sys.path.insert(0, str(tmp_path / "src"))
-    try:
+    with importable([tmp_path / "src"], {"widget_sdk"}):
         yield importlib.import_module("widget_sdk")
-    finally:
-        sys.path.remove(str(tmp_path / "src"))
-        for name in [m for m in sys.modules if m == "widget_sdk" or m.startswith("widget_sdk.")]:
-            del sys.modules[name]
 
 
 @respx.mock

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import respx
 import yaml
 
 from mesa_codegen.__main__ import main
+from tests.shared import importable
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "https://depot.mesa.dev/api/v1"
@@ -238,17 +238,12 @@ def generate(spec: Path, out: Path, *extra: str) -> int:
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     folder = tmp_path_factory.mktemp("changed")
     assert generate(changed_spec(folder), folder / "out") == 0
-    sys.path.insert(0, str(folder / "out"))
-    try:
+    with importable([folder / "out"], {PACKAGE}):
         client = importlib.import_module(PACKAGE).Mesa(api_key="k")
         try:
             yield client
         finally:
             client.close()
-    finally:
-        sys.path.remove(str(folder / "out"))
-        for name in [n for n in sys.modules if n.startswith(PACKAGE)]:
-            del sys.modules[name]
 
 
 def models() -> Any:

@@ -11,7 +11,6 @@ must stop the generator with exit code 2 and one located line per problem.
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from mesa_codegen.builder import build_sdk, is_json
 from mesa_codegen.ir import OperationDef, SdkDef
 from mesa_codegen.settings import default_settings
 from mesa_codegen.spec import Spec, load_spec
-from tests.shared import assert_mypy_strict_passes
+from tests.shared import assert_mypy_strict_passes, importable
 
 URL = "https://api.example.test"
 # Deeper than any required chain in these specs; stops a required self-reference.
@@ -71,15 +70,8 @@ def out_dir(cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     for package, spec in SPECS.items():
         args = ["generate", "--spec", str(cache / spec), "--out", str(out / package)]
         assert main([*args, "--package", package, "--client-class", "Client"]) == 0, spec
-    folders = [str(out / package) for package in SPECS]
-    sys.path[:0] = folders
-    try:
+    with importable([out / package for package in SPECS], SPECS.keys()):
         yield out
-    finally:
-        for folder in folders:
-            sys.path.remove(folder)
-        for name in [n for n in sys.modules if n.split(".")[0] in SPECS]:
-            del sys.modules[name]
 
 
 def test_every_generated_module_imports(out_dir: Path) -> None:
