@@ -4,8 +4,6 @@ numbers and scope names by hand (as ``errors.py`` reads the error codes' statuse
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -29,15 +27,7 @@ __all__ = [
 ALL_SCOPES: tuple[str, ...] = get_args(Scope)
 
 
-@cache
-def _operations() -> dict[str, Operation]:
-    found: dict[str, Operation] = {}
-    for module_info in pkgutil.iter_modules(mesa_sdk.resources.__path__):
-        module = importlib.import_module(f"mesa_sdk.resources.{module_info.name}")
-        for value in vars(module).values():
-            if isinstance(value, Operation):
-                found[value.operation_id] = value
-    return found
+_operations = cache(mesa_sdk.resources.operations)
 
 
 def operation(operation_id: str) -> Operation:

@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mesa_sdk._runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from mesa_sdk._runtime.operation import Operation
+
     from .admin import Admin
     from .agent_blame import AgentBlameResource
     from .analytics import AnalyticsResource
@@ -50,7 +52,59 @@ __all__ = [
     "OrgResource",
     "Repos",
     "Webhooks",
+    "operations",
 ]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+def operations() -> dict[str, Operation[Any]]:
+    """Every operation of the API by its `operationId`, as the resources send it: its route,
+    parameters with their constraints, scopes and retry rules (for tools that follow the
+    contract, such as a test server). Imports every resource module."""
+    from . import (
+        admin,
+        agent_blame,
+        analytics,
+        branches,
+        commits,
+        content,
+        diffs,
+        lfs,
+        merge,
+        org,
+        repos,
+        webhooks,
+    )
+
+    return {
+        "getOrg": org._GET,
+        "listRepos": repos._LIST,
+        "createRepo": repos._CREATE,
+        "getRepo": repos._GET,
+        "updateRepo": repos._UPDATE,
+        "deleteRepo": repos._DELETE,
+        "getSyncStatus": repos._GET_SYNC_STATUS,
+        "syncRepo": repos._SYNC,
+        "listBranches": branches._LIST,
+        "createBranch": branches._CREATE,
+        "deleteBranch": branches._DELETE,
+        "listCommits": commits._LIST,
+        "createCommit": commits._CREATE,
+        "getCommit": commits._GET,
+        "getContent": content._GET,
+        "getDiff": diffs._GET,
+        "mergeBranch": merge._PERFORM,
+        "listApiKeys": admin._LIST_API_KEYS,
+        "createApiKey": admin._CREATE_API_KEY,
+        "revokeApiKey": admin._REVOKE_API_KEY,
+        "lfsUpload": lfs._UPLOAD,
+        "lfsDownload": lfs._DOWNLOAD,
+        "listWebhooks": webhooks._LIST,
+        "createWebhook": webhooks._CREATE,
+        "deleteWebhook": webhooks._DELETE,
+        "getAnalytics": analytics._GET,
+        "refreshAnalytics": analytics._REFRESH,
+        "getAgentBlame": agent_blame._GET,
+    }
