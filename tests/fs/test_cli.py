@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,18 +27,38 @@ def mesa_fs() -> list[str]:
     return [found] if found else [sys.executable, "-m", "mesa_sdk.fs.cli"]
 
 
-def start(repo: Repo, path: Path, *extra: str) -> subprocess.Popen[bytes]:
-    env = {
+def connection_env(repo: Repo) -> dict[str, str]:
+    """This process's environment, with the key and URL of `repo`'s emulator."""
+    return {
         **os.environ,
         "MESA_API_KEY": repo.emulator.api_key,
         "MESA_SERVER_URL": repo.emulator.url,
     }
-    return subprocess.Popen(
-        [*mesa_fs(), "mount", f"{repo.org}/{repo.name}", str(path), *extra],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+
+
+@contextlib.contextmanager
+def cli_mount(
+    path: Path, args: list[str], env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`mesa-fs mount ARGS`, mounted on `path` for the block; a process still running when
+    the block ends is killed and its mount lazily unmounted."""
+    process = subprocess.Popen(
+        [*mesa_fs(), "mount", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    try:
+        wait_mounted(process, path)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> bytes:
+    """Signals `mesa-fs` to unmount and exit; its stderr."""
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=20)
+    return stderr
 
 
 def wait_mounted(process: subprocess.Popen[bytes], path: Path, timeout: float = 20) -> None:
@@ -51,17 +73,11 @@ def wait_mounted(process: subprocess.Popen[bytes], path: Path, timeout: float = 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_cli_mounts_reads_and_unmounts_on_signal(repo: Repo, tmp_path: Path, sig: int) -> None:
     path = tmp_path / "mnt"
-    process = start(repo, path, "--ref", "main")
-    try:
-        wait_mounted(process, path)
+    args = [f"{repo.org}/{repo.name}", str(path), "--ref", "main"]
+    with cli_mount(path, args, connection_env(repo)) as process:
         assert (path / "README.md").read_bytes() == repo.files["README.md"]
         assert os.readlink(path / "link-to-readme") == "README.md"
-        process.send_signal(sig)
-        _, stderr = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
+        stderr = stop(process, sig)
     assert process.returncode == 0, stderr
     assert str(path) not in mounted_paths()
     assert b"mounted on" in stderr
@@ -90,16 +106,10 @@ def test_cli_writable_commits_on_exit_with_a_message(repo: Repo, tmp_path: Path)
 
     small = make_repo(repo.emulator, tmp_path, "cli", {"a.txt": b"a\n"})
     path = tmp_path / "mnt"
-    process = start(small, path, "--writable", "--message", "From the CLI")
-    try:
-        wait_mounted(process, path)
+    args = [f"{small.org}/{small.name}", str(path), "--writable", "--message", "From the CLI"]
+    with cli_mount(path, args, connection_env(small)) as process:
         (path / "b.txt").write_text("b\n")
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
+        stderr = stop(process)
     assert process.returncode == 0, stderr
     assert b"(writable, changes journalled in /" in stderr
     with small.client() as client:
@@ -120,21 +130,10 @@ def clean_env() -> dict[str, str]:
 def test_cli_takes_the_connection_from_options(repo: Repo, tmp_path: Path) -> None:
     path = tmp_path / "mnt"
     options = ["--api-key", repo.emulator.api_key, "--server-url", repo.emulator.url]
-    process = subprocess.Popen(
-        [*mesa_fs(), "mount", repo.name, str(path), "--org", repo.org, *options],
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_mounted(process, path)
+    args = [repo.name, str(path), "--org", repo.org, *options]
+    with cli_mount(path, args, clean_env()) as process:
         assert (path / "README.md").read_bytes() == repo.files["README.md"]
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
+        stderr = stop(process)
     assert process.returncode == 0, stderr
 
 
@@ -145,21 +144,9 @@ def test_cli_takes_the_organization_from_the_environment(repo: Repo, tmp_path: P
         "MESA_SERVER_URL": repo.emulator.url,
         "MESA_ORG": repo.org,
     }
-    process = subprocess.Popen(
-        [*mesa_fs(), "mount", repo.name, str(path)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_mounted(process, path)
+    with cli_mount(path, [repo.name, str(path)], env) as process:
         assert (path / "README.md").read_bytes() == repo.files["README.md"]
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
+        stderr = stop(process)
     assert process.returncode == 0, stderr
 
 

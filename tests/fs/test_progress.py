@@ -19,7 +19,7 @@ import pytest
 from mesa_sdk.fs.progress import FetchCounter, FetchReporter, FetchStats, format_bytes
 
 from .conftest import Repo, fuse_unavailable, make_repo, mounted_paths
-from .test_cli import mesa_fs, wait_mounted
+from .test_cli import cli_mount, connection_env, mesa_fs, stop, wait_mounted
 
 
 class Clock:
@@ -147,11 +147,6 @@ def test_progress_line_on_a_terminal(repo: Repo, tmp_path: Path) -> None:
     small = make_repo(repo.emulator, tmp_path, "progress", files)
     path = tmp_path / "mnt"
     leader, follower = pty.openpty()
-    env = {
-        **os.environ,
-        "MESA_API_KEY": small.emulator.api_key,
-        "MESA_SERVER_URL": small.emulator.url,
-    }
     process = subprocess.Popen(
         [
             *mesa_fs(),
@@ -161,7 +156,7 @@ def test_progress_line_on_a_terminal(repo: Repo, tmp_path: Path) -> None:
             "--cache-dir",
             str(tmp_path / "c"),
         ],
-        env=env,
+        env=connection_env(small),
         stdout=subprocess.DEVNULL,
         stderr=follower,
     )
@@ -213,29 +208,12 @@ def test_verbose_logs_summaries_not_requests(repo: Repo, tmp_path: Path) -> None
     files = {f"d/f{i}.txt": b"%09d\n" % i for i in range(20)}  # distinct: one blob each
     small = make_repo(repo.emulator, tmp_path, "verbose", files)
     path = tmp_path / "mnt"
-    env = {
-        **os.environ,
-        "MESA_API_KEY": small.emulator.api_key,
-        "MESA_SERVER_URL": small.emulator.url,
-    }
-    process = subprocess.Popen(
-        [*mesa_fs(), "mount", "-v", f"{small.org}/{small.name}", str(path)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_mounted(process, path)  # type: ignore[arg-type]
+    args = ["-v", f"{small.org}/{small.name}", str(path)]
+    with cli_mount(path, args, connection_env(small)) as process:
         for name in sorted(files):
             assert (path / name).read_bytes() == files[name]
         time.sleep(1.5)  # a summary is logged at most once a second
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            subprocess.run(["fusermount", "-u", "-z", str(path)], check=False)
+        err = stop(process).decode()
     assert process.returncode == 0, err
     assert "HTTP Request" not in err and "GET " not in err, err
     totals = re.findall(
