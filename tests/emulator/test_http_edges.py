@@ -193,3 +193,17 @@ def test_odd_inputs_never_500(
     response = http.request(method, path.format(org=org), json={"head": "main", "author": AUTHOR})
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["error"]["code"]
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("/{org}/api-keys/" + "k" * 65, "id"), ("/{org}/r/webhooks/" + "w" * 65, "webhook_id")],
+)
+def test_an_id_longer_than_the_spec_allows_is_a_bad_parameter(
+    http: httpx.Client, org: str, api: Api, path: str, name: str
+) -> None:
+    api.repo()
+    response = http.delete(path.format(org=org))
+    # openapi.yaml: `{ type: string, minLength: 1, maxLength: 64 }`
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == f"'{name}' must have 1 to 64 characters."

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from mesa_emulator.auth import generate_key, hash_key
 from mesa_emulator.errors import ApiError
 from mesa_emulator.idempotency import stored_answer
-from mesa_emulator.operations.base import OperationContext, parse_body
+from mesa_emulator.operations.base import OperationContext, parse_body, path_str
 from mesa_emulator.replies import error_reply, json_reply
 from mesa_emulator.store import ApiKeyRecord, HeldSecret, utc_now
 
@@ -95,9 +95,7 @@ def list_api_keys(ctx: OperationContext) -> Response:
 def revoke_api_key(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Success
 
-    key_id = ctx.params["id"]
-    if not 1 <= len(key_id) <= 64:
-        raise ApiError.invalid_parameter("id", "'id' must have 1 to 64 characters.")
+    key_id = path_str(ctx, "id")
     reply = json_reply(200, Success(success=True))
     record = ctx.state.store.revoke_key(ctx.org, key_id, utc_now(), ctx.answer(reply))
     if record is None:

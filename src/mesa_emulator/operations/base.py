@@ -162,7 +162,16 @@ def parse_body(model: type[M], body: bytes) -> M:
         raise validation_error(exc) from None
 
 
-# ---- query parameters -------------------------------------------------------------------
+# ---- path and query parameters -----------------------------------------------------------
+
+
+def path_str(ctx: OperationContext, name: str) -> str:
+    """The string path parameter ``name``, held to the contract's lengths and pattern."""
+    rule = param_rule(ctx.operation_id, name)
+    value = ctx.params[name]
+    if not rule.admits(value):
+        raise ApiError.invalid_parameter(name, f"'{name}' must {rule.describe()}.")
+    return value
 
 
 def query_int(ctx: OperationContext, name: str) -> int:

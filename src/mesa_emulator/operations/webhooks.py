@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from starlette.responses import Response
 
 from mesa_emulator.errors import ApiError
-from mesa_emulator.operations.base import OperationContext, load_repo, parse_body
+from mesa_emulator.operations.base import OperationContext, load_repo, parse_body, path_str
 from mesa_emulator.replies import json_reply
 from mesa_emulator.store import WebhookRecord, utc_now
 from mesa_emulator.webhooks import PUSH, generate_secret
@@ -96,9 +96,7 @@ def list_webhooks(ctx: OperationContext) -> Response:
 def delete_webhook(ctx: OperationContext) -> Response:
     from mesa_sdk.models import Success
 
-    webhook_id = ctx.params["webhook_id"]
-    if not 1 <= len(webhook_id) <= 64:
-        raise ApiError.invalid_parameter("webhook_id", "'webhook_id' must have 1 to 64 characters.")
+    webhook_id = path_str(ctx, "webhook_id")
     record = load_repo(ctx)
     reply = json_reply(200, Success(success=True))
     if not ctx.state.store.delete_webhook(record.id, webhook_id, ctx.answer(reply)):
