@@ -7,9 +7,10 @@ never what limits a row. Rows:
 - raw `httpx.AsyncClient` GET + `json.loads`, and raw `aiohttp` GET + `json.loads`: the floors;
 - raw `httpx.AsyncClient` on the SDK's aiohttp transport: what a call through httpx's
   client costs on aiohttp;
-- an `httpx.Request` handed straight to the SDK's aiohttp transport (no client), read with
-  `json.loads`: the floor of anything speaking httpx's transport interface on aiohttp, which
-  the SDK's own clients do (`mesa_sdk/_runtime/sending.py`);
+- an `httpx.Request` handed straight to the SDK's aiohttp transport (no client; its URL
+  parsed and its headers built once, as the SDK does), read with `json.loads`: the floor of
+  anything speaking httpx's transport interface on aiohttp, which the SDK's own clients do
+  (`mesa_sdk/_runtime/sending.py`);
 - our SDK's `repos.get_async` (parsed `Repo`) on its default transport and on
   `async_transport="aiohttp"`;
 - the official `mesa-sdk==0.1.2` `repos.get_async`, in the interpreter of its own environment
@@ -181,9 +182,12 @@ async def clients(url: str, stack: AsyncExitStack) -> dict[str, Call]:
     on_aiohttp = await stack.enter_async_context(AiohttpClient())
     transport = on_aiohttp._transport_for_url(httpx.URL(repo_url))
     timeout = httpx.Timeout(60).as_dict()
+    # Parsed and built once, as the SDK does: parsing a URL costs more than the rest of a call.
+    parsed_url = httpx.URL(repo_url)
+    headers = httpx.Headers({"host": parsed_url.netloc.decode("ascii"), **HEADERS})
 
     async def transport_call() -> object:
-        request = httpx.Request("GET", repo_url, headers=HEADERS, extensions={"timeout": timeout})
+        request = httpx.Request("GET", parsed_url, headers=headers, extensions={"timeout": timeout})
         response = await transport.handle_async_request(request)
         await response.aread()
         response.raise_for_status()
