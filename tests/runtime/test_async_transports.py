@@ -135,6 +135,18 @@ def test_a_transport_and_a_client_of_one_s_own_are_not_both_taken() -> None:
     )
 
 
+def test_each_url_is_converted_for_aiohttp_once_and_keeps_its_exact_bytes() -> None:
+    from mesa_sdk._runtime.aiohttp_transport import _aiohttp_url
+
+    url = httpx.URL("http://127.0.0.1:1/api/v1/acme/r/branches/feature%2Flogin?path=a%20b%2Fc")
+    converted = _aiohttp_url(url)
+    assert _aiohttp_url(url) is converted
+    assert converted.raw_path_qs == "/api/v1/acme/r/branches/feature%2Flogin?path=a%20b%2Fc"
+    other = httpx.URL("http://127.0.0.1:1/api/v1/acme/r/branches/main")
+    assert _aiohttp_url(other).raw_path_qs == "/api/v1/acme/r/branches/main"
+    assert _aiohttp_url(httpx.URL(str(url))) == converted
+
+
 # -- failures read the same on both transports (each test runs on each) -----------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -11,6 +12,7 @@ import respx
 
 from mesa_sdk import Mesa
 from mesa_sdk._runtime.errors import InvalidOptionsError, InvalidRequestError
+from mesa_sdk._runtime.request_builder import JSON
 
 from .support import (
     API_KEY,
@@ -268,6 +270,32 @@ def test_headers_a_call_adds_are_sent_once_and_never_kept(router: respx.MockRout
     # Only the plain call's headers are kept for the next call; no caller's token is.
     assert len(kept) == 1
     assert not any("secret" in value for headers in kept for value in headers.values())
+
+
+def test_a_call_repeated_with_the_same_arguments_is_prepared_once() -> None:
+    core = make_core()
+    args = {"org": "acme", "repo": "r"}
+    first = core._prepare(GET_REPO, args, None, None, JSON)
+    assert core._prepare(GET_REPO, dict(args), None, None, JSON) is first
+    other = core._prepare(GET_REPO, {"org": "acme", "repo": "s"}, None, None, JSON)
+    assert other is not first
+    assert other.url.raw_path == b"/api/v1/acme/s"
+    assert first.url.raw_path == b"/api/v1/acme/r"
+
+
+def test_a_call_whose_headers_are_its_own_or_whose_arguments_may_change_is_never_kept() -> None:
+    core = make_core()
+    args = {"org": "acme", "repo": "r"}
+    # A header parameter and a per-call header may be secrets.
+    core._prepare(GET_CONTENT, {**args, "X-Trace": "secret-trace"}, None, None, JSON)
+    core._prepare(GET_REPO, args, None, {"headers": {"X-Api-Token": "secret-token"}}, JSON)
+    # A number is not a string: 1 and True are the same key.
+    core._prepare(LIST_REPOS, {"org": "acme", "limit": 5}, None, None, JSON)
+    # Each logical call has its own idempotency key.
+    with_key = dataclasses.replace(GET_REPO, idempotency_header="Idempotency-Key")
+    keys = {core._prepare(with_key, args, None, None, JSON).idempotency_key for _ in range(2)}
+    assert len(keys) == 2
+    assert core._prepared_calls._known == {}
 
 
 def test_an_explicit_authorization_header_is_respected(router: respx.MockRouter) -> None:

@@ -69,6 +69,24 @@ def _httpx_error(error: aiohttp.ClientError, request: httpx.Request) -> httpx.Tr
     return httpx_error(message, request=request)
 
 
+def _aiohttp_url(url: httpx.URL) -> yarl.URL:
+    """`url` as aiohttp takes it, converted once for each `httpx.URL` object: the SDK builds
+    each endpoint's URL once and sends that same object on every call."""
+    known = _aiohttp_urls.get(id(url))
+    if known is not None:
+        return known[1]
+    converted = yarl.URL(str(url), encoded=True)
+    if len(_aiohttp_urls) >= _MAX_AIOHTTP_URLS:
+        _aiohttp_urls.clear()
+    # The entry holds `url`, so that its id is not reused while the entry is kept.
+    _aiohttp_urls[id(url)] = (url, converted)
+    return converted
+
+
+_aiohttp_urls: dict[int, tuple[httpx.URL, yarl.URL]] = {}
+_MAX_AIOHTTP_URLS = 256
+
+
 @lru_cache(maxsize=64)
 def _client_timeout(
     connect: float | None, read: float | None, pool: float | None
@@ -129,7 +147,7 @@ class _Transport(AiohttpTransport):
         try:
             response = await self.client.request(
                 request.method,
-                yarl.URL(str(request.url), encoded=True),
+                _aiohttp_url(request.url),
                 headers=headers,
                 data=data,
                 allow_redirects=False,

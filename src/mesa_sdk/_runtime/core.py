@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from mesa_sdk._runtime.operation import Operation
     from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
     from mesa_sdk._runtime.pipeline import CallAttempts
-    from mesa_sdk._runtime.request_builder import PreparedCall
+    from mesa_sdk._runtime.request_builder import PreparedCall, PreparedCalls
     from mesa_sdk._runtime.sending import CredentialStripper
     from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
 
@@ -273,11 +273,15 @@ class ClientCore:
         *,
         for_async: bool = False,
     ) -> PreparedCall:
-        import mesa_sdk._runtime.request_builder as request_builder
-
-        return request_builder.prepare_call(
-            self.settings, op, args, body, options, accept=accept, for_async=for_async
+        return self._prepared_calls.prepare(
+            op, args, body, options, accept=accept, for_async=for_async
         )
+
+    @functools.cached_property
+    def _prepared_calls(self) -> PreparedCalls:
+        from mesa_sdk._runtime.request_builder import PreparedCalls
+
+        return PreparedCalls(self.settings)
 
     def _attempts(self, call: PreparedCall) -> CallAttempts:
         import mesa_sdk._runtime.pipeline as pipeline
