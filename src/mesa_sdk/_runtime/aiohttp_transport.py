@@ -181,8 +181,10 @@ class _Transport(AiohttpTransport):
             )
             # Marked as read: httpx's reading of a body it holds already costs as much as the
             # rest of the transport. Were httpx to keep its body elsewhere, it would read the
-            # stream instead, as it does for any response.
-            whole._content = body
+            # stream instead, as it does for any response. A compressed body is left for httpx
+            # to read, which decodes it (aiohttp is told not to).
+            if "Content-Encoding" not in response.headers:
+                whole._content = body
             return whole
         return httpx.Response(
             status_code=response.status,
