@@ -188,6 +188,94 @@ async def test_a_compressed_answer_is_decoded(async_transport: str, encoding: st
                 assert await client.content.get_raw_async(org="acme", repo="r") == content
 
 
+def _chunked(body: bytes, size: int = 7) -> bytes:
+    pieces = [body[start : start + size] for start in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+_JSON = b'{"id": "repo_1"}'
+_LARGE = os.urandom(200_000)
+# Raw answers, each as a server sends it to a GET.
+ANSWERS: dict[str, bytes] = {
+    "a JSON body": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_JSON), _JSON),
+    "a gzip body": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+    % (len(gzip.compress(_JSON)), gzip.compress(_JSON)),
+    "an empty gzip body": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n",
+    "an encoding httpx does not decode": b"HTTP/1.1 200 OK\r\nContent-Encoding: x-unknown\r\n"
+    b"Content-Length: 2\r\n\r\nok",
+    "a chunked body": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    + _chunked(b"hello, in pieces"),
+    "a chunked gzip body": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+    b"Content-Encoding: gzip\r\n\r\n" + _chunked(gzip.compress(_JSON * 100)),
+    "chunked trailers": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"2\r\nok\r\n0\r\nX-Trailer: t\r\n\r\n",
+    "a body past 64 KiB": b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+    % (len(_LARGE), _LARGE),
+    "a body read until the server closes": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+    b"to the end",
+    "204": b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
+    "304": b'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n',
+    "100 Continue first": b"HTTP/1.1 100 Continue\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "a reason of its own": b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n",
+    "no reason": b"HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n",
+    "HTTP/1.0": b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "repeated headers": b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+    b"X-Multi: one\r\nX-Multi: two\r\nContent-Length: 2\r\n\r\nok",
+    "a Latin-1 header": b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Length: 2\r\n\r\nok",
+    "a UTF-8 header": "HTTP/1.1 200 OK\r\nX-Name: caf\u00e9 \u65e5\u672c\r\n"
+    "Content-Length: 2\r\n\r\nok".encode(),
+    "80 headers": b"HTTP/1.1 200 OK\r\n"
+    + b"".join(b"X-H%d: %d\r\n" % (n, n) for n in range(80))
+    + b"Content-Length: 2\r\n\r\nok",
+    "a folded header": b"HTTP/1.1 200 OK\r\nX-Fold: one\r\n two\r\nContent-Length: 2\r\n\r\nok",
+    "bare LF line ends": b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+}
+
+
+@pytest.mark.parametrize("async_transport", ["aiohttp"], indirect=True)
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [
+        (name, method)
+        for name in sorted(ANSWERS)
+        for method in ("GET", "HEAD")
+        if (name, method) != ("100 Continue first", "HEAD")
+    ],
+)
+async def test_the_aiohttp_transport_reads_each_answer_as_httpx_s_own_does(
+    async_transport: str, name: str, method: str
+) -> None:
+    """httpx's own transport is the oracle: the same status, reason, version, headers (in
+    order, repeats kept) and decoded body."""
+    from mesa_sdk._runtime.aiohttp_transport import AiohttpClient
+
+    answer = ANSWERS[name]
+    if method == "HEAD":  # the answer's head alone
+        head, _, _ = answer.partition(b"\n\n" if name == "bare LF line ends" else b"\r\n\r\n")
+        answer = head + b"\r\n\r\n"
+
+    def reply(connection: socket.socket) -> None:
+        connection.sendall(answer)
+
+    read = []
+    with loopback_server(reply) as url:
+        for client in (httpx.AsyncClient(), AiohttpClient()):
+            async with client:
+                response = await client.request(method, url)
+            read.append(
+                (
+                    response.status_code,
+                    response.reason_phrase,
+                    response.http_version,
+                    response.headers.multi_items(),
+                    response.content,
+                )
+            )
+    assert read[1] == read[0]
+
+
 # -- failures read the same on both transports (each test runs on each) -----------------------
 
 

@@ -87,6 +87,12 @@ _aiohttp_urls: dict[int, tuple[httpx.URL, yarl.URL]] = {}
 _MAX_AIOHTTP_URLS = 256
 
 
+@lru_cache(maxsize=8)
+def _http_version(major: int, minor: int) -> bytes:
+    """`HTTP/1.1` or `HTTP/1.0`, as httpx's transport names the answer's version."""
+    return f"HTTP/{major}.{minor}".encode("ascii")
+
+
 @lru_cache(maxsize=64)
 def _client_timeout(
     connect: float | None, read: float | None, pool: float | None
@@ -167,8 +173,9 @@ class _Transport(AiohttpTransport):
             body = await response.read() if length is not None and length <= _SMALL_BODY else None
         except aiohttp.ClientError as error:
             raise _httpx_error(error, request) from error
+        version = response.version or aiohttp.HttpVersion11  # set once the answer has come
         extensions = {
-            "http_version": b"HTTP/1.1",
+            "http_version": _http_version(version.major, version.minor),
             "reason_phrase": (response.reason or "").encode("latin-1"),
         }
         if body is not None:
