@@ -111,6 +111,18 @@ def test_header_parameters_are_sent(router: respx.MockRouter) -> None:
     assert route.calls.last.request.headers["X-Trace"] == "t-1"
 
 
+@pytest.mark.parametrize("value", ["caf\u00e9", "t-1\r\nX-Injected: yes", "t\n1", "t\x001"])
+def test_a_header_parameter_that_cannot_go_on_the_wire_is_refused(
+    router: respx.MockRouter, value: str
+) -> None:
+    route = router.route().respond(200, json=repo_json())
+    with pytest.raises(InvalidRequestError) as caught:
+        make_core().call(GET_CONTENT, {"org": "acme", "repo": "r", "X-Trace": value}, None, None)
+    # The value is not repeated: a header may carry a secret.
+    assert str(caught.value) == "content.get: X-Trace: must be ASCII without line breaks (a header)"
+    assert not route.called
+
+
 def test_out_of_range_and_wrong_type_parameters(router: respx.MockRouter) -> None:
     route = router.route().respond(200, json=EMPTY_PAGE)
     with pytest.raises(InvalidRequestError) as caught:

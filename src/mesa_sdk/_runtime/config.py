@@ -243,6 +243,14 @@ def check_timeout_ms(value: object, where: str) -> int:
     return value  # type: ignore[return-value]
 
 
+HEADER_VALUE_RULE = "ASCII without line breaks"
+
+
+def is_header_value(text: str) -> bool:
+    """Whether `text` goes on the wire as a header value as it is (`HEADER_VALUE_RULE`)."""
+    return text.isascii() and "\r" not in text and "\n" not in text and "\0" not in text
+
+
 def check_headers(value: object, where: str) -> dict[str, str]:
     """Extra headers: str names and str values that can go on the wire as they are."""
     if not isinstance(value, Mapping):
@@ -262,9 +270,9 @@ def check_headers(value: object, where: str) -> dict[str, str]:
             problems.append(f"{where}: {name!r} is not a valid header name")
         elif not isinstance(item, str):
             problems.append(f"{where}.{name}: expected a str, got {type(item).__name__}")
-        elif not item.isascii() or "\r" in item or "\n" in item or "\0" in item:
+        elif not is_header_value(item):
             # The value is not echoed: headers may carry secrets.
-            problems.append(f"{where}.{name}: the value must be ASCII without line breaks")
+            problems.append(f"{where}.{name}: the value must be {HEADER_VALUE_RULE}")
     if problems:
         raise InvalidOptionsError("; ".join(problems))
     return dict(value)

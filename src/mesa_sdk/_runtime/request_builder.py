@@ -17,7 +17,13 @@ from urllib.parse import quote
 import httpx
 
 from mesa_sdk._runtime.bodies import body_kind, form_content, multipart_content, raw_content
-from mesa_sdk._runtime.config import CallOptions, RetryConfig, parse_request_options
+from mesa_sdk._runtime.config import (
+    HEADER_VALUE_RULE,
+    CallOptions,
+    RetryConfig,
+    is_header_value,
+    parse_request_options,
+)
 from mesa_sdk._runtime.errors import FieldError, InvalidOptionsError, InvalidRequestError
 from mesa_sdk._runtime.type_adapters import type_adapter
 
@@ -85,8 +91,6 @@ def prepare_call(
     errors: list[FieldError] = []
     wire_values = _wire_values(settings, operation, args, errors)
     content, content_type = _encode_body(operation, body, errors, for_async=for_async)
-    if errors:
-        raise InvalidRequestError(operation.method_name, errors)
 
     path_values: dict[str, str] = {}
     query: list[tuple[str, str]] = []
@@ -101,9 +105,16 @@ def prepare_call(
         elif location == "query":
             query += _named_texts(param, plain)
         elif location == "header":
-            header_params[param.wire_name] = _simple_text(plain, param.explode)
+            text = _simple_text(plain, param.explode)
+            if is_header_value(text):
+                header_params[param.wire_name] = text
+            else:
+                # Not echoed: a header may carry a secret.
+                errors.append(FieldError(param.name, f"must be {HEADER_VALUE_RULE} (a header)"))
         else:
             cookies += (cookie_pair(name, text) for name, text in _named_texts(param, plain))
+    if errors:
+        raise InvalidRequestError(operation.method_name, errors)
     if cookies:
         header_params["cookie"] = "; ".join(cookies)
     headers = _headers(settings, operation, call_options, header_params, accept, content_type)
