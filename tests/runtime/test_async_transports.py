@@ -12,9 +12,9 @@ import os
 import socket
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -274,6 +274,130 @@ async def test_the_aiohttp_transport_reads_each_answer_as_httpx_s_own_does(
                 )
             )
     assert read[1] == read[0]
+
+
+@contextmanager
+def recording_server(received: list[bytes]) -> Iterator[str]:
+    """A server on 127.0.0.1 that keeps each request whole (head and body, chunks decoded)
+    and answers it with an empty 200."""
+
+    def answer(connection: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += connection.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        lowered = head.lower()
+        if b"transfer-encoding: chunked" in lowered:
+            while not body.endswith(b"0\r\n\r\n"):
+                body += connection.recv(65536)
+            pieces = []
+            while not body.startswith(b"0\r\n"):
+                size, _, body = body.partition(b"\r\n")
+                pieces.append(body[: int(size, 16)])
+                body = body[int(size, 16) + 2 :]
+            body = b"chunked:" + b"".join(pieces)
+        elif b"content-length:" in lowered:
+            length = int(lowered.split(b"content-length:")[1].split(b"\r\n")[0])
+            while len(body) < length:
+                body += connection.recv(65536)
+        received.append(head + b"\r\n\r\n" + body)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(5)
+                answer(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+async def _two_pieces() -> AsyncIterator[bytes]:
+    yield b"part one, "
+    yield b"part two"
+
+
+# Requests, each as the arguments of `AsyncClient.request` after the method and URL.
+REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "a GET": ("GET", {}),
+    "a query": ("GET", {"params": {"q": "a b/c", "x": "\u65e5"}}),
+    "headers of the caller's": (
+        "GET",
+        {"headers": {"X-Trace": "t-1", "Authorization": "Bearer k", "Accept": "text/plain"}},
+    ),
+    "a UTF-8 header": ("GET", {"headers": {"X-Name": "caf\u00e9 \u65e5".encode()}}),
+    "a JSON body": (
+        "POST",
+        {"content": b'{"a":1}', "headers": {"Content-Type": "application/json"}},
+    ),
+    "a body without a Content-Type": ("PUT", {"content": b"raw bytes"}),
+    "an empty body": ("PUT", {"content": b""}),
+    "a streamed body": ("POST", {"content": "two pieces"}),
+    "a PATCH": ("PATCH", {"content": b"x", "headers": {"Content-Type": "text/plain"}}),
+}
+
+
+@pytest.mark.parametrize("async_transport", ["aiohttp"], indirect=True)
+@pytest.mark.parametrize("name", sorted(REQUESTS))
+async def test_the_aiohttp_transport_sends_each_request_as_httpx_s_own_does(
+    async_transport: str, name: str
+) -> None:
+    """httpx's own transport is the oracle: the same request line, headers and body bytes (the
+    header order aside, which HTTP leaves free)."""
+    from mesa_sdk._runtime.aiohttp_transport import AiohttpClient
+
+    method, arguments = REQUESTS[name]
+    sent = []
+    for client in (httpx.AsyncClient(), AiohttpClient()):
+        received: list[bytes] = []
+        with recording_server(received) as url:
+            given = dict(arguments)
+            if given.get("content") == "two pieces":
+                given["content"] = _two_pieces()
+            async with client:
+                await client.request(method, f"{url}/acme/r%2Fs", **given)
+        head, _, body = received[0].partition(b"\r\n\r\n")
+        request_line, *header_lines = head.split(b"\r\n")
+        port = url.rsplit(":", 1)[1].encode()
+        sent.append(
+            (request_line, sorted(line.replace(port, b"PORT") for line in header_lines), body)
+        )
+    assert sent[1] == sent[0]
+
+
+@pytest.mark.parametrize("async_transport", ["aiohttp"], indirect=True)
+async def test_what_the_aiohttp_transport_cannot_send_as_httpx_does(async_transport: str) -> None:
+    """The two known differences: a header that is not UTF-8 (aiohttp writes text as UTF-8)
+    is refused rather than sent changed, and a DELETE without a body gets aiohttp's
+    `Content-Length: 0`, which HTTP allows."""
+    from mesa_sdk._runtime.aiohttp_transport import AiohttpClient
+
+    received: list[bytes] = []
+    with recording_server(received) as url:
+        async with AiohttpClient() as client:
+            with pytest.raises(httpx.LocalProtocolError) as caught:
+                await client.get(url, headers={"X-Name": b"caf\xe9", "X-Other": "ok"})
+            await client.delete(url)
+    assert str(caught.value) == (
+        "the aiohttp transport sends headers as UTF-8, and cannot send X-Name as it is (not UTF-8)"
+    )
+    (delete,) = received
+    assert b"\r\nContent-Length: 0\r\n" in delete
 
 
 # -- failures read the same on both transports (each test runs on each) -----------------------

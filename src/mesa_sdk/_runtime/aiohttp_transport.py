@@ -15,6 +15,12 @@ transport, this module keeps httpx's behaviour:
   `ReadTimeout`...), with the aiohttp error as its cause; httpx-aiohttp maps every aiohttp
   connection error, a refused connection too, to `ConnectTimeout`, which the SDK would retry
   and report as a timeout.
+- A request goes out with the headers httpx built, and no Content-Type aiohttp would add.
+  Header bytes go out unchanged when they are UTF-8 (aiohttp writes text as UTF-8); any
+  other header is refused (`httpx.LocalProtocolError`), where httpx would send it. A DELETE
+  without a body carries aiohttp's `Content-Length: 0`, which HTTP allows.
+- An answer reads as on httpx's transport: its version, reason, headers and decoded body
+  (`tests/runtime/test_async_transports.py` holds every one to httpx's own).
 
 So httpx-aiohttp gives the transport's settings, its aiohttp session and its closing, and
 the sending is this module's.
@@ -32,6 +38,9 @@ import yarl
 from httpx_aiohttp import AiohttpTransport
 
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+# Methods aiohttp sends without a body of its own making (its GET_METHODS).
+_NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_CONTENT_TYPE = ("Content-Type",)
 _CHUNK_BYTES = 64 * 1024
 _SMALL_BODY = 64 * 1024
 
@@ -67,6 +76,32 @@ def _httpx_error(error: aiohttp.ClientError, request: httpx.Request) -> httpx.Tr
     )
     message = _HTTPX_MESSAGES.get(type(error)) or str(error) or type(error).__name__
     return httpx_error(message, request=request)
+
+
+def _aiohttp_headers(request: httpx.Request) -> list[tuple[str, str]]:
+    """The request's headers as aiohttp takes them: text, which it writes as UTF-8, so that
+    UTF-8 bytes go out unchanged. Other bytes would not, and are refused."""
+    try:
+        return [(name.decode(), value.decode()) for name, value in request.headers.raw]
+    except UnicodeDecodeError:
+        names = ", ".join(
+            name.decode("latin-1")
+            for name, value in request.headers.raw
+            if not (_is_utf8(name) and _is_utf8(value))
+        )
+        raise httpx.LocalProtocolError(
+            f"the aiohttp transport sends headers as UTF-8, and cannot send {names} as it is"
+            " (not UTF-8)",
+            request=request,
+        ) from None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _aiohttp_url(url: httpx.URL) -> yarl.URL:
@@ -137,9 +172,7 @@ class _Transport(AiohttpTransport):
         # parse again; a call costs about a third less CPU this way.
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
-        ]
+        headers = _aiohttp_headers(request)
         data: bytes | httpx.AsyncByteStream | None
         try:
             data = request.content or None
@@ -157,6 +190,8 @@ class _Transport(AiohttpTransport):
                 headers=headers,
                 data=data,
                 allow_redirects=False,
+                # httpx sends the Content-Type a request has, or none; aiohttp would add its own.
+                skip_auto_headers=None if request.method in _NO_BODY_METHODS else _CONTENT_TYPE,
                 auto_decompress=False,
                 compress=False,
                 timeout=_client_timeout(
