@@ -6,6 +6,7 @@ about the switch itself, and about real socket failures, which respx cannot prod
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
@@ -23,7 +24,7 @@ from mesa_sdk import Mesa
 from mesa_sdk._runtime.errors import APIConnectionError, APITimeoutError, InvalidOptionsError
 from tests.shared import repo_json
 
-from .support import API_KEY, GET_REPO, make_core
+from .support import API_KEY, CREATE_COMMIT, GET_REPO, make_core
 
 REPO_ARGS = {"org": "acme", "repo": "r"}
 NO_RETRIES = {"strategy": "none"}
@@ -347,6 +348,8 @@ REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "a body without a Content-Type": ("PUT", {"content": b"raw bytes"}),
     "an empty body": ("PUT", {"content": b""}),
+    # Handed to aiohttp piece by piece, each piece's write watched (`_Upload`).
+    "a body past 64 KiB": ("PUT", {"content": _LARGE}),
     "a streamed body": ("POST", {"content": "two pieces"}),
     "a PATCH": ("PATCH", {"content": b"x", "headers": {"Content-Type": "text/plain"}}),
 }
@@ -426,6 +429,64 @@ async def test_a_body_cut_short_reads_as_an_interrupted_call(async_transport: st
     assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
     assert str(caught.value).startswith(
         f"repos.get: GET {url}/acme/r failed: RemoteProtocolError: "
+    )
+
+
+@contextmanager
+def server_that_stops_reading() -> Iterator[str]:
+    """A server on 127.0.0.1 that takes a request's head and then reads nothing more, so an
+    upload stalls once the sockets' buffers are full."""
+    released = threading.Event()
+
+    def hold(connection: socket.socket) -> None:
+        released.wait(timeout=30)
+
+    with loopback_server(hold) as url:
+        try:
+            yield url
+        finally:
+            released.set()
+
+
+async def _pieces(count: int) -> AsyncIterator[bytes]:
+    for _ in range(count):
+        yield b"x" * 65536
+
+
+@pytest.mark.parametrize("async_transport", ["aiohttp"], indirect=True)
+@pytest.mark.parametrize("body", ["bytes", "stream"])
+async def test_an_upload_the_server_stops_reading_times_out_as_on_httpx(
+    async_transport: str, body: str
+) -> None:
+    """aiohttp has no write timeout of its own; httpx's transport is the oracle. A hang is
+    caught by the outer bound, and reads as that bound's error, not WriteTimeout."""
+    from mesa_sdk._runtime.aiohttp_transport import AiohttpClient
+
+    raised = []
+    for client in (httpx.AsyncClient(timeout=0.3), AiohttpClient(timeout=0.3)):
+        content = b"x" * 32_000_000 if body == "bytes" else _pieces(500)
+        with server_that_stops_reading() as url:
+            async with client:
+                with pytest.raises(httpx.TimeoutException) as caught:
+                    await asyncio.wait_for(client.post(url, content=content), timeout=10)
+        raised.append((type(caught.value), caught.value.request.url == httpx.URL(url)))
+    assert raised[1] == raised[0] == (httpx.WriteTimeout, True)
+
+
+async def test_a_stalled_upload_ends_the_call_with_a_write_timeout(async_transport: str) -> None:
+    edit = {"path": "big.txt", "action": "create", "content": "x" * 32_000_000}
+    with server_that_stops_reading() as url:
+        core = make_core(server_url=url, retry_config=NO_RETRIES, timeout_ms=300)
+        with pytest.raises(APITimeoutError) as caught:
+            await asyncio.wait_for(
+                core.call_async(
+                    CREATE_COMMIT, REPO_ARGS, {"branch": "main", "edits": [edit]}, None
+                ),
+                timeout=10,
+            )
+        await core.aclose()
+    assert str(caught.value).startswith(
+        f"commits.create: POST {url}/acme/r/commits failed: write timed out after 0.3 s"
     )
 
 

@@ -28,8 +28,9 @@ the sending is this module's.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from functools import lru_cache
 
 import aiohttp
@@ -136,6 +137,64 @@ def _client_timeout(
     return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
 
 
+def _may_stall(data: bytes | AsyncIterable[bytes]) -> bool:
+    """Whether sending `data` may wait on the server: a stream, or more bytes than aiohttp
+    writes before waiting for the socket to take them (its 64 KiB)."""
+    return not isinstance(data, bytes) or len(data) > _CHUNK_BYTES
+
+
+class _Upload:
+    """A request body handed to aiohttp piece by piece, noting when each piece was taken.
+
+    aiohttp has no write timeout: a server that stops reading an upload would hold the call
+    forever. httpx's transport bounds each write by the `write` timeout; here, aiohttp taking
+    no piece of the body for that long ends the request with httpx's `WriteTimeout`.
+    """
+
+    def __init__(self, data: bytes | AsyncIterable[bytes]) -> None:
+        self._data = data
+        self._taken_at = asyncio.get_running_loop().time()
+        self._all_taken = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        data = self._data
+        if isinstance(data, bytes):
+            for start in range(0, len(data), _CHUNK_BYTES):
+                self._taken_at = loop.time()
+                yield data[start : start + _CHUNK_BYTES]
+        else:
+            async for chunk in data:
+                self._taken_at = loop.time()
+                yield chunk
+        # Asked for more once the last piece was written: the body is out.
+        self._all_taken = True
+
+    async def sent_within(
+        self,
+        sending: Awaitable[aiohttp.ClientResponse],
+        write_timeout: float,
+        request: httpx.Request,
+    ) -> aiohttp.ClientResponse:
+        """The response to `sending`, or `httpx.WriteTimeout` once no piece of the body has
+        been taken for `write_timeout` seconds (noticed within a quarter more)."""
+        task = asyncio.ensure_future(sending)
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._all_taken:
+                done, _ = await asyncio.wait({task}, timeout=write_timeout / 4)
+                if done:
+                    break
+                if not self._all_taken and loop.time() - self._taken_at > write_timeout:
+                    raise httpx.WriteTimeout("", request=request)
+            # The body is out: aiohttp's read timeout bounds the rest.
+            return await task
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+
+
 class _ResponseStream(httpx.AsyncByteStream):
     """A response's body as aiohttp reads it, raising httpx's errors."""
 
@@ -173,7 +232,7 @@ class _Transport(AiohttpTransport):
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
         headers = _aiohttp_headers(request)
-        data: bytes | httpx.AsyncByteStream | None
+        data: bytes | AsyncIterable[bytes] | None
         try:
             data = request.content or None
         except httpx.RequestNotRead:
@@ -182,9 +241,14 @@ class _Transport(AiohttpTransport):
                 (name, value) for name, value in headers if name.lower() != "transfer-encoding"
             ]
         timeout = request.extensions.get("timeout", {})
+        write_timeout = timeout.get("write")
+        upload = None
+        if write_timeout is not None and data is not None and _may_stall(data):
+            upload = _Upload(data)
+            data = upload.chunks()
         proxy = self.proxy
         try:
-            response = await self.client.request(
+            sending = self.client.request(
                 request.method,
                 _aiohttp_url(request.url),
                 headers=headers,
@@ -202,6 +266,11 @@ class _Transport(AiohttpTransport):
                 proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
                 proxy_headers=proxy.headers if proxy else None,
             )
+            if upload is None:
+                response = await sending
+            else:
+                assert write_timeout is not None
+                response = await upload.sent_within(sending, write_timeout, request)
             length = response.content_length
             # A small body is read at once, as one piece: reading it through httpx's stream
             # layers costs more than the rest of the transport.
