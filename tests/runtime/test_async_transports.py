@@ -7,10 +7,14 @@ about the switch itself, and about real socket failures, which respx cannot prod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -40,8 +44,9 @@ def _read_request(connection: socket.socket) -> None:
 
 
 @contextmanager
-def loopback_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
-    """A server on 127.0.0.1 that reads each request and lets `answer` reply (or not)."""
+def _serving(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A server on 127.0.0.1 handing each connection to `handle`, in a thread of its own until
+    the block ends; yields its port."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.05)
     stop = threading.Event()
@@ -54,17 +59,28 @@ def loopback_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
                 continue
             with connection:
                 connection.settimeout(5)
-                _read_request(connection)
-                answer(connection)
+                handle(connection)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1"
+        yield listener.getsockname()[1]
     finally:
         stop.set()
         thread.join(timeout=5)
         listener.close()
+
+
+@contextmanager
+def loopback_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A server on 127.0.0.1 that reads each request and lets `answer` reply (or not)."""
+
+    def handle(connection: socket.socket) -> None:
+        _read_request(connection)
+        answer(connection)
+
+    with _serving(handle) as port:
+        yield f"http://127.0.0.1:{port}/api/v1"
 
 
 def repo_answer(connection: socket.socket) -> None:
@@ -304,28 +320,8 @@ def recording_server(received: list[bytes]) -> Iterator[str]:
         received.append(head + b"\r\n\r\n" + body)
         connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with connection:
-                connection.settimeout(5)
-                answer(connection)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
+    with _serving(answer) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 async def _two_pieces() -> AsyncIterator[bytes]:
@@ -401,6 +397,76 @@ async def test_what_the_aiohttp_transport_cannot_send_as_httpx_does(async_transp
     )
     (delete,) = received
     assert b"\r\nContent-Length: 0\r\n" in delete
+
+
+@pytest.fixture(scope="module")
+def self_signed_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 that no one vouches for, and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the TLS cases need the openssl command to make a certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    certificate, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", key, "-out", certificate, "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return certificate, key
+
+
+@contextmanager
+def tls_server(certificate: str, key: str) -> Iterator[str]:
+    """A server on 127.0.0.1 answering 200 over TLS with `certificate`."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+
+    def answer(connection: socket.socket) -> None:
+        with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True) as tls:
+            _read_request(tls)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    # Not loopback_server, which reads a request first: over TLS the handshake comes first.
+    with _serving(answer) as port:
+        yield f"https://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("async_transport", ["aiohttp"], indirect=True)
+@pytest.mark.parametrize(
+    "case", ["refused", "an untrusted certificate", "https to a plain server", "an ftp URL"]
+)
+async def test_the_aiohttp_transport_fails_to_connect_as_httpx_s_own_does(
+    async_transport: str, case: str, self_signed_certificate: tuple[str, str]
+) -> None:
+    """httpx's own transport is the oracle: the same httpx error, and the same reason in the
+    SDK's words (`classify`), for each way a connection fails."""
+    from mesa_sdk._runtime.aiohttp_transport import AiohttpClient
+    from mesa_sdk._runtime.transport_failures import classify
+
+    with contextlib.ExitStack() as servers:
+        if case == "refused":
+            with socket.socket() as unused:
+                unused.bind(("127.0.0.1", 0))
+                url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        elif case == "an untrusted certificate":
+            url = servers.enter_context(tls_server(*self_signed_certificate))
+        elif case == "https to a plain server":
+            # Answers the TLS handshake's first message in plain HTTP.
+            port = servers.enter_context(_serving(repo_answer))
+            url = f"https://127.0.0.1:{port}"
+        else:
+            url = "ftp://127.0.0.1:21"
+        failures = []
+        for client in (httpx.AsyncClient(timeout=5), AiohttpClient(timeout=5)):
+            async with client:
+                with pytest.raises(httpx.RequestError) as caught:
+                    await client.get(f"{url}/x")
+            described = classify(caught.value)
+            failures.append((type(caught.value), described.kind, described.reason))
+    assert failures[1] == failures[0]
 
 
 # -- failures read the same on both transports (each test runs on each) -----------------------

@@ -75,7 +75,10 @@ def _httpx_error(error: aiohttp.ClientError, request: httpx.Request) -> httpx.Tr
         for aiohttp_error, httpx_error in _HTTPX_ERRORS
         if isinstance(error, aiohttp_error)
     )
-    message = _HTTPX_MESSAGES.get(type(error)) or str(error) or type(error).__name__
+    if isinstance(error, aiohttp.NonHttpUrlClientError):  # httpx's words name the scheme
+        message = f"Request URL has an unsupported protocol '{request.url.scheme}://'."
+    else:
+        message = _HTTPX_MESSAGES.get(type(error)) or str(error) or type(error).__name__
     return httpx_error(message, request=request)
 
 

@@ -53,11 +53,16 @@ class TransportFailure:
 def classify(error: httpx.RequestError) -> TransportFailure:
     """The kind of a failure to get a response, and its reason."""
     chain = _cause_chain(error)
-    certificate = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+    # The innermost TLS error is OpenSSL's own, with its reason: a wrapper (aiohttp's) may be
+    # an ssl.SSLError too, without one.
+    innermost_first = chain[::-1]
+    certificate = next(
+        (e for e in innermost_first if isinstance(e, ssl.SSLCertVerificationError)), None
+    )
     if certificate is not None:
         return TransportFailure("tls", _cannot_connect(error, _tls_reason(certificate)))
     if isinstance(error, httpx.ConnectError):
-        tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+        tls = next((e for e in innermost_first if isinstance(e, ssl.SSLError)), None)
         if tls is not None:
             return TransportFailure("tls", _cannot_connect(error, _tls_reason(tls)))
         return TransportFailure("unreachable", _cannot_connect(error, _connect_reason(chain)))
