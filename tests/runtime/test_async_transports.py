@@ -379,6 +379,45 @@ async def test_the_aiohttp_transport_sends_each_request_as_httpx_s_own_does(
     assert sent[1] == sent[0]
 
 
+@pytest.mark.filterwarnings("error::DeprecationWarning")  # aiohttp's proxy_auth is deprecated
+@pytest.mark.parametrize("async_transport", ["aiohttp"], indirect=True)
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize(
+    ("credentials", "proxy_headers"), [("", {}), ("user:pa%20ss@", {"X-Proxy-Note": "n"})]
+)
+async def test_the_aiohttp_transport_goes_through_a_proxy_as_httpx_s_own_does(
+    async_transport: str, scheme: str, credentials: str, proxy_headers: dict[str, str]
+) -> None:
+    """What the proxy receives: the forwarded request for http, the CONNECT for https (the
+    tunnel then fails, this proxy being no tunnel). On a CONNECT aiohttp adds headers of its
+    own (its User-Agent, Accept-Encoding) that no proxy acts on; the proxy's own headers and
+    credentials are compared there."""
+    from mesa_sdk._runtime.aiohttp_transport import AiohttpClient
+
+    sent = []
+    for make in (httpx.AsyncClient, AiohttpClient):
+        received: list[bytes] = []
+        with recording_server(received) as address:
+            proxy = httpx.Proxy(
+                address.replace("http://", f"http://{credentials}"), headers=proxy_headers
+            )
+            async with make(proxy=proxy) as client:
+                with contextlib.suppress(httpx.ConnectError, httpx.ProxyError):
+                    await client.get(f"{scheme}://depot.invalid/acme/r%2Fs?x=1")
+        request_line, *lines = received[0].partition(b"\r\n\r\n")[0].split(b"\r\n")
+        if scheme == "https":
+            lines = [line for line in lines if line.startswith((b"Proxy-", b"X-Proxy-"))]
+        sent.append((request_line, sorted(lines)))
+    assert sent[1] == sent[0]
+    assert (
+        sent[0][0]
+        == {
+            "http": b"GET http://depot.invalid/acme/r%2Fs?x=1 HTTP/1.1",
+            "https": b"CONNECT depot.invalid:443 HTTP/1.1",
+        }[scheme]
+    )
+
+
 @pytest.mark.parametrize("async_transport", ["aiohttp"], indirect=True)
 async def test_what_the_aiohttp_transport_cannot_send_as_httpx_does(async_transport: str) -> None:
     """The two known differences: a header that is not UTF-8 (aiohttp writes text as UTF-8)
@@ -554,6 +593,33 @@ async def test_a_stalled_upload_ends_the_call_with_a_write_timeout(async_transpo
     assert str(caught.value).startswith(
         f"commits.create: POST {url}/acme/r/commits failed: write timed out after 0.3 s"
     )
+
+
+def stall_mid_body(connection: socket.socket) -> None:
+    """Sends the head and a part of the body, then nothing more until the client gives up."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+    connection.recv(1)
+
+
+@pytest.mark.parametrize("async_transport", ["aiohttp"], indirect=True)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_body_that_stops_coming_times_out_as_on_httpx(
+    async_transport: str, stream: bool
+) -> None:
+    from mesa_sdk._runtime.aiohttp_transport import AiohttpClient
+
+    raised = []
+    for make in (httpx.AsyncClient, AiohttpClient):
+        with loopback_server(stall_mid_body) as url:
+            async with make(timeout=0.3) as client:
+                with pytest.raises(httpx.TimeoutException) as caught:
+                    if stream:
+                        async with client.stream("GET", url) as response:
+                            await asyncio.wait_for(response.aread(), timeout=10)
+                    else:
+                        await asyncio.wait_for(client.get(url), timeout=10)
+        raised.append(type(caught.value))
+    assert raised == [httpx.ReadTimeout, httpx.ReadTimeout]
 
 
 async def test_a_server_that_never_answers_times_out_the_same(async_transport: str) -> None:

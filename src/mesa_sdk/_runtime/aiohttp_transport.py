@@ -29,6 +29,7 @@ the sending is this module's.
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from functools import lru_cache
@@ -98,6 +99,16 @@ def _aiohttp_headers(request: httpx.Request) -> list[tuple[str, str]]:
             " (not UTF-8)",
             request=request,
         ) from None
+
+
+def _proxy_headers(proxy: httpx.Proxy) -> dict[str, str]:
+    """The proxy's headers, with its credentials as httpx's transport sends them (aiohttp's
+    own `proxy_auth` is deprecated)."""
+    headers = {name.decode(): value.decode() for name, value in proxy.headers.raw}
+    if proxy.raw_auth is not None:
+        pair = base64.b64encode(b":".join(proxy.raw_auth)).decode("ascii")
+        headers["Proxy-Authorization"] = f"Basic {pair}"
+    return headers
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -250,6 +261,14 @@ class _Transport(AiohttpTransport):
             upload = _Upload(data)
             data = upload.chunks()
         proxy = self.proxy
+        tunnel_headers = None
+        if proxy is not None:
+            # As httpx's transport: a proxy's headers (its credentials too) go on the request
+            # it forwards, or on the CONNECT of a tunnel to an https server.
+            if request.url.scheme == "https":
+                tunnel_headers = _proxy_headers(proxy)
+            else:
+                headers = [*_proxy_headers(proxy).items(), *headers]
         try:
             sending = self.client.request(
                 request.method,
@@ -266,8 +285,7 @@ class _Transport(AiohttpTransport):
                 ),
                 server_hostname=request.extensions.get("sni_hostname"),
                 proxy=str(proxy.url) if proxy else None,
-                proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
-                proxy_headers=proxy.headers if proxy else None,
+                proxy_headers=tunnel_headers,
             )
             if upload is None:
                 response = await sending
