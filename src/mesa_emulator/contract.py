@@ -12,8 +12,8 @@ from typing import Any, Literal, get_args, get_origin
 from annotated_types import Ge, Le, MaxLen, MinLen
 
 import mesa_sdk.resources
-from mesa_sdk._runtime.operation import Operation, Param
 from mesa_sdk.models.scope import Scope
+from mesa_sdk.resources import Operation, Param
 
 __all__ = [
     "ALL_SCOPES",

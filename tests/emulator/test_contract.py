@@ -92,3 +92,18 @@ def test_query_limits_and_defaults_are_the_specs() -> None:
             assert rule.choices == (tuple(schema["enum"]) if "enum" in schema else None)
             checked += 1
     assert checked >= 12
+
+
+def test_the_emulator_reads_the_sdk_through_its_public_names_only() -> None:
+    """The emulator follows the contract the generated SDK carries, never the SDK's runtime
+    (`mesa_sdk._runtime`), which may change under it."""
+    import mesa_emulator
+
+    package = Path(mesa_emulator.__file__).parent
+    private = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "mesa_sdk._" in line
+    ]
+    assert private == []

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from mesa_sdk._runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from mesa_sdk._runtime.operation import Operation
+    from mesa_sdk._runtime.operation import Operation, Param
 
     from .admin import Admin
     from .agent_blame import AgentBlameResource
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from .webhooks import Webhooks
 
 _EXPORTS: dict[str, str] = {
+    # What `operations()` describes each operation with, for the tools that read it.
+    "Operation": "mesa_sdk._runtime.operation",
+    "Param": "mesa_sdk._runtime.operation",
     "OrgResource": ".org",
     "Repos": ".repos",
     "Branches": ".branches",
@@ -49,7 +52,9 @@ __all__ = [
     "Diffs",
     "Lfs",
     "Merge",
+    "Operation",
     "OrgResource",
+    "Param",
     "Repos",
     "Webhooks",
     "operations",
