@@ -13,10 +13,11 @@ import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from mesa_sdk._runtime.call_methods import CallMethods, Reader
 from mesa_sdk._runtime.clock import Clock, SystemClock
 from mesa_sdk._runtime.errors import InvalidOptionsError
 from mesa_sdk._runtime.hooks import Hooks
@@ -36,14 +37,10 @@ if TYPE_CHECKING:
     from mesa_sdk._runtime.credentials import ApiKeyInput
     from mesa_sdk._runtime.http_clients import AsyncPools
     from mesa_sdk._runtime.operation import Operation
-    from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
     from mesa_sdk._runtime.pipeline import CallAttempts
     from mesa_sdk._runtime.request_builder import PreparedCall, PreparedCalls
     from mesa_sdk._runtime.sending import CredentialStripper
     from mesa_sdk._runtime.streaming import AsyncByteStream, ByteStream
-
-JSON = "application/json"
-ResultT = TypeVar("ResultT")
 
 
 def _system_random() -> float:
@@ -53,7 +50,7 @@ def _system_random() -> float:
     return random.random()  # noqa: S311 - jitter, not cryptography
 
 
-class ClientCore:
+class ClientCore(CallMethods):
     """Sends operations for a client: settings, connection pools, hooks, retries."""
 
     def __init__(
@@ -115,59 +112,36 @@ class ClientCore:
     def __repr__(self) -> str:
         return f"ClientCore(server_url={self.server_url!r})"
 
-    # -- sync ---------------------------------------------------------------------------
+    # -- the calls ------------------------------------------------------------------
+    # `call`, `call_page`... come from CallMethods, each one `_call` with its reader.
 
-    def call(
+    @property
+    def _client_core(self) -> ClientCore:
+        return self
+
+    def _call(
         self,
-        op: Operation[ResultT],
+        op: Operation,
         args: Mapping[str, object],
         body: object,
         options: RequestOptions | None,
-    ) -> ResultT:
-        """Sends the operation; returns its parsed `response_type`, or None without one."""
-        call = self._prepare(op, args, body, options, JSON)
-        result: ResultT = self._parse(call, self._send(call, stream=False))
-        return result
+        accept: str,
+        read: Reader,
+    ) -> Any:
+        call = self._prepare(op, args, body, options, accept)
+        return read(call, self._send(call, stream=False))
 
-    def call_page(
-        self, op: Operation[ResultT], args: Mapping[str, object], options: RequestOptions | None
-    ) -> SyncPage[ResultT, Any]:
-        """Sends a paginated operation; returns its first page."""
-        check_paginated(op)
-        from mesa_sdk._runtime.pagination import SyncPage
-
-        return SyncPage(self, op, dict(args), options, self.call(op, args, None, options))
-
-    def call_headers(
-        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
-    ) -> httpx.Headers:
-        """Sends the operation (a HEAD); returns the answer's headers."""
-        call = self._prepare(op, args, None, options, JSON)
-        return self._send(call, stream=False).headers
-
-    def call_bytes(
+    async def _call_async(
         self,
         op: Operation,
         args: Mapping[str, object],
+        body: object,
         options: RequestOptions | None,
-        *,
         accept: str,
-    ) -> bytes:
-        """Sends the operation asking for `accept`; returns the body's bytes."""
-        call = self._prepare(op, args, None, options, accept)
-        return self._send(call, stream=False).content
-
-    def call_text(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        options: RequestOptions | None,
-        *,
-        accept: str,
-    ) -> str:
-        """Sends the operation asking for `accept`; returns the body as text."""
-        call = self._prepare(op, args, None, options, accept)
-        return self._send(call, stream=False).text
+        read: Reader,
+    ) -> Any:
+        call = self._prepare(op, args, body, options, accept, for_async=True)
+        return read(call, await self._send_async(call, stream=False))
 
     def stream(
         self,
@@ -187,61 +161,6 @@ class ClientCore:
             client, self._own_http_client = self._own_http_client, None
         if client is not None:
             client.close()
-
-    # -- async --------------------------------------------------------------------------
-
-    async def call_async(
-        self,
-        op: Operation[ResultT],
-        args: Mapping[str, object],
-        body: object,
-        options: RequestOptions | None,
-    ) -> ResultT:
-        """Sends the operation; returns its parsed `response_type`, or None without one."""
-        call = self._prepare(op, args, body, options, JSON, for_async=True)
-        result: ResultT = self._parse(call, await self._send_async(call, stream=False))
-        return result
-
-    async def call_page_async(
-        self, op: Operation[ResultT], args: Mapping[str, object], options: RequestOptions | None
-    ) -> AsyncPage[ResultT, Any]:
-        """Sends a paginated operation; returns its first page."""
-        check_paginated(op)
-        from mesa_sdk._runtime.pagination import AsyncPage
-
-        result = await self.call_async(op, args, None, options)
-        return AsyncPage(self, op, dict(args), options, result)
-
-    async def call_headers_async(
-        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
-    ) -> httpx.Headers:
-        """Sends the operation (a HEAD); returns the answer's headers."""
-        call = self._prepare(op, args, None, options, JSON)
-        return (await self._send_async(call, stream=False)).headers
-
-    async def call_bytes_async(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        options: RequestOptions | None,
-        *,
-        accept: str,
-    ) -> bytes:
-        """Sends the operation asking for `accept`; returns the body's bytes."""
-        call = self._prepare(op, args, None, options, accept)
-        return (await self._send_async(call, stream=False)).content
-
-    async def call_text_async(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        options: RequestOptions | None,
-        *,
-        accept: str,
-    ) -> str:
-        """Sends the operation asking for `accept`; returns the body as text."""
-        call = self._prepare(op, args, None, options, accept)
-        return (await self._send_async(call, stream=False)).text
 
     def stream_async(
         self,
@@ -364,11 +283,6 @@ class ClientCore:
                 delay = attempts.failed_with_status(context, request, response)
             await self.clock.async_sleep(delay)
 
-    def _parse(self, call: PreparedCall, response: httpx.Response) -> Any:
-        import mesa_sdk._runtime.parsing as parsing
-
-        return parsing.parse_response(call, response)
-
     # -- connection pools ---------------------------------------------------------------
 
     @functools.cached_property
@@ -422,11 +336,6 @@ class ClientCore:
 
                     pools = self._own_async_http_clients = AsyncPools(new_client)
         return pools.get()
-
-
-def check_paginated(op: Operation) -> None:
-    if op.pagination is None:
-        raise TypeError(f"{op.method_name} is not paginated")
 
 
 class _StreamContext(AbstractContextManager["ByteStream"]):

@@ -13,18 +13,16 @@ import functools
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import httpx
 from typing_extensions import ParamSpec
 
-from mesa_sdk._runtime.core import JSON, ClientCore, check_paginated
+from mesa_sdk._runtime.call_methods import CallMethods, Reader
+from mesa_sdk._runtime.core import ClientCore
 from mesa_sdk._runtime.raw_response import RawResponse
 
 if TYPE_CHECKING:
     from mesa_sdk._runtime.client import BaseResource
     from mesa_sdk._runtime.config import RequestOptions
     from mesa_sdk._runtime.operation import Operation
-    from mesa_sdk._runtime.pagination import AsyncPage, SyncPage
-    from mesa_sdk._runtime.request_builder import PreparedCall
 
 P = ParamSpec("P")
 ResultT = TypeVar("ResultT")
@@ -36,7 +34,7 @@ def bound_to_raw_core(resource_class: type[ResourceT], core: ClientCore) -> Reso
 
     Its methods' declared types are then wrong; only `returning_raw(_async)` may take them.
     """
-    # A RawCore has each ClientCore method the resource calls, returning a RawResponse.
+    # A RawCore has ClientCore's calls (CallMethods), each returning a RawResponse.
     return resource_class(cast(ClientCore, RawCore(core)))
 
 
@@ -52,7 +50,7 @@ def returning_raw_async(
     return cast("Callable[P, Coroutine[Any, Any, RawResponse[ResultT]]]", method)
 
 
-class RawCore:
+class RawCore(CallMethods):
     """Sends as the client's core does; each call returns the response and its metadata, the
     body parsed on demand into what the client's call would have returned."""
 
@@ -63,140 +61,32 @@ class RawCore:
     def server_url(self) -> str:
         return self._core.server_url
 
-    # -- sync ---------------------------------------------------------------------------
+    @property
+    def _client_core(self) -> ClientCore:
+        return self._core
 
-    def call(
+    def _call(
         self,
         op: Operation,
         args: Mapping[str, object],
         body: object,
         options: RequestOptions | None,
+        accept: str,
+        read: Reader,
     ) -> RawResponse[Any]:
-        return self._send(op, args, body, options, JSON, self._core._parse)
-
-    def call_page(
-        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
-    ) -> RawResponse[SyncPage[Any, Any]]:
-        from mesa_sdk._runtime.pagination import SyncPage
-
-        check_paginated(op)
-        core = self._core
-
-        def page(call: PreparedCall, response: httpx.Response) -> SyncPage[Any, Any]:
-            return SyncPage(core, op, dict(args), options, core._parse(call, response))
-
-        return self._send(op, args, None, options, JSON, page)
-
-    def call_headers(
-        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
-    ) -> RawResponse[httpx.Headers]:
-        return self._send(op, args, None, options, JSON, _headers)
-
-    def call_bytes(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        options: RequestOptions | None,
-        *,
-        accept: str,
-    ) -> RawResponse[bytes]:
-        return self._send(op, args, None, options, accept, _content)
-
-    def call_text(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        options: RequestOptions | None,
-        *,
-        accept: str,
-    ) -> RawResponse[str]:
-        return self._send(op, args, None, options, accept, _text)
-
-    # -- async --------------------------------------------------------------------------
-
-    async def call_async(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        body: object,
-        options: RequestOptions | None,
-    ) -> RawResponse[Any]:
-        return await self._send_async(op, args, body, options, JSON, self._core._parse)
-
-    async def call_page_async(
-        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
-    ) -> RawResponse[AsyncPage[Any, Any]]:
-        from mesa_sdk._runtime.pagination import AsyncPage
-
-        check_paginated(op)
-        core = self._core
-
-        def page(call: PreparedCall, response: httpx.Response) -> AsyncPage[Any, Any]:
-            return AsyncPage(core, op, dict(args), options, core._parse(call, response))
-
-        return await self._send_async(op, args, None, options, JSON, page)
-
-    async def call_headers_async(
-        self, op: Operation, args: Mapping[str, object], options: RequestOptions | None
-    ) -> RawResponse[httpx.Headers]:
-        return await self._send_async(op, args, None, options, JSON, _headers)
-
-    async def call_bytes_async(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        options: RequestOptions | None,
-        *,
-        accept: str,
-    ) -> RawResponse[bytes]:
-        return await self._send_async(op, args, None, options, accept, _content)
-
-    async def call_text_async(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        options: RequestOptions | None,
-        *,
-        accept: str,
-    ) -> RawResponse[str]:
-        return await self._send_async(op, args, None, options, accept, _text)
-
-    # -- sending ------------------------------------------------------------------------
-
-    def _send(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        body: object,
-        options: RequestOptions | None,
-        accept: str,
-        parse: Callable[[PreparedCall, httpx.Response], ResultT],
-    ) -> RawResponse[ResultT]:
         call = self._core._prepare(op, args, body, options, accept)
         response = self._core._send(call, stream=False)
-        return RawResponse(response, functools.partial(parse, call))
+        return RawResponse(response, functools.partial(read, call))
 
-    async def _send_async(
+    async def _call_async(
         self,
         op: Operation,
         args: Mapping[str, object],
         body: object,
         options: RequestOptions | None,
         accept: str,
-        parse: Callable[[PreparedCall, httpx.Response], ResultT],
-    ) -> RawResponse[ResultT]:
+        read: Reader,
+    ) -> RawResponse[Any]:
         call = self._core._prepare(op, args, body, options, accept, for_async=True)
         response = await self._core._send_async(call, stream=False)
-        return RawResponse(response, functools.partial(parse, call))
-
-
-def _headers(call: PreparedCall, response: httpx.Response) -> httpx.Headers:
-    return response.headers
-
-
-def _content(call: PreparedCall, response: httpx.Response) -> bytes:
-    return response.content
-
-
-def _text(call: PreparedCall, response: httpx.Response) -> str:
-    return response.text
+        return RawResponse(response, functools.partial(read, call))
