@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import socketserver
 import ssl
 import subprocess
 import threading
@@ -26,7 +27,7 @@ import pytest
 
 from mesa_sdk import Mesa
 from mesa_sdk._runtime.errors import APIConnectionError, APITimeoutError, InvalidOptionsError
-from tests.shared import repo_json
+from tests.shared import repo_json, serving
 
 from .support import API_KEY, CREATE_COMMIT, GET_REPO, make_core
 
@@ -47,28 +48,14 @@ def _read_request(connection: socket.socket) -> None:
 def _serving(handle: Callable[[socket.socket], None]) -> Iterator[int]:
     """A server on 127.0.0.1 handing each connection to `handle`, in a thread of its own until
     the block ends; yields its port."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with connection:
-                connection.settimeout(5)
-                handle(connection)
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.settimeout(5)
+            handle(self.request)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
+    with serving(socketserver.TCPServer(("127.0.0.1", 0), Handler)) as server:
+        yield server.server_address[1]
 
 
 @contextmanager
