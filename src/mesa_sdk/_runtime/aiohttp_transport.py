@@ -45,6 +45,8 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _CONTENT_TYPE = ("Content-Type",)
 _CHUNK_BYTES = 64 * 1024
 _SMALL_BODY = 64 * 1024
+# aiohttp hands the socket this much of a request body before it waits for it to drain.
+_AIOHTTP_WRITE_BUFFER = 64 * 1024
 
 # The httpx error for each aiohttp error: the first class that matches, so subclasses first;
 # the last catches every other.
@@ -153,8 +155,8 @@ def _client_timeout(
 
 def _may_stall(data: bytes | AsyncIterable[bytes]) -> bool:
     """Whether sending `data` may wait on the server: a stream, or more bytes than aiohttp
-    writes before waiting for the socket to take them (its 64 KiB)."""
-    return not isinstance(data, bytes) or len(data) > _CHUNK_BYTES
+    writes before waiting for the socket to take them."""
+    return not isinstance(data, bytes) or len(data) > _AIOHTTP_WRITE_BUFFER
 
 
 class _Upload:
