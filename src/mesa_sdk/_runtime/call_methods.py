@@ -4,7 +4,7 @@
 Each call sends an operation and reads the answer with a reader: the parsed model, the first
 page, the headers, the bytes or the text. `ClientCore` returns what the reader gives;
 `RawCore` returns the response, keeping the reader for `RawResponse.parse()`. Both supply only
-`_call` and `_call_async`.
+`_respond` and `_respond_async`, which send a prepared call.
 """
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ class CallMethods:
         """The core a first page fetches the next pages with."""
         raise NotImplementedError
 
+    def _respond(self, call: PreparedCall, read: Reader) -> Any:
+        """What the call returns: sends `call`, then reads its answer with `read`."""
+        raise NotImplementedError
+
+    def _respond_async(self, call: PreparedCall, read: Reader) -> Coroutine[Any, Any, Any]:
+        raise NotImplementedError
+
     def _call(
         self,
         op: Operation,
@@ -44,7 +51,7 @@ class CallMethods:
         accept: str,
         read: Reader,
     ) -> Any:
-        raise NotImplementedError
+        return self._respond(self._client_core._prepare(op, args, body, options, accept), read)
 
     def _call_async(
         self,
@@ -55,7 +62,9 @@ class CallMethods:
         accept: str,
         read: Reader,
     ) -> Coroutine[Any, Any, Any]:
-        raise NotImplementedError
+        # Checked when the generated `async def` runs its body, as any error of the call.
+        call = self._client_core._prepare(op, args, body, options, accept, for_async=True)
+        return self._respond_async(call, read)
 
     # -- sync ---------------------------------------------------------------------------
 

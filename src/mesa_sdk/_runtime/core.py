@@ -113,34 +113,16 @@ class ClientCore(CallMethods):
         return f"ClientCore(server_url={self.server_url!r})"
 
     # -- the calls ------------------------------------------------------------------
-    # `call`, `call_page`... come from CallMethods, each one `_call` with its reader.
+    # `call`, `call_page`... come from CallMethods, each sending with `_respond`.
 
     @property
     def _client_core(self) -> ClientCore:
         return self
 
-    def _call(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        body: object,
-        options: RequestOptions | None,
-        accept: str,
-        read: Reader,
-    ) -> Any:
-        call = self._prepare(op, args, body, options, accept)
+    def _respond(self, call: PreparedCall, read: Reader) -> Any:
         return read(call, self._send(call, stream=False))
 
-    async def _call_async(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        body: object,
-        options: RequestOptions | None,
-        accept: str,
-        read: Reader,
-    ) -> Any:
-        call = self._prepare(op, args, body, options, accept, for_async=True)
+    async def _respond_async(self, call: PreparedCall, read: Reader) -> Any:
         return read(call, await self._send_async(call, stream=False))
 
     def stream(

@@ -10,7 +10,7 @@ own calls never pass through here: they pay nothing for it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from typing_extensions import ParamSpec
@@ -21,8 +21,7 @@ from mesa_sdk._runtime.raw_response import RawResponse
 
 if TYPE_CHECKING:
     from mesa_sdk._runtime.client import BaseResource
-    from mesa_sdk._runtime.config import RequestOptions
-    from mesa_sdk._runtime.operation import Operation
+    from mesa_sdk._runtime.request_builder import PreparedCall
 
 P = ParamSpec("P")
 ResultT = TypeVar("ResultT")
@@ -65,28 +64,10 @@ class RawCore(CallMethods):
     def _client_core(self) -> ClientCore:
         return self._core
 
-    def _call(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        body: object,
-        options: RequestOptions | None,
-        accept: str,
-        read: Reader,
-    ) -> RawResponse[Any]:
-        call = self._core._prepare(op, args, body, options, accept)
+    def _respond(self, call: PreparedCall, read: Reader) -> RawResponse[Any]:
         response = self._core._send(call, stream=False)
         return RawResponse(response, functools.partial(read, call))
 
-    async def _call_async(
-        self,
-        op: Operation,
-        args: Mapping[str, object],
-        body: object,
-        options: RequestOptions | None,
-        accept: str,
-        read: Reader,
-    ) -> RawResponse[Any]:
-        call = self._core._prepare(op, args, body, options, accept, for_async=True)
+    async def _respond_async(self, call: PreparedCall, read: Reader) -> RawResponse[Any]:
         response = await self._core._send_async(call, stream=False)
         return RawResponse(response, functools.partial(read, call))
